@@ -27,8 +27,22 @@ type Data struct {
 	Tasks    []Task
 	Networks []Network
 	Nodes    []Node
+	// Containers are the local engine's containers with overlay attachments,
+	// used to tell which networks a client belongs to when it reaches
+	// swarmdns from an address outside every overlay subnet (docker_gwbridge,
+	// a bridge network).
+	Containers []Container
 	// LocalNode is the ID of the node swarmdns runs on, if known.
 	LocalNode string
+}
+
+// Container is a container on the local engine: the addresses it may send
+// queries from, and the overlay networks (IDs, in the engine's order) whose
+// view of the names it should get.
+type Container struct {
+	ID        string
+	Addresses []netip.Addr
+	Networks  []string
 }
 
 // Service is a Swarm service as far as naming is concerned.
