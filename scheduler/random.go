@@ -35,7 +35,7 @@ type randomOrder struct {
 	src func(n int) int
 }
 
-func (o randomOrder) Order(dst []int, _ *State, limit int) []int {
+func (o randomOrder) Order(dst []int, _ uint64, limit int) []int {
 	base := len(dst)
 	for i := 0; i < o.n; i++ {
 		dst = append(dst, i)

@@ -12,9 +12,9 @@ func (roundRobin) Compile(weights []uint32) Orderer { return rrOrder(len(weights
 
 type rrOrder int
 
-func (r rrOrder) Order(dst []int, st *State, limit int) []int {
+func (r rrOrder) Order(dst []int, pos uint64, limit int) []int {
 	n := int(r)
-	first := int(st.next() % uint64(n))
+	first := int(pos % uint64(n))
 	for i, k := first, limitOf(n, limit); k > 0; k-- {
 		dst = append(dst, i)
 		if i++; i == n {

@@ -10,7 +10,7 @@ func TestRoundRobinRotatesOnePerQuery(t *testing.T) {
 	var st State
 	want := [][]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {0, 1, 2}}
 	for q, w := range want {
-		got := o.Order(nil, &st, 0)
+		got := o.Order(nil, st.Next(), 0)
 		if !equal(got, w) {
 			t.Fatalf("query %d: order %v, want %v", q, got, w)
 		}
@@ -31,7 +31,7 @@ func TestRoundRobinLimit(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var st State
-			got := roundRobin{}.Compile(make([]uint32, tc.n)).Order(nil, &st, tc.limit)
+			got := roundRobin{}.Compile(make([]uint32, tc.n)).Order(nil, st.Next(), tc.limit)
 			if len(got) != tc.want {
 				t.Fatalf("got %d endpoints, want %d", len(got), tc.want)
 			}
@@ -53,7 +53,7 @@ func TestRoundRobinExactUnderConcurrency(t *testing.T) {
 			defer wg.Done()
 			buf := make([]int, 0, n)
 			for q := 0; q < n*k/workers; q++ {
-				firsts[w][o.Order(buf[:0], &st, 0)[0]]++
+				firsts[w][o.Order(buf[:0], st.Next(), 0)[0]]++
 			}
 		}(w)
 	}
@@ -73,7 +73,7 @@ func TestRoundRobinDoesNotAllocate(t *testing.T) {
 	o := roundRobin{}.Compile(make([]uint32, 8))
 	var st State
 	buf := make([]int, 0, 8)
-	if a := testing.AllocsPerRun(100, func() { o.Order(buf[:0], &st, 0) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { o.Order(buf[:0], st.Next(), 0) }); a != 0 {
 		t.Fatalf("%v allocations per order", a)
 	}
 }

@@ -19,10 +19,11 @@ type Policy interface {
 }
 
 // An Orderer appends to dst the indices of the endpoints in answer order,
-// at most limit of them (limit ≤ 0 means all), advancing st. It must be safe
-// for concurrent use and should not allocate when dst has room.
+// at most limit of them (limit ≤ 0 means all), for the query at rotation
+// position pos (from State.Next). It must be safe for concurrent use and
+// should not allocate when dst has room.
 type Orderer interface {
-	Order(dst []int, st *State, limit int) []int
+	Order(dst []int, pos uint64, limit int) []int
 }
 
 // State is the rotation position of one answer. A new snapshot reuses the
@@ -32,8 +33,8 @@ type State struct {
 	n atomic.Uint64
 }
 
-// next returns the position for this query and advances the rotation.
-func (s *State) next() uint64 { return s.n.Add(1) - 1 }
+// Next returns the position for this query and advances the rotation.
+func (s *State) Next() uint64 { return s.n.Add(1) - 1 }
 
 // Names of the built-in policies.
 const (

@@ -124,8 +124,8 @@ type wrrOrder struct {
 	rest   []uint16 // by weight, when orders is nil
 }
 
-func (o *wrrOrder) Order(dst []int, st *State, limit int) []int {
-	p := int(st.next() % o.cycle)
+func (o *wrrOrder) Order(dst []int, pos uint64, limit int) []int {
+	p := int(pos % o.cycle)
 	k := limitOf(o.n, limit)
 	if o.orders != nil {
 		for _, i := range o.orders[p*o.n : p*o.n+k] {
