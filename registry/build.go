@@ -652,6 +652,7 @@ func (b *builder) srvSet(sb *setB, prevView *View) *RRSet {
 			glue = append(glue, packGlue(sb.ttl, r.target, a.Unmap())...)
 		}
 		rs.Extra = append(rs.Extra, glue)
+		rs.ExtraCount = append(rs.ExtraCount, len(r.glue))
 		rs.Weights = append(rs.Weights, r.weight)
 		rs.Info = append(rs.Info, r.info)
 		local = append(local, r.local)
@@ -676,7 +677,7 @@ func (b *builder) finish(rs *RRSet, policyName string, limit int, local []bool, 
 			}
 			rs.Records[keep], rs.Weights[keep], rs.Info[keep] = rs.Records[i], w, rs.Info[i]
 			if rs.Extra != nil {
-				rs.Extra[keep] = rs.Extra[i]
+				rs.Extra[keep], rs.ExtraCount[keep] = rs.Extra[i], rs.ExtraCount[i]
 			}
 			if local != nil {
 				local[keep] = local[i]
@@ -685,7 +686,7 @@ func (b *builder) finish(rs *RRSet, policyName string, limit int, local []bool, 
 		}
 		rs.Records, rs.Weights, rs.Info = rs.Records[:keep], rs.Weights[:keep], rs.Info[:keep]
 		if rs.Extra != nil {
-			rs.Extra = rs.Extra[:keep]
+			rs.Extra, rs.ExtraCount = rs.Extra[:keep], rs.ExtraCount[:keep]
 		}
 		if local != nil {
 			local = local[:keep]

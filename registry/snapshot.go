@@ -64,8 +64,10 @@ type RRSet struct {
 	Records [][]byte
 	// Extra holds, per record, the additional-section records it brings
 	// (the address of an SRV target), packed with full owner names.
-	Extra   [][]byte
-	Weights []uint32
+	Extra [][]byte
+	// ExtraCount is the number of records in each Extra.
+	ExtraCount []int
+	Weights    []uint32
 	// Info describes each record for the operations API (task ID, "vip").
 	Info []string
 
