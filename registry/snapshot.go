@@ -83,6 +83,12 @@ func (r *RRSet) Order(dst []int) []int {
 	return r.order.Order(dst, r.state.Next(), r.limit)
 }
 
+// Peek appends the order the next query would get, without advancing the
+// rotation (for the operations API).
+func (r *RRSet) Peek(dst []int) []int {
+	return r.order.Order(dst, r.state.Peek(), r.limit)
+}
+
 // Policy names the scheduler that orders this RRSet.
 func (r *RRSet) Policy() string { return r.policy }
 

@@ -36,6 +36,9 @@ type State struct {
 // Next returns the position for this query and advances the rotation.
 func (s *State) Next() uint64 { return s.n.Add(1) - 1 }
 
+// Peek returns the position the next query will get, without taking it.
+func (s *State) Peek() uint64 { return s.n.Load() }
+
 // Names of the built-in policies.
 const (
 	RoundRobin = "roundrobin"

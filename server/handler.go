@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -101,6 +102,8 @@ type scratch struct {
 	q     query
 	r     reply
 	ev    Event
+	// peek answers without advancing any rotation (Resolve).
+	peek bool
 }
 
 func newScratch() *scratch {
@@ -213,7 +216,7 @@ func (h *Handler) authoritative(msg []byte, sc *scratch, snap *registry.Snapshot
 	if set == nil || set.Len() == 0 {
 		return h.negative(msg, sc, snap, dns.RcodeSuccess, limit, flags|flagAA)
 	}
-	sc.order = sc.r.rrset(set, sc.order)
+	sc.order = sc.r.rrset(set, sc.order, sc.peek)
 	return h.finish(sc, dns.RcodeSuccess)
 }
 
@@ -299,4 +302,31 @@ func isReverse(key []byte) bool {
 func inZoneKey(key, zone []byte) bool {
 	n := len(key) - len(zone) - 1
 	return n > 0 && key[n] == '.' && bytes.Equal(key[n+1:], zone)
+}
+
+// Resolve returns what a query for name and qtype from client would be
+// answered, without rotating any answer and without forwarding: names the
+// registry does not have come back REFUSED, as for a client that may not
+// recurse. It is for the operations API, not the query path.
+func (h *Handler) Resolve(name string, qtype uint16, client netip.AddrPort) (*dns.Msg, error) {
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(name), qtype)
+	q.SetEdns0(maxUDPSize, false)
+	msg, err := q.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("resolve %q: %w", name, err)
+	}
+	sc := newScratch()
+	sc.peek = true
+	sc.ev.Client = client
+	out, fwd := h.answer(msg, client.Addr(), true, sc)
+	if fwd {
+		sc.r.start(sc.out, msg, &sc.q, 65535, 0)
+		out = h.finish(sc, dns.RcodeRefused)
+	}
+	resp := new(dns.Msg)
+	if err := resp.Unpack(out); err != nil {
+		return nil, fmt.Errorf("resolve %q: unpack answer: %w", name, err)
+	}
+	return resp, nil
 }

@@ -91,8 +91,12 @@ func (r *reply) finish(q *query, rcode int) []byte {
 
 // rrset appends the records of set in the order its scheduler gives, with
 // their additional records.
-func (r *reply) rrset(set *registry.RRSet, order []int) []int {
-	order = set.Order(order[:0])
+func (r *reply) rrset(set *registry.RRSet, order []int, peek bool) []int {
+	if peek {
+		order = set.Peek(order[:0])
+	} else {
+		order = set.Order(order[:0])
+	}
 	for _, i := range order {
 		if !r.answer(set.Records[i]) {
 			break
