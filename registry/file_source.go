@@ -93,11 +93,11 @@ func ParseFile(path string, raw []byte) (*Data, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("registry %s: %s", path, yamlError(err))
+		return nil, yamlErrors(path, err)
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
-		return nil, fmt.Errorf("registry %s: %s", path, yamlError(err))
+		return nil, yamlErrors(path, err)
 	}
 	v := &validator{path: path, root: &root}
 	d := v.data(&f)
@@ -107,11 +107,27 @@ func ParseFile(path string, raw []byte) (*Data, error) {
 	return d, nil
 }
 
-// yamlError turns the decoder's "yaml: line 3: ..." into "3: ...".
-func yamlError(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = strings.ReplaceAll(msg, "\n  line ", "; ")
-	return strings.TrimPrefix(msg, "line ")
+// yamlErrors turns the decoder's "yaml: line 3: reason" messages into
+// "path:3: reason", one error per problem.
+func yamlErrors(path string, err error) error {
+	var msgs []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	errs := make([]error, 0, len(msgs))
+	for _, m := range msgs {
+		if rest, ok := strings.CutPrefix(m, "line "); ok {
+			if num, reason, ok := strings.Cut(rest, ": "); ok {
+				errs = append(errs, fmt.Errorf("%s:%s: %s", path, num, reason))
+				continue
+			}
+		}
+		errs = append(errs, fmt.Errorf("%s: %s", path, m))
+	}
+	return errors.Join(errs...)
 }
 
 type validator struct {
@@ -395,6 +411,21 @@ func (f *FileSource) Reload() {
 // Run implements Source. The first load must succeed; later failures
 // keep the last good data.
 func (f *FileSource) Run(ctx context.Context, update func(*Data)) error {
+	// Watch before the first load, so no change slips in between. Watch
+	// the directory: editors and config managers replace the file by
+	// renaming a new one over it, which ends a watch on the file itself.
+	abs, err := filepath.Abs(f.Path)
+	if err != nil {
+		return fmt.Errorf("watch registry %s: %w", f.Path, err)
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch registry %s: %w", f.Path, err)
+	}
+	defer w.Close()
+	if err := w.Add(filepath.Dir(abs)); err != nil {
+		return fmt.Errorf("watch registry %s: %w", f.Path, err)
+	}
 	d, err := LoadFile(f.Path)
 	if err != nil {
 		return err
@@ -402,20 +433,6 @@ func (f *FileSource) Run(ctx context.Context, update func(*Data)) error {
 	update(d)
 	f.Log.WithFields(logrus.Fields{"file": f.Path, "services": len(d.Services), "tasks": len(d.Tasks)}).Info("registry file loaded")
 
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch registry %s: %w", f.Path, err)
-	}
-	defer w.Close()
-	// Watch the directory: editors and config managers replace the file
-	// by renaming a new one over it, which ends a watch on the file itself.
-	abs, err := filepath.Abs(f.Path)
-	if err != nil {
-		return fmt.Errorf("watch registry %s: %w", f.Path, err)
-	}
-	if err := w.Add(filepath.Dir(abs)); err != nil {
-		return fmt.Errorf("watch registry %s: %w", f.Path, err)
-	}
 	var timer *time.Timer
 	var fire <-chan time.Time
 	for {
