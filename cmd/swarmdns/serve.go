@@ -25,6 +25,8 @@ type serveOptions struct {
 	ttl          uint32
 	scheduler    string
 	maxAnswers   int
+	networks     []string
+	preferLocal  bool
 	logLevel     string
 	logFormat    string
 }
@@ -46,6 +48,8 @@ func newServeCommand() *cobra.Command {
 	f.Uint32Var(&o.ttl, "ttl", 5, "TTL of answers in seconds (service label swarmdns.ttl overrides)")
 	f.StringVar(&o.scheduler, "scheduler", scheduler.RoundRobin, "answer order policy: roundrobin, weighted or random (label swarmdns.scheduler overrides)")
 	f.IntVar(&o.maxAnswers, "max-answers", 0, "at most this many records per A, AAAA or SRV answer (0: all)")
+	f.StringSliceVar(&o.networks, "network", nil, "restrict the answers for clients with no network context to these networks (repeatable)")
+	f.BoolVar(&o.preferLocal, "prefer-local", false, "answer tasks on this node before the others")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	return cmd
@@ -59,6 +63,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 	log := logrus.NewEntry(logger)
 	store, err := registry.NewStore(registry.Config{
 		Domain: o.domain, TTL: o.ttl, Policy: o.scheduler, MaxAnswers: o.maxAnswers,
+		Networks: o.networks, PreferLocal: o.preferLocal,
 	}, log.WithField("component", "registry"))
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
