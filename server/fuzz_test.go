@@ -1,0 +1,203 @@
+package server
+
+import (
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/swarmdns/swarmdns/registry"
+)
+
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpus")
+
+// seedQueries are valid queries of every type and the malformed shapes the
+// fuzz targets start from.
+func seedQueries() [][]byte {
+	var seeds [][]byte
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"web.swarm.local.", dns.TypeA}, {"tasks.web.", dns.TypeAAAA}, {"_http._tcp.web.", dns.TypeSRV},
+		{"11.1.0.10.in-addr.arpa.", dns.TypePTR}, {"swarm.local.", dns.TypeSOA}, {"swarm.local.", dns.TypeNS},
+		{"web.", dns.TypeANY}, {"nosuch.swarm.local.", dns.TypeA}, {"example.org.", dns.TypeMX},
+		{"swarm.local.", dns.TypeAXFR}, {"WeB.1.WebTask1.", dns.TypeA}, {"_tcp.web.", dns.TypeTXT},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(q.name, q.qtype)
+		b, _ := m.Pack()
+		seeds = append(seeds, b)
+		m.SetEdns0(1232, true)
+		b, _ = m.Pack()
+		seeds = append(seeds, b)
+	}
+	valid := seeds[0]
+	seeds = append(seeds,
+		nil,
+		valid[:5],                // truncated header
+		valid[:headerLen],        // header only
+		valid[:len(valid)-2],     // truncated question
+		[]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}, // compression loop in the question
+		append(append([]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 64}, make([]byte, 64)...), 0, 0, 1, 0, 1), // oversized label
+		[]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0xC0, 17, 0, 41, 0x10, 0, 0, 0, 0, 0, 0xFF, 0xFF}, // OPT with a loop and a huge RDLENGTH
+	)
+	return seeds
+}
+
+// checkReply holds the invariants of every reply: it parses, carries the
+// query's ID and question, and fits the size it must.
+func checkReply(t *testing.T, query, reply []byte, tcp bool) {
+	t.Helper()
+	if reply == nil {
+		return
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(reply); err != nil {
+		t.Fatalf("reply does not parse: %v\nquery %x\nreply %x", err, query, reply)
+	}
+	if len(query) >= 2 && r.Id != binary.BigEndian.Uint16(query) {
+		t.Fatalf("reply id %x, query id %x", r.Id, binary.BigEndian.Uint16(query))
+	}
+	if !r.Response {
+		t.Fatal("reply without QR")
+	}
+	q := new(dns.Msg)
+	if err := q.Unpack(query); err == nil && len(q.Question) == 1 && len(r.Question) == 1 {
+		if r.Question[0] != q.Question[0] {
+			t.Fatalf("reply question %v, query question %v", r.Question[0], q.Question[0])
+		}
+	}
+	limit := 65535
+	if !tcp {
+		limit = 512
+		if opt := q.IsEdns0(); opt != nil && len(q.Question) == 1 {
+			limit = min(max(int(opt.UDPSize()), 512), maxUDPSize)
+		}
+	}
+	if len(reply) > limit {
+		t.Fatalf("reply of %d bytes over the %d limit", len(reply), limit)
+	}
+}
+
+func fuzzHandler(t testing.TB) *Handler {
+	d, err := registry.LoadFile("../examples/registry.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := registry.NewStore(registry.Config{Domain: "swarm.local.", TTL: 5}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Update(d)
+	return NewHandler(Config{Store: store, Log: quietLog()})
+}
+
+// FuzzHandler feeds raw datagrams to the query path.
+func FuzzHandler(f *testing.F) {
+	for _, s := range seedQueries() {
+		f.Add(s, false)
+	}
+	h := fuzzHandler(f)
+	sc := newScratch()
+	client := netip.MustParseAddr("10.0.1.99")
+	f.Fuzz(func(t *testing.T, msg []byte, tcp bool) {
+		sc.ev.Client = netip.AddrPortFrom(client, 1234)
+		out, fwd := h.answer(msg, client, tcp, sc)
+		if fwd {
+			t.Fatal("forward asked for without a forwarder")
+		}
+		checkReply(t, msg, out, tcp)
+	})
+}
+
+// FuzzTCPStream feeds a raw byte stream to one TCP connection: frames of
+// any length, zero-length frames, frames cut short.
+func FuzzTCPStream(f *testing.F) {
+	for _, s := range seedQueries() {
+		frame := binary.BigEndian.AppendUint16(nil, uint16(len(s)))
+		f.Add(append(append(frame, s...), frame...))
+	}
+	f.Add([]byte{0, 0})       // zero-length frame
+	f.Add([]byte{0xFF, 0xFF}) // a frame longer than what follows
+	h := fuzzHandler(f)
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		s := &Server{Handler: h, TCPReadTimeout: 200 * time.Millisecond, TCPIdleTimeout: 200 * time.Millisecond}
+		s.defaults()
+		s.tcpSlots = make(chan struct{}, 1)
+		s.inflight = make(chan struct{}, 1)
+		s.conns = map[net.Conn]bool{}
+		s.scratch.New = func() any { return newScratch() }
+		server, client := net.Pipe()
+		s.tcpSlots <- struct{}{}
+		s.wg.Add(1)
+		go s.serveTCP(server)
+		go func() {
+			client.SetWriteDeadline(time.Now().Add(time.Second))
+			client.Write(stream)
+		}()
+		// Read every reply the stream gets, checking each against the
+		// frame it answers, until the server closes the connection.
+		queries := frames(stream)
+		client.SetReadDeadline(time.Now().Add(2 * time.Second))
+		for i := 0; ; i++ {
+			var l [2]byte
+			if _, err := io.ReadFull(client, l[:]); err != nil {
+				break
+			}
+			reply := make([]byte, binary.BigEndian.Uint16(l[:]))
+			if _, err := io.ReadFull(client, reply); err != nil {
+				t.Fatalf("reply cut short: %v", err)
+			}
+			if i >= len(queries) {
+				t.Fatalf("reply %d to %d complete frames", i+1, len(queries))
+			}
+			checkReply(t, queries[i], reply, true)
+		}
+		client.Close()
+		s.wg.Wait()
+	})
+}
+
+// frames splits a TCP stream into its complete, non-empty frames.
+func frames(stream []byte) [][]byte {
+	var out [][]byte
+	for len(stream) >= 2 {
+		n := int(binary.BigEndian.Uint16(stream))
+		if n == 0 || len(stream) < 2+n {
+			break
+		}
+		out = append(out, stream[2:2+n])
+		stream = stream[2+n:]
+	}
+	return out
+}
+
+// TestWriteSeedCorpus rewrites testdata/fuzz from seedQueries when run with
+// -update-corpus; otherwise it checks the committed corpus is there.
+func TestWriteSeedCorpus(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzHandler")
+	if !*updateCorpus {
+		entries, err := os.ReadDir(dir)
+		if err != nil || len(entries) < len(seedQueries()) {
+			t.Fatalf("seed corpus %s missing or short (%d files): run go test -run TestWriteSeedCorpus -update-corpus", dir, len(entries))
+		}
+		return
+	}
+	os.MkdirAll(dir, 0o755)
+	for i, s := range seedQueries() {
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\nbool(false)\n", strconv.Quote(string(s)))
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
