@@ -24,7 +24,7 @@ func (s *SwarmSource) watchEvents(ctx context.Context, kicks chan<- struct{}) {
 	failures := 0
 	for {
 		connected := time.Now()
-		msgs, errs := s.cli.Events(ctx, opts)
+		msgs, errs := s.eventsCli.Events(ctx, opts)
 		err := forwardEvents(ctx, msgs, errs, kicks)
 		if ctx.Err() != nil {
 			return

@@ -43,7 +43,10 @@ type SwarmConfig struct {
 // SwarmSource is a Source that reads a Swarm manager through the Engine API.
 // It only ever reads.
 type SwarmSource struct {
+	// Two clients: the docker client negotiates its API version lazily and
+	// without a lock, so the event stream gets one of its own.
 	cli          *client.Client
+	eventsCli    *client.Client
 	log          *logrus.Entry
 	pollInterval time.Duration
 	debounce     time.Duration
@@ -60,8 +63,13 @@ func NewSwarmSource(cfg SwarmConfig) (*SwarmSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
+	eventsCli, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
 	s := &SwarmSource{
 		cli:          cli,
+		eventsCli:    eventsCli,
 		log:          cfg.Logger,
 		pollInterval: cfg.PollInterval,
 		debounce:     cfg.Debounce,
@@ -85,7 +93,11 @@ func NewSwarmSource(cfg SwarmConfig) (*SwarmSource, error) {
 // for ErrNotManager.
 func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 	defer s.cli.Close()
+	defer s.eventsCli.Close()
 
+	// The event watcher must stop also when Run returns an error.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	kicks := make(chan struct{}, 1)
 	go s.watchEvents(ctx, kicks)
 

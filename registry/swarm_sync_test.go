@@ -202,9 +202,9 @@ func TestEngineStateData(t *testing.T) {
 				Ports: []Port{{Name: "dns", Protocol: "udp", Target: 53}}}}},
 		},
 		{
-			name: "networks carry subnets and the ingress flag, local networks are left out",
+			name:  "networks carry subnets and the ingress flag, local networks are left out",
 			state: engineState{networks: fixtureNetworks()},
-			want: Data{},
+			want:  Data{},
 		},
 		{
 			name: "nodes carry hostname and spec labels",
