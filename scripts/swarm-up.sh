@@ -14,7 +14,8 @@ log() { echo "swarm-up: $*" >&2; }
 
 need_install=()
 command -v dockerd >/dev/null 2>&1 || need_install+=(docker.io)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx nslookup || need_install+=(busybox-static)
+# The image needs the static build: Debian's plain busybox is dynamic.
+dpkg -s busybox-static >/dev/null 2>&1 || need_install+=(busybox-static)
 command -v dig >/dev/null 2>&1 || need_install+=(dnsutils)
 command -v nsenter >/dev/null 2>&1 || need_install+=(util-linux)
 if [ ${#need_install[@]} -gt 0 ]; then
