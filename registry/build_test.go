@@ -1,0 +1,334 @@
+package registry
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// records decodes the packed records of set into their data, in the
+// order given (all records when order is nil).
+func records(t *testing.T, set *RRSet, order []int) []string {
+	t.Helper()
+	if set == nil {
+		return nil
+	}
+	if order == nil {
+		for i := range set.Records {
+			order = append(order, i)
+		}
+	}
+	var out []string
+	for _, i := range order {
+		// A message whose question "q." sits at offset 12, for 0xC00C.
+		msg := []byte{0, 0, 0x80, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 'q', 0, 0, 1, 0, 1}
+		msg = append(msg, set.Records[i]...)
+		m := new(dns.Msg)
+		if err := m.Unpack(msg); err != nil {
+			t.Fatalf("record %d does not unpack: %v", i, err)
+		}
+		rr := m.Answer[0]
+		out = append(out, strings.TrimPrefix(rr.String(), rr.Header().String()))
+	}
+	return out
+}
+
+func exampleSnapshot(t *testing.T, cfg Config) *Snapshot {
+	t.Helper()
+	d, err := LoadFile("../examples/registry.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Domain == "" {
+		cfg.Domain = "swarm.local"
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 5
+	}
+	if err := cfg.Check(); err != nil {
+		t.Fatal(err)
+	}
+	s, warnings := Build(d, cfg, nil)
+	if len(warnings) > 0 {
+		t.Fatalf("warnings: %v", warnings)
+	}
+	return s
+}
+
+func lookup(s *Snapshot, key string, nets ...string) *View {
+	n := s.Lookup([]byte(key))
+	if n == nil {
+		return nil
+	}
+	return n.View(nets)
+}
+
+func TestNameFormsAnswerDockersRecords(t *testing.T) {
+	s := exampleSnapshot(t, Config{})
+	tests := []struct {
+		name  string
+		key   string
+		qtype uint16
+		nets  []string
+		want  []string // sorted record data
+	}{
+		{"vip service name answers its VIP", "web", dns.TypeA, nil, []string{"10.0.1.2"}},
+		{"tasks prefix answers every running task", "tasks.web", dns.TypeA, nil, []string{"10.0.1.11", "10.0.1.12", "10.0.1.13"}},
+		{"tasks prefix answers IPv6 task addresses as AAAA", "tasks.web", dns.TypeAAAA, nil, []string{"fd00:1::11", "fd00:1::12"}},
+		{"dnsrr service name answers every running task", "api", dns.TypeA, nil, []string{"10.0.1.21", "10.0.1.22"}},
+		{"network suffix restricts to that network", "db.backnet", dns.TypeA, nil, []string{"10.0.2.3"}},
+		{"tasks with network suffix restricts tasks", "tasks.db.appnet", dns.TypeA, nil, []string{"10.0.1.31"}},
+		{"host client sees a service's VIPs on every network", "db", dns.TypeA, nil, []string{"10.0.1.3", "10.0.2.3"}},
+		{"client on backnet sees the backnet VIP", "db", dns.TypeA, []string{"net-back"}, []string{"10.0.2.3"}},
+		{"client on appnet sees the appnet VIP", "db", dns.TypeA, []string{"net-app"}, []string{"10.0.1.3"}},
+		{"alias answers like the service on its network", "shop-db", dns.TypeA, nil, []string{"10.0.1.3"}},
+		{"tasks prefix works on aliases", "tasks.primary", dns.TypeA, nil, []string{"10.0.2.31"}},
+		{"task name answers that task", "web.2.webtask2", dns.TypeA, nil, []string{"10.0.1.12"}},
+		{"task name with network suffix", "web.2.webtask2.appnet", dns.TypeA, nil, []string{"10.0.1.12"}},
+		{"global task is named by node", "agent.node-b.agenttask2", dns.TypeA, nil, []string{"10.0.2.42"}},
+		{"slot name answers the task in that slot", "3.web", dns.TypeA, nil, []string{"10.0.1.13"}},
+		{"task PTR names Docker's container name", "11.1.0.10.in-addr.arpa", dns.TypePTR, nil, []string{"web.1.webtask1.appnet."}},
+		{"VIP PTR names the service on its network", "2.1.0.10.in-addr.arpa", dns.TypePTR, nil, []string{"web.appnet."}},
+		{"IPv6 task PTR", "1.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa", dns.TypePTR, nil, []string{"web.1.webtask1.appnet."}},
+		{"named port SRV targets tasks with their weights", "_http._tcp.web", dns.TypeSRV, nil, []string{
+			"0 1 80 web.1.webtask1.swarm.local.", "0 3 80 web.2.webtask2.swarm.local.", "0 3 80 web.3.webtask3.swarm.local."}},
+		{"unnamed port SRV is named by number", "_8080._tcp.api", dns.TypeSRV, nil, []string{
+			"0 2 8080 api.1.apitask1.swarm.local.", "0 6 8080 api.2.apitask2.swarm.local."}},
+		{"SRV on the service name lists every task on the first port", "api", dns.TypeSRV, nil, []string{
+			"0 2 9090 api.1.apitask1.swarm.local.", "0 6 9090 api.2.apitask2.swarm.local."}},
+		{"SRV on an alias", "_postgres._tcp.shop-db", dns.TypeSRV, nil, []string{"0 1 5432 db.1.dbtask1.swarm.local."}},
+		{"a starting task is not published", "4.web", dns.TypeA, nil, nil},
+		{"a vip service has no AAAA without an IPv6 VIP", "web", dns.TypeAAAA, nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := lookup(s, tc.key, tc.nets...)
+			if v == nil {
+				if tc.want == nil {
+					return
+				}
+				t.Fatalf("%s not found", tc.key)
+			}
+			got := records(t, v.Set(tc.qtype), nil)
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("%s %s = %q, want %q", tc.key, dns.TypeToString[tc.qtype], got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTTLLabelOverridesTheDefault(t *testing.T) {
+	s := exampleSnapshot(t, Config{TTL: 30})
+	if ttl := lookup(s, "api").A.TTL; ttl != 2 {
+		t.Fatalf("api TTL %d, want the label's 2", ttl)
+	}
+	if ttl := lookup(s, "web").A.TTL; ttl != 30 {
+		t.Fatalf("web TTL %d, want the default 30", ttl)
+	}
+}
+
+func TestSRVGlueCarriesTheTargetsAddresses(t *testing.T) {
+	s := exampleSnapshot(t, Config{})
+	set := lookup(s, "_http._tcp.web").SRV
+	for i, info := range set.Info {
+		if info == "webtask1" {
+			if set.ExtraCount[i] != 2 || !strings.Contains(string(set.Extra[i]), "webtask1") {
+				t.Fatalf("glue of webtask1: %d records %q", set.ExtraCount[i], set.Extra[i])
+			}
+			return
+		}
+	}
+	t.Fatal("webtask1 not in SRV")
+}
+
+func TestEmptyNonTerminalsExist(t *testing.T) {
+	s := exampleSnapshot(t, Config{})
+	for _, key := range []string{"_tcp.web", "1.webtask1", "webtask1"} {
+		v := lookup(s, key)
+		if v == nil || !v.Empty() {
+			t.Fatalf("%s: want an empty name, got %v", key, v)
+		}
+	}
+}
+
+func data(services []Service, tasks []Task, nodes ...Node) *Data {
+	return &Data{
+		Networks: []Network{{ID: "n1", Name: "net1", Subnets: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/24")}}, {ID: "ing", Name: "ingress", Ingress: true}},
+		Services: services, Tasks: tasks, Nodes: nodes,
+	}
+}
+
+func addrs(a ...string) map[string][]netip.Addr {
+	m := map[string][]netip.Addr{}
+	for _, s := range a {
+		m["n1"] = append(m["n1"], netip.MustParseAddr(s))
+	}
+	return m
+}
+
+func build(t *testing.T, d *Data, cfg Config, prev *Snapshot) *Snapshot {
+	t.Helper()
+	if cfg.Domain == "" {
+		cfg.Domain = "swarm.local."
+	}
+	if err := cfg.Check(); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := Build(d, cfg, prev)
+	return s
+}
+
+func TestWeightZeroDrainsUnlessNothingElseIsLeft(t *testing.T) {
+	svc := Service{ID: "s", Name: "svc", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}
+	nodes := []Node{{ID: "busy", Labels: map[string]string{LabelWeight: "0"}}, {ID: "free"}}
+	both := []Task{
+		{ID: "t1", ServiceID: "s", Slot: 1, NodeID: "busy", State: TaskRunning, Addresses: addrs("10.1.0.1")},
+		{ID: "t2", ServiceID: "s", Slot: 2, NodeID: "free", State: TaskRunning, Addresses: addrs("10.1.0.2")},
+	}
+	s := build(t, data([]Service{svc}, both, nodes...), Config{}, nil)
+	if got := records(t, lookup(s, "svc").A, nil); !slices.Equal(got, []string{"10.1.0.2"}) {
+		t.Fatalf("with a drained node: %v", got)
+	}
+	s = build(t, data([]Service{svc}, both[:1], nodes...), Config{}, nil)
+	if got := records(t, lookup(s, "svc").A, nil); !slices.Equal(got, []string{"10.1.0.1"}) {
+		t.Fatalf("with only the drained node: %v", got)
+	}
+}
+
+func TestRotationSurvivesASwapWhenEndpointsAreUnchanged(t *testing.T) {
+	svc := Service{ID: "s", Name: "svc", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}
+	tasks := []Task{
+		{ID: "t1", ServiceID: "s", Slot: 1, State: TaskRunning, Addresses: addrs("10.1.0.1")},
+		{ID: "t2", ServiceID: "s", Slot: 2, State: TaskRunning, Addresses: addrs("10.1.0.2")},
+		{ID: "t3", ServiceID: "s", Slot: 3, State: TaskRunning, Addresses: addrs("10.1.0.3")},
+	}
+	s1 := build(t, data([]Service{svc}, tasks), Config{}, nil)
+	first := func(s *Snapshot) string { set := lookup(s, "svc").A; return records(t, set, set.Order(nil)[:1])[0] }
+	if got := first(s1); got != "10.1.0.1" {
+		t.Fatalf("first answer starts with %s", got)
+	}
+	s2 := build(t, data([]Service{svc}, tasks), Config{}, s1)
+	if got := first(s2); got != "10.1.0.2" {
+		t.Fatalf("after an unchanged swap the rotation restarted: %s", got)
+	}
+	// Another service changing leaves this rotation alone too.
+	other := Service{ID: "o", Name: "other", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}
+	s3 := build(t, data([]Service{svc, other}, tasks), Config{}, s2)
+	if got := first(s3); got != "10.1.0.3" {
+		t.Fatalf("after another service changed: %s", got)
+	}
+	s4 := build(t, data([]Service{svc}, tasks[:2]), Config{}, s3)
+	if got := first(s4); got != "10.1.0.1" {
+		t.Fatalf("a changed set should start afresh: %s", got)
+	}
+}
+
+func TestPreferLocalPutsThisNodesTasksFirst(t *testing.T) {
+	svc := Service{ID: "s", Name: "svc", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}
+	tasks := []Task{
+		{ID: "t1", ServiceID: "s", Slot: 1, NodeID: "far", State: TaskRunning, Addresses: addrs("10.1.0.1")},
+		{ID: "t2", ServiceID: "s", Slot: 2, NodeID: "here", State: TaskRunning, Addresses: addrs("10.1.0.2")},
+		{ID: "t3", ServiceID: "s", Slot: 3, NodeID: "far", State: TaskRunning, Addresses: addrs("10.1.0.3")},
+		{ID: "t4", ServiceID: "s", Slot: 4, NodeID: "here", State: TaskRunning, Addresses: addrs("10.1.0.4")},
+	}
+	d := data([]Service{svc}, tasks)
+	d.LocalNode = "here"
+	s := build(t, d, Config{PreferLocal: true}, nil)
+	set := lookup(s, "svc").A
+	seen := map[string]int{}
+	for q := 0; q < 4; q++ {
+		got := records(t, set, set.Order(nil))
+		local := []string{got[0], got[1]}
+		slices.Sort(local)
+		if !slices.Equal(local, []string{"10.1.0.2", "10.1.0.4"}) {
+			t.Fatalf("query %d: %v does not start with the local tasks", q, got)
+		}
+		seen[got[0]]++
+	}
+	if seen["10.1.0.2"] != 2 || seen["10.1.0.4"] != 2 {
+		t.Fatalf("local tasks do not rotate: %v", seen)
+	}
+	srv := records(t, lookup(s, "svc").SRV, nil)
+	for _, r := range srv {
+		local := strings.Contains(r, ".2.t2.") || strings.Contains(r, ".4.t4.")
+		if local != strings.HasPrefix(r, "0 ") {
+			t.Fatalf("SRV %q: local tasks get priority 0, others 1", r)
+		}
+	}
+}
+
+func TestNetworkFlagRestrictsTheDefaultView(t *testing.T) {
+	s := exampleSnapshot(t, Config{Networks: []string{"backnet"}})
+	if got := records(t, lookup(s, "db").A, nil); !slices.Equal(got, []string{"10.0.2.3"}) {
+		t.Fatalf("db with --network backnet: %v", got)
+	}
+	if got := records(t, lookup(s, "db", "net-app").A, nil); !slices.Equal(got, []string{"10.0.1.3"}) {
+		t.Fatalf("db from appnet: %v", got)
+	}
+	if v := lookup(s, "web"); !v.Empty() {
+		t.Fatal("web is on appnet only: the default view must be empty")
+	}
+}
+
+func TestClientNetworksFromSubnetsAndContainers(t *testing.T) {
+	d, _ := LoadFile("../examples/registry.yaml")
+	d.Containers = []Container{{ID: "c", Addresses: []netip.Addr{netip.MustParseAddr("172.18.0.5")}, Networks: []string{"net-back"}}}
+	s := build(t, d, Config{}, nil)
+	tests := []struct {
+		addr string
+		want []string
+	}{
+		{"10.0.1.77", []string{"net-app"}},
+		{"10.0.2.77", []string{"net-back"}},
+		{"172.18.0.5", []string{"net-back"}},
+		{"127.0.0.1", nil},
+		{"::ffff:10.0.1.77", []string{"net-app"}},
+	}
+	for _, tc := range tests {
+		if got := s.ClientNetworks(netip.MustParseAddr(tc.addr)); !slices.Equal(got, tc.want) {
+			t.Errorf("client %s: networks %v, want %v", tc.addr, got, tc.want)
+		}
+	}
+}
+
+func TestBadLabelsWarnAndFallBack(t *testing.T) {
+	svc := Service{ID: "s", Name: "svc", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}},
+		Labels: map[string]string{LabelTTL: "x", LabelScheduler: "fastest", LabelWeight: "-1", LabelPorts: "a:b"}}
+	cfg := Config{Domain: "swarm.local", TTL: 7}
+	if err := cfg.Check(); err != nil {
+		t.Fatal(err)
+	}
+	tasks := []Task{{ID: "t1", ServiceID: "s", Slot: 1, State: TaskRunning, Addresses: addrs("10.1.0.1")}}
+	s, warnings := Build(data([]Service{svc}, tasks), cfg, nil)
+	if len(warnings) != 4 {
+		t.Fatalf("warnings %v, want one per bad label", warnings)
+	}
+	set := lookup(s, "svc").A
+	if set.TTL != 7 || set.Policy() != "roundrobin" || set.Len() != 1 {
+		t.Fatalf("fallbacks not applied: ttl %d policy %s", set.TTL, set.Policy())
+	}
+}
+
+func TestMaxAnswersCutsAnswers(t *testing.T) {
+	s := exampleSnapshot(t, Config{MaxAnswers: 1})
+	set := lookup(s, "tasks.web").A
+	if got := set.Order(nil); len(got) != 1 {
+		t.Fatalf("%d records with --max-answers 1", len(got))
+	}
+}
+
+func TestIngressGetsNoNames(t *testing.T) {
+	svc := Service{ID: "s", Name: "svc", Networks: []Attachment{{Network: "n1"}, {Network: "ing"}},
+		VirtualIPs: map[string]netip.Addr{"n1": netip.MustParseAddr("10.1.0.2"), "ing": netip.MustParseAddr("10.255.0.2")}}
+	s := build(t, data([]Service{svc}, nil), Config{}, nil)
+	if got := records(t, lookup(s, "svc").A, nil); !slices.Equal(got, []string{"10.1.0.2"}) {
+		t.Fatalf("svc: %v", got)
+	}
+	if lookup(s, "svc.ingress") != nil || lookup(s, "2.0.255.10.in-addr.arpa") != nil {
+		t.Fatal("ingress names published")
+	}
+}

@@ -1,0 +1,77 @@
+package registry
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Store holds the published snapshot. Queries read it with one atomic load
+// and never wait for a build; builds are serialized among themselves.
+type Store struct {
+	cfg Config
+	log *logrus.Entry
+
+	cur   atomic.Pointer[Snapshot]
+	mu    sync.Mutex // held while building, never by queries
+	swaps atomic.Uint64
+	// lastBuild is the duration of the last build, in nanoseconds.
+	lastBuild atomic.Int64
+	// OnPublish, if set before the first Update, is called after each
+	// publish with the new snapshot and how long its build took.
+	OnPublish func(s *Snapshot, build time.Duration)
+}
+
+// NewStore checks cfg and returns an empty store.
+func NewStore(cfg Config, log *logrus.Entry) (*Store, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	return &Store{cfg: cfg, log: log}, nil
+}
+
+// Config returns the normalized configuration.
+func (s *Store) Config() Config { return s.cfg }
+
+// Snapshot returns the current snapshot, or nil before the first update.
+func (s *Store) Snapshot() *Snapshot { return s.cur.Load() }
+
+// Swaps counts published snapshots.
+func (s *Store) Swaps() uint64 { return s.swaps.Load() }
+
+// Update builds a snapshot of d and publishes it. Update is the function
+// a Source is run with.
+func (s *Store) Update(d *Data) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := time.Now()
+	snap, warnings := Build(d, s.cfg, s.cur.Load())
+	took := time.Since(start)
+	for _, w := range warnings {
+		s.log.WithError(w).Warn("registry data ignored")
+	}
+	s.cur.Store(snap)
+	s.swaps.Add(1)
+	s.lastBuild.Store(int64(took))
+	st := snap.Stats()
+	s.log.WithFields(logrus.Fields{
+		"services": st.Services, "tasks": st.Tasks, "names": st.Names,
+		"serial": snap.Serial, "build": took.String(),
+	}).Debug("snapshot published")
+	if s.OnPublish != nil {
+		s.OnPublish(snap, took)
+	}
+}
+
+// Reconfigure replaces the build configuration; the next Update uses it.
+func (s *Store) Reconfigure(cfg Config) error {
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.cfg = cfg
+	s.mu.Unlock()
+	return nil
+}

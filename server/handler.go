@@ -1,0 +1,332 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/sirupsen/logrus"
+
+	"github.com/swarmdns/swarmdns/registry"
+)
+
+// A Forwarder resolves names that are not in the registry. Exchange
+// returns the reply for the client's query q, with q's ID and question.
+type Forwarder interface {
+	Exchange(ctx context.Context, q *dns.Msg, tcp bool) (*dns.Msg, error)
+}
+
+// Path says how a query was answered, for metrics.
+type Path uint8
+
+// The paths a query takes.
+const (
+	PathZone      Path = iota // answered from the registry
+	PathForwarded             // answered by an upstream
+	PathRefused               // outside the zone and not forwarded
+	PathError                 // malformed, unsupported, or failed
+	numPaths
+)
+
+func (p Path) String() string {
+	return [...]string{"zone", "forwarded", "refused", "error"}[p]
+}
+
+// An Observer is told about every reply; it must be cheap and safe for
+// concurrent use (metrics, query logs).
+type Observer interface {
+	Observe(ev *Event)
+}
+
+// Event describes one answered query. It is reused after Observe returns.
+type Event struct {
+	Client    netip.AddrPort
+	TCP       bool
+	Name      []byte // lower-case question name, no trailing dot; nil when unreadable
+	Qtype     uint16
+	Rcode     int
+	Path      Path
+	Answers   int
+	Size      int
+	Truncated bool
+	Took      time.Duration
+}
+
+// Config wires a Handler.
+type Config struct {
+	Store *registry.Store
+	// Forwarder answers names outside the registry; nil refuses them.
+	Forwarder Forwarder
+	// AllowRecursion says which clients may have names forwarded; nil
+	// allows every client.
+	AllowRecursion func(netip.Addr) bool
+	Observer       Observer
+	Log            *logrus.Entry
+}
+
+// Handler answers DNS messages in wire format.
+type Handler struct {
+	cfg       Config
+	zone      []byte // the domain without its trailing dot, lower case
+	any       []byte // the RFC 8482 answer to ANY
+	refuseLog sync.Once
+}
+
+// NewHandler returns a handler for cfg.
+func NewHandler(cfg Config) *Handler {
+	if cfg.Log == nil {
+		cfg.Log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	rc := cfg.Store.Config()
+	h := &Handler{cfg: cfg, zone: []byte(strings.TrimSuffix(rc.Domain, "."))}
+	// RFC 8482 section 4.2: answer ANY with a synthesized HINFO.
+	hinfo := &dns.HINFO{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: rc.TTL}, Cpu: "RFC8482"}
+	buf := make([]byte, 64)
+	n, _ := dns.PackRR(hinfo, buf, 0, nil, false)
+	h.any = append([]byte{0xC0, 0x0C}, buf[1:n]...)
+	return h
+}
+
+// scratch is one worker's buffers; a query on the zone path allocates
+// nothing beyond them.
+type scratch struct {
+	key   [256]byte
+	order []int
+	out   []byte
+	q     query
+	r     reply
+	ev    Event
+	// peek answers without advancing any rotation (Resolve).
+	peek bool
+}
+
+func newScratch() *scratch {
+	return &scratch{order: make([]int, 0, 256), out: make([]byte, 0, 65535)}
+}
+
+// answer returns the reply to msg from client, or forward=true when the
+// query must go to the Forwarder (see forward); a nil reply without
+// forward means no reply at all.
+func (h *Handler) answer(msg []byte, client netip.Addr, tcp bool, sc *scratch) (out []byte, forward bool) {
+	q := &sc.q
+	ev := &sc.ev
+	ev.Name, ev.Answers, ev.Truncated = nil, 0, false
+	err := parseQuery(msg, q, sc.key[:])
+	switch {
+	case err == errShort || err == errResponse:
+		return nil, false
+	case err != nil:
+		return h.fail(msg, sc, dns.RcodeFormatError), false
+	}
+	ev.Qtype, ev.Name = q.qtype, q.key
+	limit := 65535
+	if !tcp {
+		limit = 512
+		if q.edns {
+			limit = min(max(int(q.udpSize), 512), maxUDPSize)
+		}
+	}
+	switch {
+	case q.flags&opcodeMask != 0:
+		return h.fail(msg, sc, dns.RcodeNotImplemented), false
+	case q.edns && q.version != 0:
+		return h.fail(msg, sc, dns.RcodeBadVers), false
+	case q.qtype == typeOPT:
+		return h.fail(msg, sc, dns.RcodeFormatError), false
+	case q.qclass != classIN && q.qclass != classANY,
+		q.qtype == typeAXFR || q.qtype == typeIXFR:
+		return h.fail(msg, sc, dns.RcodeRefused), false
+	}
+
+	ra := h.recursionFor(client)
+	var flags uint16
+	if ra {
+		flags = flagRA
+	}
+	snap := h.cfg.Store.Snapshot()
+	if snap == nil {
+		// Until the first sync any name may be ours: no guessing.
+		return h.fail(msg, sc, dns.RcodeServerFailure), false
+	}
+	key, inZone := q.key, false
+	if q.keyOK {
+		if bytes.Equal(key, h.zone) {
+			return h.authoritative(msg, sc, snap, snap.Apex(), limit, flags), false
+		}
+		if inZoneKey(key, h.zone) {
+			key, inZone = key[:len(key)-len(h.zone)-1], true
+		}
+	}
+	var name *registry.Name
+	if q.keyOK && !(inZone && isReverse(key)) {
+		name = snap.Lookup(key)
+	}
+	if name == nil {
+		if inZone || (!q.keyOK && inZoneKey(key, h.zone)) {
+			return h.negative(msg, sc, snap, dns.RcodeNameError, limit, flags|flagAA), false
+		}
+		if h.cfg.Forwarder == nil || !ra {
+			if h.cfg.Forwarder == nil {
+				h.refuseLog.Do(func() {
+					h.cfg.Log.Warn("refusing names outside the registry: no upstream resolver is configured (--upstream, --resolv-conf)")
+				})
+			}
+			sc.r.start(sc.out, msg, q, limit, flags)
+			ev.Path = PathRefused
+			return h.finish(sc, dns.RcodeRefused), false
+		}
+		return nil, true
+	}
+	return h.authoritative(msg, sc, snap, name, limit, flags), false
+}
+
+// recursionFor says whether client may have names forwarded.
+func (h *Handler) recursionFor(client netip.Addr) bool {
+	if h.cfg.Forwarder == nil {
+		return false
+	}
+	return h.cfg.AllowRecursion == nil || h.cfg.AllowRecursion(client)
+}
+
+// authoritative answers for a name the registry has.
+func (h *Handler) authoritative(msg []byte, sc *scratch, snap *registry.Snapshot, name *registry.Name, limit int, flags uint16) []byte {
+	q := &sc.q
+	var view *registry.View
+	if len(name.Views()) > 1 {
+		view = name.View(snap.ClientNetworks(sc.ev.Client.Addr()))
+	} else {
+		view = name.View(nil)
+	}
+	sc.r.start(sc.out, msg, q, limit, flags|flagAA)
+	sc.ev.Path = PathZone
+	if view.Empty() {
+		return h.negative(msg, sc, snap, dns.RcodeSuccess, limit, flags|flagAA)
+	}
+	if q.qtype == typeANY {
+		sc.r.answer(h.any)
+		return h.finish(sc, dns.RcodeSuccess)
+	}
+	set := view.Set(q.qtype)
+	if set == nil || set.Len() == 0 {
+		return h.negative(msg, sc, snap, dns.RcodeSuccess, limit, flags|flagAA)
+	}
+	sc.order = sc.r.rrset(set, sc.order, sc.peek)
+	return h.finish(sc, dns.RcodeSuccess)
+}
+
+// negative answers NXDOMAIN or NODATA with the zone's SOA in authority.
+func (h *Handler) negative(msg []byte, sc *scratch, snap *registry.Snapshot, rcode int, limit int, flags uint16) []byte {
+	sc.r.start(sc.out, msg, &sc.q, limit, flags)
+	sc.r.authority(snap.SOA())
+	sc.ev.Path = PathZone
+	return h.finish(sc, rcode)
+}
+
+// fail answers with rcode and no records, echoing the question when it
+// could be read.
+func (h *Handler) fail(msg []byte, sc *scratch, rcode int) []byte {
+	sc.r.start(sc.out, msg, &sc.q, 65535, 0)
+	sc.ev.Path = PathError
+	if rcode == dns.RcodeRefused {
+		sc.ev.Path = PathRefused
+	}
+	return h.finish(sc, rcode)
+}
+
+func (h *Handler) finish(sc *scratch, rcode int) []byte {
+	out := sc.r.finish(&sc.q, rcode)
+	sc.out = out[:0]
+	sc.ev.Rcode, sc.ev.Answers, sc.ev.Size, sc.ev.Truncated = rcode, sc.r.an, len(out), sc.r.tc
+	return out
+}
+
+var errNoUpstream = errors.New("no upstream answered")
+
+// forwardQuery sends a query that answer passed on to the Forwarder and
+// returns the reply to send; it runs off the read loop.
+func (h *Handler) forwardQuery(ctx context.Context, msg []byte, tcp bool, sc *scratch) []byte {
+	q := &sc.q
+	if err := parseQuery(msg, q, sc.key[:]); err != nil {
+		return nil // answer parsed it already; it cannot fail now
+	}
+	sc.ev.Qtype, sc.ev.Name = q.qtype, q.key
+	limit := 65535
+	if !tcp {
+		limit = 512
+		if q.edns {
+			limit = min(max(int(q.udpSize), 512), maxUDPSize)
+		}
+	}
+	req := new(dns.Msg)
+	if err := req.Unpack(msg); err != nil {
+		return h.fail(msg, sc, dns.RcodeFormatError)
+	}
+	resp, err := h.cfg.Forwarder.Exchange(ctx, req, tcp)
+	if err == nil && resp == nil {
+		err = errNoUpstream
+	}
+	if err != nil {
+		h.cfg.Log.WithError(err).WithField("name", string(q.key)).Debug("forward failed")
+		return h.fail(msg, sc, dns.RcodeServerFailure)
+	}
+	resp.Id = req.Id
+	resp.Response = true
+	resp.RecursionAvailable = true
+	resp.Question = req.Question
+	resp.Truncate(limit)
+	out, err := resp.PackBuffer(sc.out[:0])
+	if err != nil {
+		h.cfg.Log.WithError(err).WithField("name", string(q.key)).Warn("forwarded reply does not pack")
+		return h.fail(msg, sc, dns.RcodeServerFailure)
+	}
+	sc.ev.Path, sc.ev.Rcode, sc.ev.Answers, sc.ev.Size, sc.ev.Truncated = PathForwarded, resp.Rcode, len(resp.Answer), len(out), resp.Truncated
+	return out
+}
+
+var (
+	inAddrArpa = []byte(".in-addr.arpa")
+	ip6Arpa    = []byte(".ip6.arpa")
+)
+
+func isReverse(key []byte) bool {
+	return bytes.HasSuffix(key, inAddrArpa) || bytes.HasSuffix(key, ip6Arpa)
+}
+
+// inZoneKey reports whether key ends in "."+zone.
+func inZoneKey(key, zone []byte) bool {
+	n := len(key) - len(zone) - 1
+	return n > 0 && key[n] == '.' && bytes.Equal(key[n+1:], zone)
+}
+
+// Resolve returns what a query for name and qtype from client would be
+// answered, without rotating any answer and without forwarding: names the
+// registry does not have come back REFUSED, as for a client that may not
+// recurse. It is for the operations API, not the query path.
+func (h *Handler) Resolve(name string, qtype uint16, client netip.AddrPort) (*dns.Msg, error) {
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(name), qtype)
+	q.SetEdns0(maxUDPSize, false)
+	msg, err := q.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("resolve %q: %w", name, err)
+	}
+	sc := newScratch()
+	sc.peek = true
+	sc.ev.Client = client
+	out, fwd := h.answer(msg, client.Addr(), true, sc)
+	if fwd {
+		sc.r.start(sc.out, msg, &sc.q, 65535, 0)
+		out = h.finish(sc, dns.RcodeRefused)
+	}
+	resp := new(dns.Msg)
+	if err := resp.Unpack(out); err != nil {
+		return nil, fmt.Errorf("resolve %q: unpack answer: %w", name, err)
+	}
+	return resp, nil
+}

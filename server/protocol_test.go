@@ -1,0 +1,134 @@
+package server
+
+import (
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/swarmdns/swarmdns/registry"
+)
+
+func packed(t *testing.T, edit func(m *dns.Msg)) []byte {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion("web.swarm.local.", dns.TypeA)
+	m.Id = 0xBEEF
+	edit(m)
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestProtocolErrorsGetTheRightRcode(t *testing.T) {
+	ts := startServer(t, example, Config{}, registry.Config{})
+	tests := []struct {
+		name  string
+		msg   []byte
+		rcode int
+	}{
+		{"unsupported opcode is NOTIMP", packed(t, func(m *dns.Msg) { m.Opcode = dns.OpcodeStatus }), dns.RcodeNotImplemented},
+		{"UPDATE is NOTIMP", packed(t, func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }), dns.RcodeNotImplemented},
+		{"AXFR is REFUSED", packed(t, func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAXFR }), dns.RcodeRefused},
+		{"IXFR is REFUSED", packed(t, func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeIXFR }), dns.RcodeRefused},
+		{"class CHAOS is REFUSED", packed(t, func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS }), dns.RcodeRefused},
+		{"two questions are FORMERR", packed(t, func(m *dns.Msg) { m.Question = append(m.Question, m.Question[0]) }), dns.RcodeFormatError},
+		{"no question is FORMERR", packed(t, func(m *dns.Msg) { m.Question = nil }), dns.RcodeFormatError},
+		{"EDNS version 1 is BADVERS", packed(t, func(m *dns.Msg) { m.SetEdns0(1232, false); m.IsEdns0().SetVersion(1) }), dns.RcodeBadVers},
+		{"two OPT records are FORMERR", packed(t, func(m *dns.Msg) { m.SetEdns0(1232, false); m.Extra = append(m.Extra, m.Extra[0]) }), dns.RcodeFormatError},
+		{"a question of type OPT is FORMERR", packed(t, func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeOPT }), dns.RcodeFormatError},
+		{"a query with an answer section is FORMERR", packed(t, func(m *dns.Msg) {
+			rr, _ := dns.NewRR("web.swarm.local. 5 IN A 10.0.0.1")
+			m.Answer = []dns.RR{rr}
+		}), dns.RcodeFormatError},
+		{"truncated question is FORMERR", packed(t, func(*dns.Msg) {})[:20], dns.RcodeFormatError},
+		{"compression pointer in the question is FORMERR", []byte{0xBE, 0xEF, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}, dns.RcodeFormatError},
+		{"label longer than 63 is FORMERR", append(append([]byte{0xBE, 0xEF, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 64}, make([]byte, 64)...), 0, 0, 1, 0, 1), dns.RcodeFormatError},
+	}
+	for _, netw := range []string{"udp", "tcp"} {
+		for _, tc := range tests {
+			t.Run(netw+"/"+tc.name, func(t *testing.T) {
+				reply := rawExchange(t, netw, ts.addr, tc.msg)
+				r := new(dns.Msg)
+				if err := r.Unpack(reply); err != nil {
+					t.Fatalf("reply does not parse: %v", err)
+				}
+				if r.Id != 0xBEEF {
+					t.Errorf("id %x, want beef", r.Id)
+				}
+				if !r.Response {
+					t.Error("QR not set")
+				}
+				if r.Rcode != tc.rcode {
+					t.Fatalf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.rcode])
+				}
+				if len(r.Answer) != 0 {
+					t.Fatalf("answers in an error reply: %v", r.Answer)
+				}
+			})
+		}
+	}
+}
+
+func TestMessagesThatGetNoReply(t *testing.T) {
+	ts := startServer(t, example, Config{}, registry.Config{})
+	tests := []struct {
+		name string
+		msg  []byte
+	}{
+		{"a response", packed(t, func(m *dns.Msg) { m.Response = true })},
+		{"shorter than a header", []byte{1, 2, 3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := tryRawExchange("udp", ts.addr, tc.msg, 200*time.Millisecond); err == nil {
+				t.Fatal("got a reply")
+			}
+		})
+	}
+	// The server still answers afterwards.
+	if r := ts.query(t, "udp", "web.", dns.TypeA, 0); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("after junk: %s", dns.RcodeToString[r.Rcode])
+	}
+}
+
+func TestEDNSReplyEchoesDOAndAdvertisesOurSize(t *testing.T) {
+	ts := startServer(t, example, Config{}, registry.Config{})
+	m := new(dns.Msg)
+	m.SetQuestion("web.", dns.TypeA)
+	m.SetEdns0(4096, true)
+	c := &dns.Client{Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := r.IsEdns0()
+	if opt == nil || !opt.Do() || opt.UDPSize() != ourUDPSize || opt.Version() != 0 {
+		t.Fatalf("OPT %v", opt)
+	}
+	m.SetEdns0(4096, false)
+	m.Extra = m.Extra[:1]
+	m.IsEdns0().SetDo(false)
+	r, _, _ = c.Exchange(m, ts.addr)
+	if r.IsEdns0() == nil || r.IsEdns0().Do() {
+		t.Fatal("DO echoed when not asked")
+	}
+}
+
+func TestRecursionDesiredIsEchoed(t *testing.T) {
+	ts := startServer(t, example, Config{}, registry.Config{})
+	for _, rd := range []bool{true, false} {
+		m := new(dns.Msg)
+		m.SetQuestion("web.", dns.TypeA)
+		m.RecursionDesired = rd
+		r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.RecursionDesired != rd {
+			t.Fatalf("RD=%v echoed as %v", rd, r.RecursionDesired)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package server
+
+import "errors"
+
+// DNS header flags and codes, as bits of the second header word.
+const (
+	flagQR = 1 << 15
+	flagAA = 1 << 10
+	flagTC = 1 << 9
+	flagRD = 1 << 8
+	flagRA = 1 << 7
+	flagCD = 1 << 4
+
+	opcodeShift = 11
+	opcodeMask  = 0xF << opcodeShift
+
+	typeOPT  = 41
+	typeAXFR = 252
+	typeIXFR = 251
+	typeANY  = 255
+	classIN  = 1
+	classANY = 255
+
+	headerLen  = 12
+	maxUDPSize = 4096 // the largest UDP reply we send, whatever the client offers
+	ourUDPSize = 1232 // what we advertise (DNS flag day 2020)
+)
+
+// query is what the hot path reads from a request, without copying it.
+type query struct {
+	id      uint16
+	flags   uint16
+	qend    int // end of the question section: the question is msg[12:qend]
+	qtype   uint16
+	qclass  uint16
+	edns    bool
+	do      bool
+	version uint8
+	udpSize uint16
+	// key is the lower-case question name with dots, no trailing dot, in
+	// the scratch buffer; keyOK is false when a label holds a dot or the
+	// name cannot be one of ours.
+	key   []byte
+	keyOK bool
+}
+
+var (
+	errShort    = errors.New("message shorter than a header")
+	errResponse = errors.New("message is a response")
+	errFormat   = errors.New("malformed query")
+)
+
+// parseQuery reads the header, the one question and the OPT record of msg.
+// errShort and errResponse mean no reply at all; errFormat means FORMERR
+// (q.qend is 0 when not even the question could be read).
+func parseQuery(msg []byte, q *query, keyBuf []byte) error {
+	if len(msg) < headerLen {
+		return errShort
+	}
+	q.id = uint16(msg[0])<<8 | uint16(msg[1])
+	q.flags = uint16(msg[2])<<8 | uint16(msg[3])
+	q.qend, q.edns, q.do, q.version, q.udpSize = 0, false, false, 0, 0
+	if q.flags&flagQR != 0 {
+		return errResponse
+	}
+	qd := uint16(msg[4])<<8 | uint16(msg[5])
+	an := uint16(msg[6])<<8 | uint16(msg[7])
+	ns := uint16(msg[8])<<8 | uint16(msg[9])
+	ar := uint16(msg[10])<<8 | uint16(msg[11])
+	if qd != 1 {
+		return errFormat
+	}
+	off, ok := parseName(msg, headerLen, q, keyBuf)
+	if !ok || off+4 > len(msg) {
+		return errFormat
+	}
+	q.qtype = uint16(msg[off])<<8 | uint16(msg[off+1])
+	q.qclass = uint16(msg[off+2])<<8 | uint16(msg[off+3])
+	off += 4
+	q.qend = off
+	if an != 0 || ns != 0 {
+		return errFormat
+	}
+	sawOPT := false
+	for ; ar > 0; ar-- {
+		// An additional record: owner name, type, class, TTL, RDATA.
+		owner := off
+		if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
+			return errFormat
+		}
+		t := uint16(msg[off])<<8 | uint16(msg[off+1])
+		rdlen := int(msg[off+8])<<8 | int(msg[off+9])
+		if off+10+rdlen > len(msg) {
+			return errFormat
+		}
+		if t == typeOPT {
+			if sawOPT || msg[owner] != 0 {
+				return errFormat // RFC 6891: one OPT, owned by the root
+			}
+			sawOPT = true
+			q.edns = true
+			q.udpSize = uint16(msg[off+2])<<8 | uint16(msg[off+3])
+			q.version = msg[off+5]
+			q.do = msg[off+6]&0x80 != 0
+		}
+		off += 10 + rdlen
+	}
+	return nil
+}
+
+// parseName reads the uncompressed question name at off into q.key,
+// lower-cased. It returns the offset after the name.
+func parseName(msg []byte, off int, q *query, keyBuf []byte) (int, bool) {
+	key := keyBuf[:0]
+	q.keyOK = true
+	total := 0
+	for {
+		if off >= len(msg) {
+			return 0, false
+		}
+		l := int(msg[off])
+		off++
+		if l == 0 {
+			break
+		}
+		if l > 63 || off+l > len(msg) {
+			return 0, false // a pointer or a reserved label type, or truncated
+		}
+		if total += l + 1; total > 254 {
+			return 0, false
+		}
+		if len(key) > 0 {
+			key = append(key, '.')
+		}
+		for _, c := range msg[off : off+l] {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			} else if c == '.' {
+				q.keyOK = false
+			}
+			key = append(key, c)
+		}
+		off += l
+	}
+	q.key = key
+	return off, true
+}
+
+// skipName steps over a possibly compressed name; -1 when malformed.
+func skipName(msg []byte, off int) int {
+	for {
+		if off >= len(msg) {
+			return -1
+		}
+		l := int(msg[off])
+		switch {
+		case l == 0:
+			return off + 1
+		case l&0xC0 == 0xC0:
+			if off+2 > len(msg) {
+				return -1
+			}
+			return off + 2
+		case l > 63:
+			return -1
+		}
+		off += 1 + l
+	}
+}
