@@ -1,0 +1,168 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/sirupsen/logrus"
+)
+
+// Defaults of SwarmConfig.
+const (
+	DefaultPollInterval = time.Second
+	DefaultDebounce     = 75 * time.Millisecond
+)
+
+// Retry delays after a failed sync: doubling from the first to the last.
+const (
+	retryMin = 250 * time.Millisecond
+	retryMax = 30 * time.Second
+)
+
+// ErrNotManager is returned by SwarmSource.Run when the engine it talks to
+// cannot list services because it is not a Swarm manager.
+var ErrNotManager = errors.New("the Docker engine is not a swarm manager: point --docker-host at a manager node")
+
+// SwarmConfig configures a SwarmSource. The zero value talks to the engine
+// named by DOCKER_HOST (or the local socket) with the defaults.
+type SwarmConfig struct {
+	// DockerHost overrides DOCKER_HOST, e.g. "tcp://manager:2376". TLS
+	// still comes from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
+	DockerHost string
+	// PollInterval is the period of the safety-net resync.
+	PollInterval time.Duration
+	// Debounce is how long to gather engine events before a resync.
+	Debounce time.Duration
+	Logger   *logrus.Entry
+}
+
+// SwarmSource is a Source that reads a Swarm manager through the Engine API.
+// It only ever reads.
+type SwarmSource struct {
+	// Two clients: the docker client negotiates its API version lazily and
+	// without a lock, so the event stream gets one of its own.
+	cli          *client.Client
+	eventsCli    *client.Client
+	log          *logrus.Entry
+	pollInterval time.Duration
+	debounce     time.Duration
+	localNode    string
+}
+
+// NewSwarmSource builds a SwarmSource; it does not contact the engine.
+func NewSwarmSource(cfg SwarmConfig) (*SwarmSource, error) {
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if cfg.DockerHost != "" {
+		opts = append(opts, client.WithHost(cfg.DockerHost))
+	}
+	cli, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	eventsCli, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	s := &SwarmSource{
+		cli:          cli,
+		eventsCli:    eventsCli,
+		log:          cfg.Logger,
+		pollInterval: cfg.PollInterval,
+		debounce:     cfg.Debounce,
+	}
+	if s.log == nil {
+		s.log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	s.log = s.log.WithField("source", "swarm")
+	if s.pollInterval <= 0 {
+		s.pollInterval = DefaultPollInterval
+	}
+	if s.debounce <= 0 {
+		s.debounce = DefaultDebounce
+	}
+	return s, nil
+}
+
+// Run implements Source. It syncs at once, then on engine events (after the
+// debounce) and every poll interval, and calls update only when the Data
+// changed. Engine errors are retried with backoff; Run returns an error only
+// for ErrNotManager.
+func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
+	defer s.cli.Close()
+	defer s.eventsCli.Close()
+
+	// The event watcher must stop also when Run returns an error.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	kicks := make(chan struct{}, 1)
+	go s.watchEvents(ctx, kicks)
+
+	var (
+		last        *Data
+		unreachable bool
+		failures    int
+	)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	// A pending timer is never pushed later by an event, only earlier.
+	deadline := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-kicks:
+			if soon := time.Now().Add(s.debounce); soon.Before(deadline) {
+				deadline = soon
+				timer.Reset(s.debounce)
+			}
+			continue
+		case <-timer.C:
+		}
+
+		data, err := s.sync(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, ErrNotManager):
+			return err
+		case err != nil:
+			if !unreachable {
+				s.log.WithError(err).Warn("manager unreachable")
+				unreachable = true
+			} else {
+				s.log.WithError(err).Debug("sync failed")
+			}
+			wait := backoff(failures)
+			failures++
+			deadline = time.Now().Add(wait)
+			timer.Reset(wait)
+			continue
+		}
+		if unreachable {
+			s.log.Info("manager reachable again")
+			unreachable = false
+		}
+		failures = 0
+		if !sameSwarmData(last, data) {
+			logSwarmChanges(s.log, last, data)
+			last = data
+			update(data)
+		}
+		deadline = time.Now().Add(s.pollInterval)
+		timer.Reset(s.pollInterval)
+	}
+}
+
+// backoff is the delay before retry number n (from 0): exponential, capped,
+// with jitter so that many sidecars do not hit a recovering manager at once.
+func backoff(n int) time.Duration {
+	d := retryMax
+	if n < 16 {
+		d = min(retryMin<<n, retryMax)
+	}
+	return d/2 + rand.N(d/2+1)
+}

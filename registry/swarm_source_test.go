@@ -1,0 +1,371 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+)
+
+// runningSource runs a SwarmSource against a fake engine and collects what
+// it delivers.
+type runningSource struct {
+	updates chan *Data
+	done    chan error
+	logs    *logtest.Hook
+	cancel  context.CancelFunc
+}
+
+func startSource(t *testing.T, f *fakeEngine, poll time.Duration) *runningSource {
+	t.Helper()
+	// The fake is the only engine these tests may reach.
+	for _, env := range []string{"DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION", "DOCKER_CONTEXT"} {
+		t.Setenv(env, "")
+	}
+	logger, hook := logtest.NewNullLogger()
+	logger.SetLevel(logrus.DebugLevel)
+	src, err := NewSwarmSource(SwarmConfig{
+		DockerHost:   f.host(),
+		PollInterval: poll,
+		Debounce:     10 * time.Millisecond,
+		Logger:       logrus.NewEntry(logger),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rs := &runningSource{updates: make(chan *Data, 100), done: make(chan error, 1), logs: hook, cancel: cancel}
+	go func() { rs.done <- src.Run(ctx, func(d *Data) { rs.updates <- d }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-rs.done:
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not return after its context was cancelled")
+		}
+	})
+	return rs
+}
+
+func (rs *runningSource) next(t *testing.T, within time.Duration) *Data {
+	t.Helper()
+	select {
+	case d := <-rs.updates:
+		return d
+	case err := <-rs.done:
+		t.Fatalf("Run returned %v before an update", err)
+	case <-time.After(within):
+		t.Fatalf("no update within %v", within)
+	}
+	return nil
+}
+
+func (rs *runningSource) none(t *testing.T, during time.Duration) {
+	t.Helper()
+	select {
+	case d := <-rs.updates:
+		t.Fatalf("unexpected update: %+v", d)
+	case <-time.After(during):
+	}
+}
+
+// messages counts log entries with the given message.
+func (rs *runningSource) messages(msg string) int {
+	n := 0
+	for _, e := range rs.logs.AllEntries() {
+		if e.Message == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// smallCluster is the web service with its tasks on appnet.
+func smallCluster(f *fakeEngine, replicas int) {
+	f.set(func(f *fakeEngine) {
+		f.networks = fixtureNetworks()
+		f.services = []swarm.Service{withNetworks(withVIPs(replicated("svc-web", "web"), appnetID, "10.0.1.2/24"),
+			swarm.NetworkAttachmentConfig{Target: appnetID})}
+		f.tasks = nil
+		for i := 1; i <= replicas; i++ {
+			f.tasks = append(f.tasks, task(fmt.Sprintf("task-%d", i), "svc-web", i,
+				swarm.TaskStateRunning, swarm.TaskStateRunning,
+				attached(appnetID, false, fmt.Sprintf("10.0.1.%d/24", 10+i))))
+		}
+	})
+}
+
+func TestSwarmSourceDeliversTheClusterOnStart(t *testing.T) {
+	f := newFakeEngine(t)
+	smallCluster(f, 3)
+	rs := startSource(t, f, 20*time.Millisecond)
+
+	d := rs.next(t, 5*time.Second)
+	if len(d.Services) != 1 || len(d.Tasks) != 3 || d.LocalNode != "node-local" {
+		t.Fatalf("first update = %d services, %d tasks, local node %q; want 1, 3, node-local", len(d.Services), len(d.Tasks), d.LocalNode)
+	}
+	if got := d.Services[0].VirtualIPs[appnetID].String(); got != "10.0.1.2" {
+		t.Errorf("web VIP on appnet = %s, want 10.0.1.2", got)
+	}
+}
+
+func TestSwarmSourceUpdatesOnlyOnChange(t *testing.T) {
+	f := newFakeEngine(t)
+	smallCluster(f, 3)
+	rs := startSource(t, f, 10*time.Millisecond)
+
+	rs.next(t, 5*time.Second)
+	rs.none(t, 200*time.Millisecond) // about 20 polls of the same cluster
+
+	smallCluster(f, 2)
+	d := rs.next(t, 5*time.Second)
+	if len(d.Tasks) != 2 {
+		t.Fatalf("after scale down: %d tasks, want 2", len(d.Tasks))
+	}
+	if n := rs.messages("task removed"); n != 1 {
+		t.Errorf("%d 'task removed' log entries, want 1", n)
+	}
+}
+
+func TestSwarmSourceUnreachableManager(t *testing.T) {
+	tests := []struct {
+		name string
+		path string
+	}{
+		{"services failing keeps the last data and retries", "/services"},
+		{"tasks failing after services succeeded never publishes part of the cluster", "/tasks"},
+		{"containers failing keeps the last data and retries", "/containers/json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeEngine(t)
+			smallCluster(f, 3)
+			rs := startSource(t, f, 10*time.Millisecond)
+			rs.next(t, 5*time.Second)
+
+			f.failPath(tt.path, http.StatusInternalServerError, "manager is down")
+			smallCluster(f, 1) // a change the source cannot see yet
+			rs.none(t, 300*time.Millisecond)
+			if n := rs.messages("manager unreachable"); n != 1 {
+				t.Errorf("%d 'manager unreachable' log entries while down, want 1", n)
+			}
+
+			f.heal()
+			d := rs.next(t, 5*time.Second)
+			if len(d.Tasks) != 1 {
+				t.Errorf("after recovery: %d tasks, want 1", len(d.Tasks))
+			}
+			if n := rs.messages("manager reachable again"); n != 1 {
+				t.Errorf("%d 'manager reachable again' log entries, want 1", n)
+			}
+		})
+	}
+}
+
+func TestSwarmSourceUnreachableAtStartPublishesNothingUntilItAnswers(t *testing.T) {
+	f := newFakeEngine(t)
+	smallCluster(f, 2)
+	f.failPath("/tasks", http.StatusServiceUnavailable, "connection refused")
+	rs := startSource(t, f, 10*time.Millisecond)
+
+	rs.none(t, 300*time.Millisecond)
+	f.heal()
+	if d := rs.next(t, 5*time.Second); len(d.Tasks) != 2 {
+		t.Errorf("first update: %d tasks, want 2", len(d.Tasks))
+	}
+}
+
+func TestSwarmSourceNonManagerIsFatal(t *testing.T) {
+	tests := []struct {
+		name    string
+		message string
+	}{
+		{"worker node", "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager."},
+		{"engine outside any swarm", `This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeEngine(t)
+			f.failPath("/services", http.StatusServiceUnavailable, tt.message)
+			rs := startSource(t, f, 10*time.Millisecond)
+
+			select {
+			case err := <-rs.done:
+				rs.done <- err // for the cleanup
+				if !errors.Is(err, ErrNotManager) {
+					t.Fatalf("Run returned %v, want ErrNotManager", err)
+				}
+				if !strings.Contains(err.Error(), "--docker-host") {
+					t.Errorf("error %q does not tell the user about --docker-host", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Run did not return on a non-manager engine")
+			}
+			if len(rs.updates) != 0 {
+				t.Error("a non-manager engine produced an update")
+			}
+		})
+	}
+}
+
+func TestSwarmSourceOnlyReads(t *testing.T) {
+	f := newFakeEngine(t)
+	smallCluster(f, 3)
+	rs := startSource(t, f, 10*time.Millisecond)
+	rs.next(t, 5*time.Second)
+	waitFor(t, func() bool { return f.subscribers() > 0 })
+	f.emit(events.Message{Type: events.ServiceEventType, Action: events.ActionUpdate})
+	smallCluster(f, 1)
+	rs.next(t, 5*time.Second)
+
+	seen := map[string]bool{}
+	for _, r := range f.seenRequests() {
+		seen[r] = true
+		// The client's version probe may use HEAD on /_ping, also a read.
+		if !strings.HasPrefix(r, "GET ") && r != "HEAD /_ping" {
+			t.Errorf("request %q is not a read", r)
+		}
+	}
+	for _, want := range []string{"GET /services", "GET /tasks", "GET /networks", "GET /nodes", "GET /containers/json", "GET /info", "GET /events"} {
+		if !seen[want] {
+			t.Errorf("no %q request; saw %v", want, seen)
+		}
+	}
+}
+
+func TestSwarmSourceEventsTriggerAFastResync(t *testing.T) {
+	tests := []struct {
+		name  string
+		event events.Message
+	}{
+		{"service event", events.Message{Type: events.ServiceEventType, Action: events.ActionUpdate, Scope: "swarm"}},
+		{"node event", events.Message{Type: events.NodeEventType, Action: events.ActionUpdate, Scope: "swarm"}},
+		{"network event", events.Message{Type: events.NetworkEventType, Action: events.ActionCreate, Scope: "swarm"}},
+		{"container event of a task", events.Message{Type: events.ContainerEventType, Action: events.ActionDie, Scope: "local",
+			Actor: events.Actor{ID: "c1", Attributes: map[string]string{"com.docker.swarm.task.id": "task-3"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeEngine(t)
+			smallCluster(f, 3)
+			// A poll this slow never fires during the test: only the event can.
+			rs := startSource(t, f, time.Hour)
+			rs.next(t, 5*time.Second)
+			waitFor(t, func() bool { return f.subscribers() > 0 })
+
+			smallCluster(f, 2)
+			rs.none(t, 100*time.Millisecond)
+			f.emit(tt.event)
+			if d := rs.next(t, 2*time.Second); len(d.Tasks) != 2 {
+				t.Errorf("after the event: %d tasks, want 2", len(d.Tasks))
+			}
+		})
+	}
+}
+
+func TestSwarmSourceExecEventsDoNotResync(t *testing.T) {
+	f := newFakeEngine(t)
+	smallCluster(f, 3)
+	rs := startSource(t, f, time.Hour)
+	rs.next(t, 5*time.Second)
+	waitFor(t, func() bool { return f.subscribers() > 0 })
+
+	smallCluster(f, 2)
+	f.emit(events.Message{Type: events.ContainerEventType, Action: events.ActionExecStart + ": sh", Scope: "local"})
+	rs.none(t, 300*time.Millisecond)
+}
+
+func TestSwarmSourceSyncsTenThousandServices(t *testing.T) {
+	const n = 10000
+	f := newFakeEngine(t)
+	f.set(func(f *fakeEngine) {
+		f.networks = fixtureNetworks()
+		for i := range n {
+			id := fmt.Sprintf("svc-%05d", i)
+			f.services = append(f.services, withNetworks(
+				withVIPs(replicated(id, fmt.Sprintf("service-%05d", i)), appnetID, fmt.Sprintf("10.1.%d.%d/16", i/250, i%250+1)),
+				swarm.NetworkAttachmentConfig{Target: appnetID}))
+			f.tasks = append(f.tasks, task(fmt.Sprintf("task-%05d", i), id, 1, swarm.TaskStateRunning, swarm.TaskStateRunning,
+				attached(appnetID, false, fmt.Sprintf("10.2.%d.%d/16", i/250, i%250+1))))
+		}
+	})
+	rs := startSource(t, f, time.Second)
+
+	d := rs.next(t, 60*time.Second)
+	if len(d.Services) != n || len(d.Tasks) != n {
+		t.Fatalf("got %d services and %d tasks, want %d of each", len(d.Services), len(d.Tasks), n)
+	}
+	byService := make(map[string]int, n)
+	for _, tk := range d.Tasks {
+		byService[tk.ServiceID]++
+		if len(tk.Addresses[appnetID]) != 1 {
+			t.Fatalf("task %s has addresses %v, want one on appnet", tk.ID, tk.Addresses)
+		}
+	}
+	for _, s := range d.Services {
+		if byService[s.ID] != 1 || !s.VirtualIPs[appnetID].IsValid() {
+			t.Fatalf("service %s: %d tasks, VIP %v", s.Name, byService[s.ID], s.VirtualIPs)
+		}
+	}
+}
+
+func TestNewSwarmSourceHonoursDockerHost(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     string
+		cfgHost string
+		want    string
+	}{
+		{"DOCKER_HOST from the environment", "tcp://10.9.9.9:2375", "", "tcp://10.9.9.9:2375"},
+		{"--docker-host overrides DOCKER_HOST", "tcp://10.9.9.9:2375", "unix:///run/other.sock", "unix:///run/other.sock"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("DOCKER_HOST", tt.env)
+			t.Setenv("DOCKER_TLS_VERIFY", "")
+			t.Setenv("DOCKER_CERT_PATH", "")
+			src, err := NewSwarmSource(SwarmConfig{DockerHost: tt.cfgHost})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := src.cli.DaemonHost(); got != tt.want {
+				t.Errorf("engine host = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBackoffGrowsWithJitterUpToTheCap(t *testing.T) {
+	var prevMax time.Duration
+	for n := range 40 {
+		d := backoff(n)
+		ceiling := min(retryMin<<min(n, 16), retryMax)
+		if d < ceiling/2 || d > ceiling {
+			t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, d, ceiling/2, ceiling)
+		}
+		if ceiling < prevMax {
+			t.Fatalf("ceiling shrank at retry %d", n)
+		}
+		prevMax = ceiling
+	}
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,264 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/swarm"
+)
+
+// gatewayBridge is the local bridge through which task containers reach the
+// host; a client container talking to a sidecar on the host arrives from its
+// address there.
+const gatewayBridge = "docker_gwbridge"
+
+// engineState is what one sync reads from the engine, before conversion.
+type engineState struct {
+	services   []swarm.Service
+	tasks      []swarm.Task
+	networks   []network.Summary
+	nodes      []swarm.Node
+	containers []container.Summary
+	// gateways holds each container's addresses on docker_gwbridge, which
+	// the container list does not show.
+	gateways  map[string][]netip.Addr
+	localNode string
+}
+
+// sync reads the whole cluster. Any failed call fails the sync: Data is
+// never built from part of the state.
+func (s *SwarmSource) sync(ctx context.Context) (*Data, error) {
+	var st engineState
+	var err error
+	if st.services, err = s.cli.ServiceList(ctx, swarm.ServiceListOptions{}); err != nil {
+		if strings.Contains(err.Error(), "not a swarm manager") {
+			return nil, fmt.Errorf("list services: %w (%v)", ErrNotManager, err)
+		}
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	running := filters.NewArgs(filters.Arg("desired-state", string(swarm.TaskStateRunning)))
+	if st.tasks, err = s.cli.TaskList(ctx, swarm.TaskListOptions{Filters: running}); err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	if st.networks, err = s.cli.NetworkList(ctx, network.ListOptions{}); err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	if st.nodes, err = s.cli.NodeList(ctx, swarm.NodeListOptions{}); err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	if st.containers, err = s.cli.ContainerList(ctx, container.ListOptions{}); err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	if st.gateways, err = s.gatewayAddresses(ctx, st.networks); err != nil {
+		return nil, err
+	}
+	if s.localNode == "" {
+		info, err := s.cli.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("engine info: %w", err)
+		}
+		s.localNode = info.Swarm.NodeID
+	}
+	st.localNode = s.localNode
+	return st.data(), nil
+}
+
+// gatewayAddresses reads container addresses on docker_gwbridge, if the
+// engine has that network.
+func (s *SwarmSource) gatewayAddresses(ctx context.Context, networks []network.Summary) (map[string][]netip.Addr, error) {
+	for _, n := range networks {
+		if n.Name != gatewayBridge || n.Scope != "local" {
+			continue
+		}
+		gw, err := s.cli.NetworkInspect(ctx, n.ID, network.InspectOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("inspect network %s: %w", gatewayBridge, err)
+		}
+		out := make(map[string][]netip.Addr, len(gw.Containers))
+		for id, ep := range gw.Containers {
+			for _, cidr := range []string{ep.IPv4Address, ep.IPv6Address} {
+				if p, err := netip.ParsePrefix(cidr); err == nil {
+					out[id] = append(out[id], p.Addr())
+				}
+			}
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// data converts the engine's objects into Data, in canonical order.
+func (st *engineState) data() *Data {
+	d := &Data{LocalNode: st.localNode}
+
+	// Swarm networks by ID and name; ingress is kept apart because nothing
+	// is named on it.
+	overlay := make(map[string]bool)
+	ingress := make(map[string]bool)
+	byName := make(map[string]string)
+	for _, n := range st.networks {
+		if n.Scope != "swarm" {
+			continue
+		}
+		net := Network{ID: n.ID, Name: n.Name, Ingress: n.Ingress}
+		for _, c := range n.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+				net.Subnets = append(net.Subnets, p.Masked())
+			}
+		}
+		d.Networks = append(d.Networks, net)
+		byName[n.Name] = n.ID
+		if n.Ingress {
+			ingress[n.ID] = true
+		} else {
+			overlay[n.ID] = true
+		}
+	}
+
+	for _, svc := range st.services {
+		d.Services = append(d.Services, serviceOf(svc, overlay, ingress, byName))
+	}
+
+	for _, t := range st.tasks {
+		// The filter is the engine's; checking again costs nothing.
+		if t.DesiredState != swarm.TaskStateRunning {
+			continue
+		}
+		task := Task{
+			ID:        t.ID,
+			ServiceID: t.ServiceID,
+			Slot:      t.Slot,
+			NodeID:    t.NodeID,
+			State:     string(t.Status.State),
+		}
+		for _, att := range t.NetworksAttachments {
+			if att.Network.Spec.Ingress || ingress[att.Network.ID] {
+				continue
+			}
+			addrs := parseCIDRs(att.Addresses)
+			if len(addrs) == 0 {
+				continue
+			}
+			if task.Addresses == nil {
+				task.Addresses = make(map[string][]netip.Addr)
+			}
+			task.Addresses[att.Network.ID] = append(task.Addresses[att.Network.ID], addrs...)
+		}
+		d.Tasks = append(d.Tasks, task)
+	}
+
+	for _, n := range st.nodes {
+		d.Nodes = append(d.Nodes, Node{ID: n.ID, Hostname: n.Description.Hostname, Labels: n.Spec.Labels})
+	}
+
+	for _, c := range st.containers {
+		if ctr, ok := containerOf(c, overlay, ingress, st.gateways[c.ID]); ok {
+			d.Containers = append(d.Containers, ctr)
+		}
+	}
+
+	sortSwarmData(d)
+	return d
+}
+
+func serviceOf(svc swarm.Service, overlay, ingress map[string]bool, byName map[string]string) Service {
+	out := Service{
+		ID:           svc.ID,
+		Name:         svc.Spec.Name,
+		EndpointMode: ModeVIP,
+		Global:       svc.Spec.Mode.Global != nil || svc.Spec.Mode.GlobalJob != nil,
+		Labels:       svc.Spec.Labels,
+	}
+	if es := svc.Spec.EndpointSpec; es != nil && es.Mode == swarm.ResolutionModeDNSRR {
+		out.EndpointMode = ModeDNSRR
+	}
+	for _, vip := range svc.Endpoint.VirtualIPs {
+		if ingress[vip.NetworkID] {
+			continue
+		}
+		p, err := netip.ParsePrefix(vip.Addr)
+		if err != nil {
+			continue // not allocated yet
+		}
+		if out.VirtualIPs == nil {
+			out.VirtualIPs = make(map[string]netip.Addr)
+		}
+		out.VirtualIPs[vip.NetworkID] = p.Addr()
+	}
+	// Endpoint.Ports holds the allocated ports (published ports filled in);
+	// before allocation only the spec has them.
+	ports := svc.Endpoint.Ports
+	if len(ports) == 0 && svc.Spec.EndpointSpec != nil {
+		ports = svc.Spec.EndpointSpec.Ports
+	}
+	for _, p := range ports {
+		out.Ports = append(out.Ports, Port{
+			Name:      p.Name,
+			Protocol:  string(p.Protocol),
+			Target:    uint16(p.TargetPort),
+			Published: uint16(p.PublishedPort),
+		})
+	}
+	for _, n := range svc.Spec.TaskTemplate.Networks {
+		// The CLI stores network IDs; API clients may have sent a name.
+		id := n.Target
+		if byID, ok := byName[id]; ok && !overlay[id] && !ingress[id] {
+			id = byID
+		}
+		if ingress[id] {
+			continue
+		}
+		out.Networks = append(out.Networks, Attachment{Network: id, Aliases: n.Aliases})
+	}
+	return out
+}
+
+// containerOf keeps a local container that sits on an overlay network: its
+// addresses on every network (the ones it may query from) and its overlay
+// networks, ordered by name as the engine orders a container's endpoints.
+func containerOf(c container.Summary, overlay, ingress map[string]bool, gateway []netip.Addr) (Container, bool) {
+	if c.NetworkSettings == nil {
+		return Container{}, false
+	}
+	names := make([]string, 0, len(c.NetworkSettings.Networks))
+	for name := range c.NetworkSettings.Networks {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := Container{ID: c.ID}
+	for _, name := range names {
+		ep := c.NetworkSettings.Networks[name]
+		if ep == nil || ingress[ep.NetworkID] {
+			continue
+		}
+		for _, s := range []string{ep.IPAddress, ep.GlobalIPv6Address} {
+			if a, err := netip.ParseAddr(s); err == nil {
+				out.Addresses = append(out.Addresses, a)
+			}
+		}
+		if overlay[ep.NetworkID] {
+			out.Networks = append(out.Networks, ep.NetworkID)
+		}
+	}
+	if len(out.Networks) == 0 {
+		return Container{}, false
+	}
+	out.Addresses = append(out.Addresses, gateway...)
+	return out, true
+}
+
+func parseCIDRs(cidrs []string) []netip.Addr {
+	var out []netip.Addr
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	return out
+}
