@@ -56,7 +56,7 @@ type entry struct {
 // view is an entry's records rendered for one age in seconds. Views are
 // immutable and shared by every reply in that second.
 type view struct {
-	age                uint32
+	age               uint32
 	answer, ns, extra []dns.RR
 }
 
