@@ -212,7 +212,9 @@ func TestOverloadReturnsErrOverloadedAtOnce(t *testing.T) {
 		_, err := f.Exchange(context.Background(), query("a.example.", dns.TypeA), false)
 		dup <- err
 	}()
-	waitFor(t, func() bool { return f.flights.waiting(key{name: "a.example.", qtype: dns.TypeA, qclass: dns.ClassINET}) == 1 })
+	waitFor(t, func() bool {
+		return f.flights.waiting(key{name: "a.example.", qtype: dns.TypeA, qclass: dns.ClassINET}) == 1
+	})
 
 	close(release)
 	wg.Wait()
