@@ -145,6 +145,10 @@ func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg, tcp bool) (*dns.Ms
 	if len(q.Question) != 1 {
 		return new(dns.Msg).SetRcodeFormatError(q), nil
 	}
+	if t := q.Question[0].Qtype; t == dns.TypeAXFR || t == dns.TypeIXFR {
+		// A zone transfer is a stream, not one exchange; it is not proxied.
+		return new(dns.Msg).SetRcode(q, dns.RcodeRefused), nil
+	}
 	r := newRequest(q, tcp)
 	if f.cache != nil {
 		if e, v := f.cache.get(r.key, f.now()); e != nil {

@@ -238,12 +238,14 @@ func TestMalformedQueries(t *testing.T) {
 	empty.Id = 7
 	two := query("a.example.", dns.TypeA)
 	two.Question = append(two.Question, dns.Question{Name: "b.example.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
+	axfr := query("zone.example.", dns.TypeAXFR)
 	tests := []struct {
 		name string
 		q    *dns.Msg
 		want int
 	}{
 		{"non-QUERY opcode is NOTIMP", notify, dns.RcodeNotImplemented},
+		{"zone transfer is REFUSED, not proxied", axfr, dns.RcodeRefused},
 		{"no question is FORMERR", empty, dns.RcodeFormatError},
 		{"two questions is FORMERR", two, dns.RcodeFormatError},
 	}
