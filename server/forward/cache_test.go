@@ -408,3 +408,39 @@ func BenchmarkCacheHit(b *testing.B) {
 		b.Errorf("upstream asked %d times during the benchmark, want 2", u.queries())
 	}
 }
+
+func TestConcurrentHitsPackedLikeTheServerAreRaceFree(t *testing.T) {
+	u := startUpstream(t, answerA(300, 40))
+	f := newForwarder(t, Config{CacheSize: 10}, u.addr)
+	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	f.now = clk.Now
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				if g == 0 && i%20 == 0 {
+					clk.Advance(time.Second) // new views while others read
+				}
+				q := query("race.example.", dns.TypeA)
+				if g%2 == 0 {
+					q.SetEdns0(1232, false)
+				}
+				m, err := f.Exchange(context.Background(), q, g%3 == 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				// What the server does with a reply.
+				m.Id, m.RecursionAvailable, m.Question = q.Id, true, q.Question
+				m.Truncate(dns.MinMsgSize)
+				if _, err := m.Pack(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
