@@ -100,8 +100,10 @@ func (c *cache) get(k key, now time.Time) (*entry, *view) {
 		s.mu.Unlock()
 		return nil, nil
 	}
-	s.unlink(e)
-	s.pushFront(e)
+	if s.lru.next != e {
+		s.unlink(e)
+		s.pushFront(e)
+	}
 	s.mu.Unlock()
 	return e, e.viewAt(age)
 }

@@ -6,6 +6,13 @@ import "github.com/miekg/dns"
 // type, class, TTL and an empty RDATA.
 const optLen = 11
 
+// replyBlock holds a reply and its OPT record in one allocation.
+type replyBlock struct {
+	msg   dns.Msg
+	opt   dns.OPT
+	extra [1]dns.RR
+}
+
 // replyFrom builds the client's reply from a flight's result.
 func (r *request) replyFrom(res result) (*dns.Msg, error) {
 	switch {
@@ -24,14 +31,11 @@ func (r *request) replyFrom(res result) (*dns.Msg, error) {
 // caller's) copies instead of writing into the shared array. size is the
 // wire size without OPT, or -1 if unknown.
 func (r *request) reply(hdr *dns.MsgHdr, answer, ns, extra []dns.RR, size int) *dns.Msg {
-	m := &dns.Msg{
-		MsgHdr:   *hdr,
-		Compress: true,
-		Question: r.q.Question,
-		Answer:   answer,
-		Ns:       ns,
-		Extra:    extra,
-	}
+	b := new(replyBlock)
+	m := &b.msg
+	m.MsgHdr = *hdr
+	m.Compress = true
+	m.Question, m.Answer, m.Ns, m.Extra = r.q.Question, answer, ns, extra
 	m.Id = r.q.Id
 	m.Response = true
 	m.Opcode = r.q.Opcode
@@ -40,11 +44,17 @@ func (r *request) reply(hdr *dns.MsgHdr, answer, ns, extra []dns.RR, size int) *
 	// RFC 6840 section 5.8: AD only for clients that showed they read it.
 	m.AuthenticatedData = hdr.AuthenticatedData && (r.key.do || r.q.AuthenticatedData)
 	if r.edns {
-		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: uint16(r.udpSize())}}
+		opt := &b.opt
+		opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: uint16(r.udpSize())}
 		if r.key.do {
 			opt.SetDo()
 		}
-		m.Extra = append(m.Extra, opt)
+		if len(extra) == 0 {
+			b.extra[0] = opt
+			m.Extra = b.extra[:]
+		} else {
+			m.Extra = append(extra, opt)
+		}
 		if size >= 0 {
 			size += optLen
 		}
