@@ -1,0 +1,257 @@
+// Package forward sends the queries swarmdns does not answer itself to
+// upstream resolvers, with failover, a cache and coalescing of duplicates.
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/sirupsen/logrus"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultTimeout     = 2 * time.Second
+	DefaultMaxInflight = 1024
+	DefaultCacheMaxTTL = time.Hour
+)
+
+var (
+	// ErrOverloaded is returned by Exchange when MaxInflight upstream
+	// exchanges are already under way.
+	ErrOverloaded = errors.New("forward: too many queries in flight")
+	// ErrNoUpstreams is returned by Exchange on a Forwarder that is not
+	// Enabled.
+	ErrNoUpstreams = errors.New("forward: no upstream resolver configured")
+)
+
+// Config configures a Forwarder. The zero value reads /etc/resolv.conf and
+// has no cache.
+type Config struct {
+	// Upstreams are "ip[:port]" resolvers, tried in order. Empty means the
+	// nameservers of ResolvConf.
+	Upstreams []string
+	// ResolvConf is read when Upstreams is empty. Default /etc/resolv.conf;
+	// a missing default file leaves the Forwarder disabled, a missing
+	// configured one is an error.
+	ResolvConf string
+	// Self are swarmdns's own listen addresses, never used as upstreams.
+	Self []netip.AddrPort
+	// Timeout bounds each try of each upstream. Default 2s.
+	Timeout time.Duration
+	// CacheSize is the number of cached answers; 0 disables the cache.
+	CacheSize int
+	// CacheMaxTTL caps how long an answer is cached. Default 1h.
+	CacheMaxTTL time.Duration
+	// MaxInflight caps concurrent upstream exchanges. Default 1024.
+	MaxInflight int
+	// Logger receives warnings about skipped upstreams and debug detail on
+	// failures. Default the logrus standard logger.
+	Logger *logrus.Entry
+}
+
+// Forwarder answers queries by asking upstream resolvers. It is safe for
+// concurrent use.
+type Forwarder struct {
+	upstreams   []netip.AddrPort
+	addrs       []string // upstreams as dial strings
+	udp, tcp    *dns.Client
+	timeout     time.Duration
+	cache       *cache // nil when disabled
+	flights     group
+	inflight    atomic.Int64
+	maxInflight int64
+	log         *logrus.Entry
+	now         func() time.Time
+}
+
+// New builds a Forwarder. It fails only on invalid configuration; having no
+// usable upstream is valid and leaves the Forwarder disabled.
+func New(cfg Config) (*Forwarder, error) {
+	switch {
+	case cfg.Timeout < 0:
+		return nil, fmt.Errorf("forward: negative timeout %s", cfg.Timeout)
+	case cfg.CacheSize < 0:
+		return nil, fmt.Errorf("forward: negative cache size %d", cfg.CacheSize)
+	case cfg.CacheMaxTTL < 0:
+		return nil, fmt.Errorf("forward: negative cache max TTL %s", cfg.CacheMaxTTL)
+	case cfg.MaxInflight < 0:
+		return nil, fmt.Errorf("forward: negative max inflight %d", cfg.MaxInflight)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.CacheMaxTTL == 0 {
+		cfg.CacheMaxTTL = DefaultCacheMaxTTL
+	}
+	if cfg.MaxInflight == 0 {
+		cfg.MaxInflight = DefaultMaxInflight
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logrus.NewEntry(logrus.StandardLogger())
+	}
+	ups, err := resolveUpstreams(cfg, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("forward: %w", err)
+	}
+	f := &Forwarder{
+		upstreams:   ups,
+		udp:         &dns.Client{Net: "udp", Timeout: cfg.Timeout},
+		tcp:         &dns.Client{Net: "tcp", Timeout: cfg.Timeout},
+		timeout:     cfg.Timeout,
+		maxInflight: int64(cfg.MaxInflight),
+		log:         cfg.Logger,
+		now:         time.Now,
+	}
+	for _, u := range ups {
+		f.addrs = append(f.addrs, u.String())
+	}
+	if cfg.CacheSize > 0 {
+		f.cache = newCache(cfg.CacheSize, cfg.CacheMaxTTL)
+	}
+	return f, nil
+}
+
+// Enabled reports whether there is any upstream to forward to.
+func (f *Forwarder) Enabled() bool { return len(f.upstreams) > 0 }
+
+// Upstreams returns the upstreams in the order they are tried.
+func (f *Forwarder) Upstreams() []netip.AddrPort {
+	return append([]netip.AddrPort(nil), f.upstreams...)
+}
+
+// Exchange forwards the client's query q and returns the reply to send: it
+// carries q's ID and question (in the client's case), an OPT record when q
+// had one, and fits the client's UDP size unless tcp says the client came
+// over TCP. The reply may share resource records with other replies; callers
+// must not modify its records.
+//
+// Exchange returns ErrOverloaded at once when MaxInflight upstream exchanges
+// are under way, ErrNoUpstreams when not Enabled, and an error when every
+// upstream failed (timeout, network error, SERVFAIL or REFUSED).
+func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg, tcp bool) (*dns.Msg, error) {
+	if len(f.upstreams) == 0 {
+		return nil, ErrNoUpstreams
+	}
+	if q.Opcode != dns.OpcodeQuery {
+		return new(dns.Msg).SetRcode(q, dns.RcodeNotImplemented), nil
+	}
+	if len(q.Question) != 1 {
+		return new(dns.Msg).SetRcodeFormatError(q), nil
+	}
+	if t := q.Question[0].Qtype; t == dns.TypeAXFR || t == dns.TypeIXFR {
+		// A zone transfer is a stream, not one exchange; it is not proxied.
+		return new(dns.Msg).SetRcode(q, dns.RcodeRefused), nil
+	}
+	r := newRequest(q, tcp)
+	if f.cache != nil {
+		if e, v := f.cache.get(r.key, f.now()); e != nil {
+			return r.reply(&e.hdr, v.answer, v.ns, v.extra, e.size), nil
+		}
+	}
+
+	fl, leader := f.flights.join(r.key)
+	if !leader {
+		res, err := fl.wait(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return r.replyFrom(res)
+	}
+	return r.replyFrom(f.lead(ctx, &r, fl))
+}
+
+var errLeaderAborted = errors.New("forward: coalesced query aborted")
+
+// lead does the upstream work for a flight of identical queries and hands
+// the result to every waiter, even if it panics.
+func (f *Forwarder) lead(ctx context.Context, r *request, fl *flight) (res result) {
+	res.err = errLeaderAborted
+	defer func() { f.flights.finish(r.key, fl, res) }()
+
+	if f.inflight.Add(1) > f.maxInflight {
+		f.inflight.Add(-1)
+		return result{err: ErrOverloaded}
+	}
+	defer f.inflight.Add(-1)
+
+	// A flight that ended between our cache miss and joining has filled it.
+	if f.cache != nil {
+		if e, v := f.cache.get(r.key, f.now()); e != nil {
+			return result{entry: e, view: v}
+		}
+	}
+	// Waiters share this exchange, so one client hanging up must not
+	// cancel it; each try is bounded by the timeout instead.
+	m, err := f.fetch(context.WithoutCancel(ctx), r)
+	if err != nil {
+		return result{err: err}
+	}
+	stripOPT(m)
+	if f.cache != nil {
+		if e, v := f.cache.put(r.key, m, f.now()); e != nil {
+			return result{entry: e, view: v}
+		}
+	}
+	return result{msg: m}
+}
+
+// request is what Exchange needs to know about a client's query.
+type request struct {
+	q    *dns.Msg
+	key  key
+	tcp  bool
+	edns bool
+	size uint16 // client's advertised EDNS0 UDP size
+}
+
+func newRequest(q *dns.Msg, tcp bool) request {
+	qq := q.Question[0]
+	r := request{
+		q:   q,
+		tcp: tcp,
+		key: key{
+			name:   strings.ToLower(qq.Name),
+			qtype:  qq.Qtype,
+			qclass: qq.Qclass,
+			cd:     q.CheckingDisabled,
+		},
+	}
+	if opt := q.IsEdns0(); opt != nil {
+		r.edns = true
+		r.size = opt.UDPSize()
+		r.key.do = opt.Do()
+	}
+	return r
+}
+
+// udpSize is the largest reply the client accepts over UDP.
+func (r *request) udpSize() int {
+	if !r.edns || r.size < dns.MinMsgSize {
+		return dns.MinMsgSize
+	}
+	return int(r.size)
+}
+
+// upstreamQuery is the query sent upstream: the lower-cased question, the
+// client's CD bit, EDNS0 size and DO bit, and none of its other options.
+func (r *request) upstreamQuery() *dns.Msg {
+	m := &dns.Msg{
+		MsgHdr: dns.MsgHdr{
+			Opcode:           dns.OpcodeQuery,
+			RecursionDesired: true,
+			CheckingDisabled: r.key.cd,
+		},
+		Question: []dns.Question{{Name: r.key.name, Qtype: r.key.qtype, Qclass: r.key.qclass}},
+	}
+	if r.edns {
+		m.SetEdns0(uint16(r.udpSize()), r.key.do)
+	}
+	return m
+}
