@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -15,20 +18,33 @@ import (
 	"github.com/swarmdns/swarmdns/registry"
 	"github.com/swarmdns/swarmdns/scheduler"
 	"github.com/swarmdns/swarmdns/server"
+	"github.com/swarmdns/swarmdns/server/forward"
 )
 
 // serveOptions are the flags of `swarmdns serve`.
 type serveOptions struct {
 	listen       string
 	registryFile string
+	dockerHost   string
+	pollInterval time.Duration
 	domain       string
 	ttl          uint32
 	scheduler    string
 	maxAnswers   int
 	networks     []string
 	preferLocal  bool
-	logLevel     string
-	logFormat    string
+
+	upstreams       []string
+	resolvConf      string
+	upstreamTimeout time.Duration
+	cacheSize       int
+	cacheMaxTTL     time.Duration
+	maxInflight     int
+	allowRecursion  []string
+	maxTCPConns     int
+
+	logLevel  string
+	logFormat string
 }
 
 func newServeCommand() *cobra.Command {
@@ -44,15 +60,86 @@ func newServeCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", ":53", "address to serve DNS on, UDP and TCP (host:port)")
 	f.StringVar(&o.registryFile, "registry-file", "", "read the registry from this YAML file instead of a Swarm manager")
+	f.StringVar(&o.dockerHost, "docker-host", "", "Docker Engine API of a Swarm manager (default DOCKER_HOST or the local socket)")
+	f.DurationVar(&o.pollInterval, "poll-interval", time.Second, "resync with the Swarm manager at least this often")
 	f.StringVar(&o.domain, "domain", "swarm.local.", "zone the names are served under (they answer bare too)")
 	f.Uint32Var(&o.ttl, "ttl", 5, "TTL of answers in seconds (service label swarmdns.ttl overrides)")
 	f.StringVar(&o.scheduler, "scheduler", scheduler.RoundRobin, "answer order policy: roundrobin, weighted or random (label swarmdns.scheduler overrides)")
 	f.IntVar(&o.maxAnswers, "max-answers", 0, "at most this many records per A, AAAA or SRV answer (0: all)")
 	f.StringSliceVar(&o.networks, "network", nil, "restrict the answers for clients with no network context to these networks (repeatable)")
 	f.BoolVar(&o.preferLocal, "prefer-local", false, "answer tasks on this node before the others")
+
+	f.StringSliceVar(&o.upstreams, "upstream", nil, "resolver for names outside the registry, ip[:port] (repeatable; default: the nameservers of --resolv-conf)")
+	f.StringVar(&o.resolvConf, "resolv-conf", forward.DefaultResolvConf, "resolv.conf to take upstreams from when no --upstream is given")
+	f.DurationVar(&o.upstreamTimeout, "upstream-timeout", forward.DefaultTimeout, "timeout of each try of each upstream")
+	f.IntVar(&o.cacheSize, "cache-size", 10000, "forwarded answers to cache (0: no cache)")
+	f.DurationVar(&o.cacheMaxTTL, "cache-max-ttl", forward.DefaultCacheMaxTTL, "cache forwarded answers at most this long")
+	f.IntVar(&o.maxInflight, "max-inflight", forward.DefaultMaxInflight, "forwarded queries under way at once; more get SERVFAIL")
+	f.StringSliceVar(&o.allowRecursion, "allow-recursion", forward.DefaultAllowRecursion, "CIDRs of clients whose other names are forwarded; others get REFUSED")
+	f.IntVar(&o.maxTCPConns, "max-tcp-conns", 256, "open TCP connections at once; more are closed at accept")
+
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	return cmd
+}
+
+// source picks the registry source from the flags.
+func (o *serveOptions) source(log *logrus.Entry) (registry.Source, func(), error) {
+	if o.registryFile != "" {
+		file := registry.NewFileSource(o.registryFile, log.WithField("component", "file"))
+		return file, file.Reload, nil
+	}
+	swarm, err := registry.NewSwarmSource(registry.SwarmConfig{
+		DockerHost: o.dockerHost, PollInterval: o.pollInterval, Logger: log.WithField("component", "swarm"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("swarm source: %w", err)
+	}
+	return swarm, nil, nil
+}
+
+// forwarder builds the Forwarder, or nil when no upstream is configured.
+func (o *serveOptions) forwarder(log *logrus.Entry) (*forward.Forwarder, forward.ACL, error) {
+	acl, err := forward.ParseACL(o.allowRecursion)
+	if err != nil {
+		return nil, acl, fmt.Errorf("--allow-recursion: %w", err)
+	}
+	self, err := listenAddrPort(o.listen)
+	if err != nil {
+		return nil, acl, err
+	}
+	f, err := forward.New(forward.Config{
+		Upstreams: o.upstreams, ResolvConf: o.resolvConf, Self: []netip.AddrPort{self},
+		Timeout: o.upstreamTimeout, CacheSize: o.cacheSize, CacheMaxTTL: o.cacheMaxTTL,
+		MaxInflight: o.maxInflight, Logger: log.WithField("component", "forward"),
+	})
+	if err != nil {
+		return nil, acl, err
+	}
+	if !f.Enabled() {
+		return nil, acl, nil
+	}
+	return f, acl, nil
+}
+
+// listenAddrPort turns --listen into an address; ":53" is the unspecified
+// address, which the forwarder reads as every local address.
+func listenAddrPort(listen string) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("--listen %q: bad port", listen)
+	}
+	addr := netip.IPv6Unspecified()
+	if host != "" {
+		if addr, err = netip.ParseAddr(host); err != nil {
+			return netip.AddrPort{}, fmt.Errorf("--listen %q: want an IP address", listen)
+		}
+	}
+	return netip.AddrPortFrom(addr, uint16(p)), nil
 }
 
 func (o *serveOptions) run(ctx context.Context) error {
@@ -68,18 +155,29 @@ func (o *serveOptions) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
-	if o.registryFile == "" {
-		return errors.New("no registry source: give --registry-file")
+	src, reload, err := o.source(log)
+	if err != nil {
+		return err
 	}
-	file := registry.NewFileSource(o.registryFile, log.WithField("component", "file"))
+	fwd, acl, err := o.forwarder(log)
+	if err != nil {
+		return err
+	}
+	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows}
+	if fwd != nil {
+		hcfg.Forwarder = fwd
+		log.WithField("upstreams", fwd.Upstreams()).Info("forwarding names outside the registry")
+	}
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	srcErr := make(chan error, 1)
-	go func() { srcErr <- file.Run(ctx, store.Update) }()
+	go func() { srcErr <- src.Run(ctx, store.Update) }()
 
-	h := server.NewHandler(server.Config{Store: store, Log: log.WithField("component", "server")})
-	srv := &server.Server{Handler: h, Addr: o.listen, Log: log.WithField("component", "server")}
+	srv := &server.Server{
+		Handler: server.NewHandler(hcfg), Addr: o.listen, Log: log.WithField("component", "server"),
+		MaxInflight: o.maxInflight, MaxTCPConns: o.maxTCPConns,
+	}
 	if err := srv.Start(); err != nil {
 		return err
 	}
@@ -90,14 +188,16 @@ func (o *serveOptions) run(ctx context.Context) error {
 	for {
 		select {
 		case err := <-srcErr:
-			if err != nil {
+			if err != nil && !errors.Is(err, context.Canceled) {
 				shutdown(srv, sigs, log)
 				return fmt.Errorf("registry source: %w", err)
 			}
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				log.Info("SIGHUP: reloading the registry file")
-				file.Reload()
+				if reload != nil {
+					log.Info("SIGHUP: reloading the registry file")
+					reload()
+				}
 				continue
 			}
 			log.WithField("signal", sig.String()).Info("shutting down")
