@@ -44,11 +44,11 @@ func seedQueries() [][]byte {
 	valid := seeds[0]
 	seeds = append(seeds,
 		nil,
-		valid[:5],                // truncated header
-		valid[:headerLen],        // header only
-		valid[:len(valid)-2],     // truncated question
-		[]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}, // compression loop in the question
-		append(append([]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 64}, make([]byte, 64)...), 0, 0, 1, 0, 1), // oversized label
+		valid[:5],            // truncated header
+		valid[:headerLen],    // header only
+		valid[:len(valid)-2], // truncated question
+		[]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1},                                            // compression loop in the question
+		append(append([]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 64}, make([]byte, 64)...), 0, 0, 1, 0, 1),          // oversized label
 		[]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0xC0, 17, 0, 41, 0x10, 0, 0, 0, 0, 0, 0xFF, 0xFF}, // OPT with a loop and a huge RDLENGTH
 	)
 	return seeds
