@@ -87,7 +87,9 @@ type reply struct {
 }
 
 // positive reports whether the reply carries records of the asked kind.
-func (r reply) positive() bool { return r.ok && r.rcode == dns.RcodeSuccess && (len(r.a) > 0 || len(r.ptr) > 0) }
+func (r reply) positive() bool {
+	return r.ok && r.rcode == dns.RcodeSuccess && (len(r.a) > 0 || len(r.ptr) > 0)
+}
 
 func (r reply) String() string {
 	switch {
