@@ -18,6 +18,12 @@ import (
 // address there.
 const gatewayBridge = "docker_gwbridge"
 
+// TaskContainerStopped is the state of a task on the local node whose
+// container is no longer running while the manager still reports the task
+// running: the agent reports a dead container a few hundred milliseconds
+// after the engine's die event, and the names must not wait for it.
+const TaskContainerStopped = "container-stopped"
+
 // engineState is what one sync reads from the engine, before conversion.
 type engineState struct {
 	services   []swarm.Service
@@ -125,6 +131,12 @@ func (st *engineState) data() *Data {
 		d.Services = append(d.Services, serviceOf(svc, overlay, ingress, byName))
 	}
 
+	// The containers are listed after the tasks: a task's container that
+	// ran when the tasks were listed and is missing now has stopped since.
+	live := make(map[string]bool, len(st.containers))
+	for _, c := range st.containers {
+		live[c.ID] = true
+	}
 	for _, t := range st.tasks {
 		// The filter is the engine's; checking again costs nothing.
 		if t.DesiredState != swarm.TaskStateRunning {
@@ -136,6 +148,10 @@ func (st *engineState) data() *Data {
 			Slot:      t.Slot,
 			NodeID:    t.NodeID,
 			State:     string(t.Status.State),
+		}
+		if cs := t.Status.ContainerStatus; cs != nil && cs.ContainerID != "" && st.localNode != "" &&
+			t.NodeID == st.localNode && task.State == TaskRunning && !live[cs.ContainerID] {
+			task.State = TaskContainerStopped
 		}
 		for _, att := range t.NetworksAttachments {
 			if att.Network.Spec.Ingress || ingress[att.Network.ID] {

@@ -70,6 +70,11 @@ func task(id, service string, slot int, desired, state swarm.TaskState, attachme
 	}
 }
 
+func withContainer(t swarm.Task, id string) swarm.Task {
+	t.Status.ContainerStatus = &swarm.ContainerStatus{ContainerID: id}
+	return t
+}
+
 func attached(netID string, ingress bool, cidrs ...string) swarm.NetworkAttachment {
 	var a swarm.NetworkAttachment
 	a.Network.ID = netID
@@ -104,6 +109,30 @@ func TestEngineStateData(t *testing.T) {
 			}, networks: fixtureNetworks()},
 			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 2, NodeID: "node-local", State: "starting",
 				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.5")}}}}},
+		},
+		{
+			name: "a running task on this node whose container has stopped is not running",
+			state: engineState{tasks: []swarm.Task{
+				withContainer(task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")), "c1"),
+			}, networks: fixtureNetworks(), localNode: "node-local"},
+			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: TaskContainerStopped,
+				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-local"},
+		},
+		{
+			name: "a running task on this node whose container runs stays running",
+			state: engineState{tasks: []swarm.Task{
+				withContainer(task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")), "c1"),
+			}, containers: []container.Summary{{ID: "c1"}}, networks: fixtureNetworks(), localNode: "node-local"},
+			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
+				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-local"},
+		},
+		{
+			name: "a task on another node is judged by the manager alone",
+			state: engineState{tasks: []swarm.Task{
+				withContainer(task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")), "c1"),
+			}, networks: fixtureNetworks(), localNode: "node-other"},
+			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
+				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-other"},
 		},
 		{
 			name: "ingress gets no VIP, task address or attachment",
