@@ -17,6 +17,12 @@ const (
 	DefaultDebounce     = 75 * time.Millisecond
 )
 
+// Follow-up resyncs after an engine event: the manager records what the
+// event is about (a task running, a dead container's task failed) a little
+// after the event, so the syncs after one come at these delays, doubling,
+// until they reach the poll interval.
+const followUpFirst = 100 * time.Millisecond
+
 // Retry delays after a failed sync: doubling from the first to the last.
 const (
 	retryMin = 250 * time.Millisecond
@@ -88,7 +94,8 @@ func NewSwarmSource(cfg SwarmConfig) (*SwarmSource, error) {
 }
 
 // Run implements Source. It syncs at once, then on engine events (after the
-// debounce) and every poll interval, and calls update only when the Data
+// debounce, and again 100, 200, 400 ms... later while that is sooner than
+// the poll) and every poll interval, and calls update only when the Data
 // changed. Engine errors are retried with backoff; Run returns an error only
 // for ErrNotManager.
 func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
@@ -105,6 +112,8 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		last        *Data
 		unreachable bool
 		failures    int
+		// followUp is the delay of the next follow-up resync; 0: none.
+		followUp time.Duration
 	)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -115,6 +124,7 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		case <-ctx.Done():
 			return nil
 		case <-kicks:
+			followUp = followUpFirst
 			if soon := time.Now().Add(s.debounce); soon.Before(deadline) {
 				deadline = soon
 				timer.Reset(s.debounce)
@@ -152,8 +162,15 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 			last = data
 			update(data)
 		}
-		deadline = time.Now().Add(s.pollInterval)
-		timer.Reset(s.pollInterval)
+		next := s.pollInterval
+		if followUp > 0 && followUp < next {
+			next = followUp
+			followUp *= 2
+		} else {
+			followUp = 0
+		}
+		deadline = time.Now().Add(next)
+		timer.Reset(next)
 	}
 }
 

@@ -271,6 +271,34 @@ func TestSwarmSourceEventsTriggerAFastResync(t *testing.T) {
 	}
 }
 
+func TestSwarmSourceFollowsAnEventWithQuickResyncs(t *testing.T) {
+	f := newFakeEngine(t)
+	smallCluster(f, 3)
+	rs := startSource(t, f, time.Hour)
+	rs.next(t, 5*time.Second)
+	waitFor(t, func() bool { return f.subscribers() > 0 })
+	syncs := func() int {
+		n := 0
+		for _, r := range f.seenRequests() {
+			if r == "GET /services" {
+				n++
+			}
+		}
+		return n
+	}
+
+	// The container died; the manager marks its task failed only after the
+	// resync the event triggered.
+	before := syncs()
+	f.emit(events.Message{Type: events.ContainerEventType, Action: events.ActionDie, Scope: "local"})
+	waitFor(t, func() bool { return syncs() > before })
+	rs.none(t, 20*time.Millisecond)
+	smallCluster(f, 2)
+	if d := rs.next(t, time.Second); len(d.Tasks) != 2 {
+		t.Errorf("after the follow-up: %d tasks, want 2", len(d.Tasks))
+	}
+}
+
 func TestSwarmSourceExecEventsDoNotResync(t *testing.T) {
 	f := newFakeEngine(t)
 	smallCluster(f, 3)
