@@ -28,6 +28,7 @@ type fakeEngine struct {
 	networks   []network.Summary
 	nodes      []swarm.Node
 	containers []container.Summary
+	inspect    map[string]container.InspectResponse // container ID → inspect
 	gwbridge   network.Inspect
 	nodeID     string
 	fail       map[string]int // path → HTTP status to answer with
@@ -88,6 +89,17 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 		f.replyLocked(w, func() any { return f.nodes })
 	case path == "/containers/json":
 		f.replyLocked(w, func() any { return f.containers })
+	case strings.HasPrefix(path, "/containers/") && strings.HasSuffix(path, "/json"):
+		id := strings.TrimSuffix(strings.TrimPrefix(path, "/containers/"), "/json")
+		f.mu.Lock()
+		c, ok := f.inspect[id]
+		f.mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			json.NewEncoder(w).Encode(map[string]string{"message": "No such container: " + id})
+			return
+		}
+		f.reply(w, c)
 	case path == "/events":
 		f.streamEvents(w, r)
 	default:

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/sirupsen/logrus"
@@ -395,5 +396,43 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSwarmSourceReadsStartingLocalContainers(t *testing.T) {
+	inspect := func(health string) container.InspectResponse {
+		st := &container.State{Running: true, Status: "running"}
+		if health != "" {
+			st.Health = &container.Health{Status: health}
+		}
+		return container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: "c1", State: st}}
+	}
+	tests := []struct {
+		name    string
+		inspect map[string]container.InspectResponse
+		want    string
+	}{
+		{"a running container without healthcheck makes the task running", map[string]container.InspectResponse{"c1": inspect("")}, TaskRunning},
+		{"a healthy container makes the task running", map[string]container.InspectResponse{"c1": inspect(container.Healthy)}, TaskRunning},
+		{"a container still checking its health leaves the task starting", map[string]container.InspectResponse{"c1": inspect(container.Starting)}, "starting"},
+		{"a failed inspect leaves the task to the manager", nil, "starting"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeEngine(t)
+			f.set(func(f *fakeEngine) {
+				f.networks = fixtureNetworks()
+				f.services = []swarm.Service{replicated("svc-web", "web")}
+				f.tasks = []swarm.Task{withContainer(task("task-1", "svc-web", 1, swarm.TaskStateRunning, swarm.TaskStateStarting,
+					attached(appnetID, false, "10.0.1.11/24")), "c1")}
+				f.containers = []container.Summary{{ID: "c1", State: "running"}}
+				f.inspect = tt.inspect
+			})
+			rs := startSource(t, f, time.Hour)
+			d := rs.next(t, 5*time.Second)
+			if len(d.Tasks) != 1 || d.Tasks[0].State != tt.want {
+				t.Errorf("tasks %+v, want one in state %s", d.Tasks, tt.want)
+			}
+		})
 	}
 }

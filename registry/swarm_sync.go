@@ -33,7 +33,10 @@ type engineState struct {
 	containers []container.Summary
 	// gateways holds each container's addresses on docker_gwbridge, which
 	// the container list does not show.
-	gateways  map[string][]netip.Addr
+	gateways map[string][]netip.Addr
+	// ready holds the local containers of tasks the manager does not yet
+	// report running that are running and healthy (or have no healthcheck).
+	ready     map[string]bool
 	localNode string
 }
 
@@ -72,7 +75,60 @@ func (s *SwarmSource) sync(ctx context.Context) (*Data, error) {
 		s.localNode = info.Swarm.NodeID
 	}
 	st.localNode = s.localNode
+	st.ready = s.readyContainers(ctx, &st)
 	return st.data(), nil
+}
+
+// readyContainers inspects the running containers of local tasks that the
+// manager still reports as starting: the agent reports "running" a little
+// after the container started (or turned healthy), and Docker's embedded
+// DNS does not wait for it either. An inspect that fails leaves the task
+// to the manager's word.
+func (s *SwarmSource) readyContainers(ctx context.Context, st *engineState) map[string]bool {
+	var live map[string]bool
+	var ready map[string]bool
+	for _, t := range st.tasks {
+		if !startingHere(t, st.localNode) {
+			continue
+		}
+		if live == nil {
+			live = make(map[string]bool, len(st.containers))
+			for _, c := range st.containers {
+				live[c.ID] = true
+			}
+		}
+		id := t.Status.ContainerStatus.ContainerID
+		if !live[id] {
+			continue
+		}
+		c, err := s.cli.ContainerInspect(ctx, id)
+		if err != nil || c.State == nil || !c.State.Running {
+			continue
+		}
+		if h := c.State.Health; h == nil || h.Status == container.Healthy {
+			if ready == nil {
+				ready = make(map[string]bool)
+			}
+			ready[id] = true
+		}
+	}
+	return ready
+}
+
+// startingHere reports whether t is on node, should run, has a container
+// and is in a state between assignment and running.
+func startingHere(t swarm.Task, node string) bool {
+	if node == "" || t.NodeID != node || t.DesiredState != swarm.TaskStateRunning {
+		return false
+	}
+	if cs := t.Status.ContainerStatus; cs == nil || cs.ContainerID == "" {
+		return false
+	}
+	switch t.Status.State {
+	case swarm.TaskStateAssigned, swarm.TaskStateAccepted, swarm.TaskStatePreparing, swarm.TaskStateReady, swarm.TaskStateStarting:
+		return true
+	}
+	return false
 }
 
 // gatewayAddresses reads container addresses on docker_gwbridge, if the
@@ -152,6 +208,9 @@ func (st *engineState) data() *Data {
 		if cs := t.Status.ContainerStatus; cs != nil && cs.ContainerID != "" && st.localNode != "" &&
 			t.NodeID == st.localNode && task.State == TaskRunning && !live[cs.ContainerID] {
 			task.State = TaskContainerStopped
+		}
+		if startingHere(t, st.localNode) && st.ready[t.Status.ContainerStatus.ContainerID] {
+			task.State = TaskRunning
 		}
 		for _, att := range t.NetworksAttachments {
 			if att.Network.Spec.Ingress || ingress[att.Network.ID] {

@@ -127,6 +127,29 @@ func TestEngineStateData(t *testing.T) {
 				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-local"},
 		},
 		{
+			name: "a starting task on this node whose container is ready is running",
+			state: engineState{tasks: []swarm.Task{
+				withContainer(task("t1", "s1", 1, running, swarm.TaskStateStarting, attached(appnetID, false, "10.0.1.4/24")), "c1"),
+			}, ready: map[string]bool{"c1": true}, networks: fixtureNetworks(), localNode: "node-local"},
+			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
+				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-local"},
+		},
+		{
+			name: "a starting task on this node whose container is not ready stays starting",
+			state: engineState{tasks: []swarm.Task{
+				withContainer(task("t1", "s1", 1, running, swarm.TaskStateStarting, attached(appnetID, false, "10.0.1.4/24")), "c1"),
+			}, networks: fixtureNetworks(), localNode: "node-local"},
+			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "starting",
+				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-local"},
+		},
+		{
+			name: "a task shutting down is not made running by its container",
+			state: engineState{tasks: []swarm.Task{
+				withContainer(task("t1", "s1", 1, shutdown, swarm.TaskStateStarting, attached(appnetID, false, "10.0.1.4/24")), "c1"),
+			}, ready: map[string]bool{"c1": true}, networks: fixtureNetworks(), localNode: "node-local"},
+			want: Data{LocalNode: "node-local"},
+		},
+		{
 			name: "a task on another node is judged by the manager alone",
 			state: engineState{tasks: []swarm.Task{
 				withContainer(task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")), "c1"),
