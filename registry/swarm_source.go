@@ -14,13 +14,16 @@ import (
 // Defaults of SwarmConfig.
 const (
 	DefaultPollInterval = time.Second
-	DefaultDebounce     = 75 * time.Millisecond
+	DefaultDebounce     = 15 * time.Millisecond
 )
 
 // Follow-up resyncs after an engine event: the manager records what the
 // event is about (a task running, a dead container's task failed) a little
 // after the event, so the syncs after one come at these delays, doubling,
 // until they reach the poll interval.
+// An event never brings a sync sooner than followUpFirst after the end of
+// the previous one, so a storm of events costs the manager at most ten
+// syncs a second.
 const followUpFirst = 100 * time.Millisecond
 
 // Retry delays after a failed sync: doubling from the first to the last.
@@ -119,21 +122,27 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 	defer timer.Stop()
 	// A pending timer is never pushed later by an event, only earlier.
 	deadline := time.Now()
+	var lastSync time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-kicks:
 			followUp = followUpFirst
-			if soon := time.Now().Add(s.debounce); soon.Before(deadline) {
+			soon := time.Now().Add(s.debounce)
+			if gap := lastSync.Add(followUpFirst); soon.Before(gap) {
+				soon = gap
+			}
+			if soon.Before(deadline) {
 				deadline = soon
-				timer.Reset(s.debounce)
+				timer.Reset(time.Until(soon))
 			}
 			continue
 		case <-timer.C:
 		}
 
 		data, err := s.sync(ctx)
+		lastSync = time.Now()
 		switch {
 		case ctx.Err() != nil:
 			return nil

@@ -300,6 +300,32 @@ func TestSwarmSourceFollowsAnEventWithQuickResyncs(t *testing.T) {
 	}
 }
 
+func TestSwarmSourceEventStormIsRateLimited(t *testing.T) {
+	f := newFakeEngine(t)
+	smallCluster(f, 3)
+	rs := startSource(t, f, time.Hour)
+	rs.next(t, 5*time.Second)
+	waitFor(t, func() bool { return f.subscribers() > 0 })
+	syncs := func() int {
+		n := 0
+		for _, r := range f.seenRequests() {
+			if r == "GET /services" {
+				n++
+			}
+		}
+		return n
+	}
+	before := syncs()
+	for range 100 {
+		f.emit(events.Message{Type: events.ContainerEventType, Action: events.ActionStart, Scope: "local"})
+		time.Sleep(5 * time.Millisecond)
+	}
+	// 500 ms of events: one sync per 100 ms, give or take the edges.
+	if n := syncs() - before; n > 7 {
+		t.Errorf("%d syncs during 500 ms of events, want at most 7", n)
+	}
+}
+
 func TestSwarmSourceExecEventsDoNotResync(t *testing.T) {
 	f := newFakeEngine(t)
 	smallCluster(f, 3)
