@@ -52,7 +52,7 @@ func forwardEvents(ctx context.Context, msgs <-chan events.Message, errs <-chan 
 		case err := <-errs:
 			return err
 		case m := <-msgs:
-			if m.Type == events.ContainerEventType && strings.HasPrefix(string(m.Action), "exec_") {
+			if m.Type == events.ContainerEventType && !containerChange(m.Action) {
 				continue
 			}
 			select {
@@ -61,4 +61,16 @@ func forwardEvents(ctx context.Context, msgs <-chan events.Message, errs <-chan 
 			}
 		}
 	}
+}
+
+// containerChange reports whether a container event may change a task's
+// names: it started, died or changed health. The others (kill is only a
+// signal, exec_*, attach, resize...) would only spend a resync, and one
+// spent on "kill" delays the one "die" needs.
+func containerChange(a events.Action) bool {
+	switch a {
+	case events.ActionStart, events.ActionDie, events.ActionDestroy:
+		return true
+	}
+	return strings.HasPrefix(string(a), string(events.ActionHealthStatus))
 }

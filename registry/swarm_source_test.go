@@ -250,6 +250,7 @@ func TestSwarmSourceEventsTriggerAFastResync(t *testing.T) {
 		{"service event", events.Message{Type: events.ServiceEventType, Action: events.ActionUpdate, Scope: "swarm"}},
 		{"node event", events.Message{Type: events.NodeEventType, Action: events.ActionUpdate, Scope: "swarm"}},
 		{"network event", events.Message{Type: events.NetworkEventType, Action: events.ActionCreate, Scope: "swarm"}},
+		{"health status of a task's container", events.Message{Type: events.ContainerEventType, Action: events.ActionHealthStatusHealthy, Scope: "local"}},
 		{"container event of a task", events.Message{Type: events.ContainerEventType, Action: events.ActionDie, Scope: "local",
 			Actor: events.Actor{ID: "c1", Attributes: map[string]string{"com.docker.swarm.task.id": "task-3"}}}},
 	}
@@ -326,16 +327,20 @@ func TestSwarmSourceEventStormIsRateLimited(t *testing.T) {
 	}
 }
 
-func TestSwarmSourceExecEventsDoNotResync(t *testing.T) {
-	f := newFakeEngine(t)
-	smallCluster(f, 3)
-	rs := startSource(t, f, time.Hour)
-	rs.next(t, 5*time.Second)
-	waitFor(t, func() bool { return f.subscribers() > 0 })
+func TestSwarmSourceContainerEventsThatChangeNoTaskDoNotResync(t *testing.T) {
+	for _, action := range []events.Action{events.ActionExecStart + ": sh", events.ActionKill, events.ActionAttach, events.ActionResize} {
+		t.Run(string(action), func(t *testing.T) {
+			f := newFakeEngine(t)
+			smallCluster(f, 3)
+			rs := startSource(t, f, time.Hour)
+			rs.next(t, 5*time.Second)
+			waitFor(t, func() bool { return f.subscribers() > 0 })
 
-	smallCluster(f, 2)
-	f.emit(events.Message{Type: events.ContainerEventType, Action: events.ActionExecStart + ": sh", Scope: "local"})
-	rs.none(t, 300*time.Millisecond)
+			smallCluster(f, 2)
+			f.emit(events.Message{Type: events.ContainerEventType, Action: action, Scope: "local"})
+			rs.none(t, 300*time.Millisecond)
+		})
+	}
 }
 
 func TestSwarmSourceSyncsTenThousandServices(t *testing.T) {
