@@ -26,5 +26,14 @@ unit:
 # Everything: lint, unit tests, then the suites that need real peers.
 test: lint unit
 
+# End-to-end suite against a real dockerd and Swarm on this machine (root;
+# installs docker.io, busybox-static, dnsutils when missing). It removes the
+# services and networks it creates; scripts/swarm-down.sh stops the rest.
+E2E_TIMEOUT ?= 20m
+e2e: build
+	scripts/swarm-up.sh
+	$(GO) vet -tags e2e ./...
+	SWARMDNS_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/
+
 clean:
 	rm -rf bin
