@@ -1,4 +1,4 @@
-# swarmdns — see README.md. `make test` runs everything CI runs.
+# swarmdns — see README.md. CI runs `make test` and `make e2e` (.ci/run).
 GO        ?= go
 BIN       := bin/swarmdns
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
