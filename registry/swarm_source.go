@@ -60,6 +60,7 @@ type SwarmSource struct {
 	pollInterval time.Duration
 	debounce     time.Duration
 	localNode    string
+	died         diedContainers
 }
 
 // NewSwarmSource builds a SwarmSource; it does not contact the engine.

@@ -467,3 +467,36 @@ func TestSwarmSourceReadsStartingLocalContainers(t *testing.T) {
 		})
 	}
 }
+
+func TestSwarmSourceDieEventStopsTheTaskBeforeTheEngineUnlistsIt(t *testing.T) {
+	f := newFakeEngine(t)
+	f.set(func(f *fakeEngine) {
+		f.networks = fixtureNetworks()
+		f.services = []swarm.Service{replicated("svc-web", "web")}
+		f.tasks = []swarm.Task{withContainer(task("task-1", "svc-web", 1, swarm.TaskStateRunning, swarm.TaskStateRunning,
+			attached(appnetID, false, "10.0.1.11/24")), "c1")}
+		f.containers = []container.Summary{{ID: "c1", State: "running"}}
+	})
+	rs := startSource(t, f, time.Hour)
+	if d := rs.next(t, 5*time.Second); d.Tasks[0].State != TaskRunning {
+		t.Fatalf("before the event: %+v", d.Tasks)
+	}
+	waitFor(t, func() bool { return f.subscribers() > 0 })
+	f.emit(events.Message{Type: events.ContainerEventType, Action: events.ActionDie, Scope: "local", Actor: events.Actor{ID: "c1"}})
+	if d := rs.next(t, time.Second); d.Tasks[0].State != TaskContainerStopped {
+		t.Errorf("after the die event: %+v, want the task %s", d.Tasks, TaskContainerStopped)
+	}
+}
+
+func TestDiedContainersForgetStartedAndOldOnes(t *testing.T) {
+	var d diedContainers
+	now := time.Now()
+	d.note(events.ActionDie, "c1", now)
+	d.note(events.ActionDie, "c2", now)
+	d.note(events.ActionDie, "c3", now.Add(-2*diedContainerMemory))
+	d.note(events.ActionStart, "c2", now)
+	got := d.set(now)
+	if !got["c1"] || got["c2"] || got["c3"] || len(got) != 1 {
+		t.Errorf("died set %v, want only c1", got)
+	}
+}

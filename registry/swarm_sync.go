@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -36,7 +37,10 @@ type engineState struct {
 	gateways map[string][]netip.Addr
 	// ready holds the local containers of tasks the manager does not yet
 	// report running that are running and healthy (or have no healthcheck).
-	ready     map[string]bool
+	ready map[string]bool
+	// died holds local containers the engine reported dead (die events),
+	// which it may still list as running for a while.
+	died      map[string]bool
 	localNode string
 }
 
@@ -75,6 +79,7 @@ func (s *SwarmSource) sync(ctx context.Context) (*Data, error) {
 		s.localNode = info.Swarm.NodeID
 	}
 	st.localNode = s.localNode
+	st.died = s.died.set(time.Now())
 	st.ready = s.readyContainers(ctx, &st)
 	return st.data(), nil
 }
@@ -98,7 +103,7 @@ func (s *SwarmSource) readyContainers(ctx context.Context, st *engineState) map[
 			}
 		}
 		id := t.Status.ContainerStatus.ContainerID
-		if !live[id] {
+		if !live[id] || st.died[id] {
 			continue
 		}
 		c, err := s.cli.ContainerInspect(ctx, id)
@@ -206,7 +211,7 @@ func (st *engineState) data() *Data {
 			State:     string(t.Status.State),
 		}
 		if cs := t.Status.ContainerStatus; cs != nil && cs.ContainerID != "" && st.localNode != "" &&
-			t.NodeID == st.localNode && task.State == TaskRunning && !live[cs.ContainerID] {
+			t.NodeID == st.localNode && task.State == TaskRunning && (!live[cs.ContainerID] || st.died[cs.ContainerID]) {
 			task.State = TaskContainerStopped
 		}
 		if startingHere(t, st.localNode) && st.ready[t.Status.ContainerStatus.ContainerID] {

@@ -127,6 +127,15 @@ func TestEngineStateData(t *testing.T) {
 				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-local"},
 		},
 		{
+			name: "a running task on this node whose container died is not running, though the engine still lists it",
+			state: engineState{tasks: []swarm.Task{
+				withContainer(task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")), "c1"),
+			}, containers: []container.Summary{{ID: "c1"}}, died: map[string]bool{"c1": true},
+				networks: fixtureNetworks(), localNode: "node-local"},
+			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: TaskContainerStopped,
+				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-local"},
+		},
+		{
 			name: "a starting task on this node whose container is ready is running",
 			state: engineState{tasks: []swarm.Task{
 				withContainer(task("t1", "s1", 1, running, swarm.TaskStateStarting, attached(appnetID, false, "10.0.1.4/24")), "c1"),
