@@ -42,6 +42,9 @@ type serveOptions struct {
 	maxInflight     int
 	allowRecursion  []string
 	maxTCPConns     int
+	tcpIdleTimeout  time.Duration
+	rrlRate         int
+	rrlSlip         int
 
 	logLevel  string
 	logFormat string
@@ -77,6 +80,9 @@ func newServeCommand() *cobra.Command {
 	f.IntVar(&o.maxInflight, "max-inflight", forward.DefaultMaxInflight, "forwarded queries under way at once; more get SERVFAIL")
 	f.StringSliceVar(&o.allowRecursion, "allow-recursion", forward.DefaultAllowRecursion, "CIDRs of clients whose other names are forwarded; others get REFUSED")
 	f.IntVar(&o.maxTCPConns, "max-tcp-conns", 256, "open TCP connections at once; more are closed at accept")
+	f.DurationVar(&o.tcpIdleTimeout, "tcp-idle-timeout", 10*time.Second, "close a TCP connection that sends no query for this long")
+	f.IntVar(&o.rrlRate, "rrl-rate", 0, "authoritative UDP answers per second per client /24 (IPv6 /56); 0: no limit")
+	f.IntVar(&o.rrlSlip, "rrl-slip", 2, "with --rrl-rate, send every Nth limited answer truncated so real clients retry over TCP (0: drop all)")
 
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -176,7 +182,8 @@ func (o *serveOptions) run(ctx context.Context) error {
 
 	srv := &server.Server{
 		Handler: server.NewHandler(hcfg), Addr: o.listen, Log: log.WithField("component", "server"),
-		MaxInflight: o.maxInflight, MaxTCPConns: o.maxTCPConns,
+		MaxInflight: o.maxInflight, MaxTCPConns: o.maxTCPConns, TCPIdleTimeout: o.tcpIdleTimeout,
+		RateLimit: server.NewRateLimit(o.rrlRate, o.rrlSlip),
 	}
 	if err := srv.Start(); err != nil {
 		return err
