@@ -26,5 +26,16 @@ unit:
 # Everything: lint, unit tests, then the suites that need real peers.
 test: lint unit
 
+# Each fuzz target for FUZZTIME (CI: 30s each). Failing inputs land in
+# testdata/fuzz/ of the package: commit them with the fix.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./server:FuzzHandler ./server:FuzzTCPStream ./registry:FuzzParseFile ./registry:FuzzParsePorts
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
+	done
+
 clean:
 	rm -rf bin
