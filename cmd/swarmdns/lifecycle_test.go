@@ -191,7 +191,9 @@ func TestSIGHUPReloadsSettings(t *testing.T) {
 	}{
 		{"--log-queries switched on logs the next query", func(t *testing.T) {
 			p.query(t, "tasks.web.")
-			p.waitLog(t, func(m map[string]any) bool { return m["msg"] == "query" && m["name"] == "tasks.web." && m["rcode"] == "NOERROR" })
+			p.waitLog(t, func(m map[string]any) bool {
+				return m["msg"] == "query" && m["name"] == "tasks.web." && m["rcode"] == "NOERROR"
+			})
 		}},
 		{"--ttl applies to answers after the rebuild", func(t *testing.T) {
 			if resp := p.query(t, "web."); len(resp.Answer) != 1 || resp.Answer[0].Header().Ttl != 42 {
