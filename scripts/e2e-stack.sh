@@ -14,19 +14,22 @@ log() { echo "e2e-stack: $*" >&2; }
 cleanup() {
 	docker stack rm "$STACK" >/dev/null 2>&1 || true
 	docker service rm "$SVC" >/dev/null 2>&1 || true
-	sleep 2
-	docker network rm "$NET" >/dev/null 2>&1 || true
+	for _ in $(seq 1 15); do
+		docker network rm "$NET" >/dev/null 2>&1 && break
+		sleep 1
+	done
 }
 trap cleanup EXIT
 
 scripts/swarm-up.sh
 docker image inspect swarmdns:latest >/dev/null || { log "no swarmdns:latest: run make image"; exit 1; }
 
+cleanup
 docker network create --driver overlay --attachable "$NET" >/dev/null
 docker service create --quiet --detach --name "$SVC" --replicas 2 --endpoint-mode dnsrr \
 	--network "$NET" "$IMAGE" httpd -f -p 80 >/dev/null
 log "deploying $STACK"
-docker stack deploy --resolve-image never -c deploy/stack.yml "$STACK" >/dev/null
+DOCKER_GID=$(stat -c %g /var/run/docker.sock) docker stack deploy --resolve-image never -c deploy/stack.yml "$STACK" >/dev/null
 
 log "waiting for /readyz"
 for _ in $(seq 1 60); do
