@@ -9,6 +9,7 @@ import (
 
 	"github.com/swarmdns/swarmdns/registry"
 	"github.com/swarmdns/swarmdns/server"
+	"github.com/swarmdns/swarmdns/server/forward"
 	"github.com/swarmdns/swarmdns/server/ops"
 )
 
@@ -66,14 +67,19 @@ func (r *opsRuntime) observer() server.Observer {
 	return server.Observers{r.metrics, r.queryLog}
 }
 
-// addForwarder exports the forwarder's counters when it keeps them.
-func (r *opsRuntime) addForwarder(f any) {
-	if fs, ok := f.(ops.ForwardStats); ok {
-		if err := r.metrics.AddForwarder(fs); err != nil {
-			r.log.WithError(err).Warn("forward metrics not registered")
-		}
+// addForwarder exports the forwarder's counters.
+func (r *opsRuntime) addForwarder(f *forward.Forwarder) {
+	if err := r.metrics.AddForwarder(forwardStats{f}); err != nil {
+		r.log.WithError(err).Warn("forward metrics not registered")
 	}
 }
+
+// forwardStats reads a Forwarder's Stats for ops.ForwardStats.
+type forwardStats struct{ f *forward.Forwarder }
+
+func (s forwardStats) CacheHits() uint64      { return s.f.Stats().CacheHits }
+func (s forwardStats) CacheMisses() uint64    { return s.f.Stats().CacheMisses }
+func (s forwardStats) UpstreamErrors() uint64 { return s.f.Stats().Failures }
 
 // serveHTTP starts the HTTP listener, unless --http-listen is empty.
 func (r *opsRuntime) serveHTTP(h *server.Handler) error {
