@@ -4,7 +4,7 @@ BIN       := bin/swarmdns
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test unit lint e2e bench fuzz clean
+.PHONY: all build run test unit lint e2e bench fuzz clean image e2e-stack
 
 all: build
 
@@ -36,6 +36,21 @@ fuzz:
 		echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
 	done
+
+# The image: FROM scratch with the host-built static binary, which gets
+# the file capability to bind port 53 as a non-root user (needs setcap,
+# Debian package libcap2-bin, and root). See docs/deployment.md.
+IMAGE ?= swarmdns:$(VERSION)
+image: build
+	rm -rf bin/rootfs && mkdir -p bin/rootfs && cp $(BIN) bin/rootfs/swarmdns
+	setcap cap_net_bind_service=+ep bin/rootfs/swarmdns
+	tar --xattrs --xattrs-include=security.capability --owner=0 --group=0 -C bin/rootfs -cf bin/rootfs.tar .
+	DOCKER_BUILDKIT=0 docker build -t $(IMAGE) -t swarmdns:latest .
+
+# Deploy deploy/stack.yml on the local Swarm (scripts/swarm-up.sh) and
+# resolve through it from a container.
+e2e-stack: image
+	scripts/e2e-stack.sh
 
 clean:
 	rm -rf bin

@@ -51,6 +51,7 @@ type SwarmSource struct {
 	pollInterval time.Duration
 	debounce     time.Duration
 	localNode    string
+	report       SyncReporter
 }
 
 // NewSwarmSource builds a SwarmSource; it does not contact the engine.
@@ -86,6 +87,10 @@ func NewSwarmSource(cfg SwarmConfig) (*SwarmSource, error) {
 	}
 	return s, nil
 }
+
+// SetReporter has every sync reported to r, changed or not (readiness,
+// metrics); call it before Run.
+func (s *SwarmSource) SetReporter(r SyncReporter) { s.report = r }
 
 // Run implements Source. It syncs at once, then on engine events (after the
 // debounce) and every poll interval, and calls update only when the Data
@@ -123,6 +128,7 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		case <-timer.C:
 		}
 
+		start := time.Now()
 		data, err := s.sync(ctx)
 		switch {
 		case ctx.Err() != nil:
@@ -130,6 +136,9 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		case errors.Is(err, ErrNotManager):
 			return err
 		case err != nil:
+			if s.report != nil {
+				s.report.SyncFailed(err)
+			}
 			if !unreachable {
 				s.log.WithError(err).Warn("manager unreachable")
 				unreachable = true
@@ -151,6 +160,9 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 			logSwarmChanges(s.log, last, data)
 			last = data
 			update(data)
+		}
+		if s.report != nil {
+			s.report.SyncOK(time.Since(start))
 		}
 		deadline = time.Now().Add(s.pollInterval)
 		timer.Reset(s.pollInterval)

@@ -48,6 +48,8 @@ type serveOptions struct {
 
 	logLevel  string
 	logFormat string
+
+	ops opsOptions // ops.go
 }
 
 func newServeCommand() *cobra.Command {
@@ -86,6 +88,7 @@ func newServeCommand() *cobra.Command {
 
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	o.ops.addFlags(f)
 	return cmd
 }
 
@@ -169,9 +172,11 @@ func (o *serveOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows}
+	rt := o.ops.startOps(store, src, log)
+	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows, Observer: rt.observer()}
 	if fwd != nil {
 		hcfg.Forwarder = fwd
+		rt.addForwarder(fwd)
 		log.WithField("upstreams", fwd.Upstreams()).Info("forwarding names outside the registry")
 	}
 
@@ -188,6 +193,10 @@ func (o *serveOptions) run(ctx context.Context) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
+	if err := rt.serveHTTP(srv.Handler); err != nil {
+		srv.Shutdown(context.Background())
+		return err
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -196,7 +205,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 		select {
 		case err := <-srcErr:
 			if err != nil && !errors.Is(err, context.Canceled) {
-				shutdown(srv, sigs, log)
+				shutdown(srv, rt, sigs, log)
 				return fmt.Errorf("registry source: %w", err)
 			}
 		case sig := <-sigs:
@@ -205,11 +214,12 @@ func (o *serveOptions) run(ctx context.Context) error {
 					log.Info("SIGHUP: reloading the registry file")
 					reload()
 				}
+				rt.reload(o.ops.flags, logger)
 				continue
 			}
 			log.WithField("signal", sig.String()).Info("shutting down")
 			stop()
-			shutdown(srv, sigs, log)
+			shutdown(srv, rt, sigs, log)
 			return nil
 		}
 	}
@@ -217,7 +227,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 
 // shutdown lets queries under way finish for up to 5 s; a second signal
 // exits at once.
-func shutdown(srv *server.Server, sigs <-chan os.Signal, log *logrus.Entry) {
+func shutdown(srv *server.Server, rt *opsRuntime, sigs <-chan os.Signal, log *logrus.Entry) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	go func() {
@@ -228,7 +238,10 @@ func shutdown(srv *server.Server, sigs <-chan os.Signal, log *logrus.Entry) {
 		case <-ctx.Done():
 		}
 	}()
+	httpDone := make(chan struct{})
+	go func() { rt.shutdown(ctx); close(httpDone) }()
 	if err := srv.Shutdown(ctx); err != nil {
 		log.WithError(err).Warn("queries cut off at shutdown")
 	}
+	<-httpDone
 }
