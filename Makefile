@@ -1,10 +1,10 @@
-# swarmdns — see README.md. CI runs `make test` and `make e2e` (.ci/run).
+# swarmdns — see README.md. CI runs `make test`, `make fuzz` and `make e2e` (.ci/run).
 GO        ?= go
 BIN       := bin/swarmdns
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test unit lint e2e bench fuzz clean
+.PHONY: all build run test unit lint e2e bench fuzz clean image e2e-stack
 
 all: build
 
@@ -34,6 +34,32 @@ e2e: build
 	scripts/swarm-up.sh
 	$(GO) vet -tags e2e ./...
 	SWARMDNS_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/
+
+# Each fuzz target for FUZZTIME (CI: 30s each). Failing inputs land in
+# testdata/fuzz/ of the package: commit them with the fix.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./server:FuzzHandler ./server:FuzzTCPStream ./registry:FuzzParseFile ./registry:FuzzParsePorts
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
+	done
+
+# The image: FROM scratch with the host-built static binary, which gets
+# the file capability to bind port 53 as a non-root user (needs setcap,
+# Debian package libcap2-bin, and root). See docs/deployment.md.
+IMAGE ?= swarmdns:$(VERSION)
+image: build
+	rm -rf bin/rootfs && mkdir -p bin/rootfs && cp $(BIN) bin/rootfs/swarmdns
+	setcap cap_net_bind_service=+ep bin/rootfs/swarmdns
+	tar --xattrs --xattrs-include=security.capability --owner=0 --group=0 -C bin/rootfs -cf bin/rootfs.tar .
+	DOCKER_BUILDKIT=0 docker build -t $(IMAGE) -t swarmdns:latest .
+
+# Deploy deploy/stack.yml on the local Swarm (scripts/swarm-up.sh) and
+# resolve through it from a container.
+e2e-stack: image
+	scripts/e2e-stack.sh
 
 clean:
 	rm -rf bin

@@ -391,6 +391,9 @@ type FileSource struct {
 	Log  *logrus.Entry
 	// Debounce groups the bursts of events an editor's save makes.
 	Debounce time.Duration
+	// Report, if set, hears every load after the first: a rejected file is
+	// a failed sync (metrics).
+	Report SyncReporter
 
 	reload chan struct{}
 }
@@ -467,11 +470,18 @@ func (f *FileSource) Run(ctx context.Context, update func(*Data)) error {
 }
 
 func (f *FileSource) load(update func(*Data)) {
+	start := time.Now()
 	d, err := LoadFile(f.Path)
 	if err != nil {
 		f.Log.WithError(err).WithField("file", f.Path).Error("registry file rejected; serving the previous data")
+		if f.Report != nil {
+			f.Report.SyncFailed(err)
+		}
 		return
 	}
 	update(d)
+	if f.Report != nil {
+		f.Report.SyncOK(time.Since(start))
+	}
 	f.Log.WithFields(logrus.Fields{"file": f.Path, "services": len(d.Services), "tasks": len(d.Tasks)}).Info("registry file reloaded")
 }

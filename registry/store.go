@@ -22,6 +22,8 @@ type Store struct {
 	// OnPublish, if set before the first Update, is called after each
 	// publish with the new snapshot and how long its build took.
 	OnPublish func(s *Snapshot, build time.Duration)
+
+	sync syncState // see sync.go
 }
 
 // NewStore checks cfg and returns an empty store.
@@ -46,6 +48,12 @@ func (s *Store) Swaps() uint64 { return s.swaps.Load() }
 func (s *Store) Update(d *Data) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.publish(d)
+	s.sync.delivered(time.Now())
+}
+
+// publish builds and publishes a snapshot of d; s.mu is held.
+func (s *Store) publish(d *Data) {
 	start := time.Now()
 	snap, warnings := Build(d, s.cfg, s.cur.Load())
 	took := time.Since(start)

@@ -61,6 +61,7 @@ type SwarmSource struct {
 	debounce     time.Duration
 	localNode    string
 	died         diedContainers
+	report       SyncReporter
 }
 
 // NewSwarmSource builds a SwarmSource; it does not contact the engine.
@@ -96,6 +97,10 @@ func NewSwarmSource(cfg SwarmConfig) (*SwarmSource, error) {
 	}
 	return s, nil
 }
+
+// SetReporter has every sync reported to r, changed or not (readiness,
+// metrics); call it before Run.
+func (s *SwarmSource) SetReporter(r SyncReporter) { s.report = r }
 
 // Run implements Source. It syncs at once, then on engine events (after the
 // debounce, and again 100, 200, 400 ms... later while that is sooner than
@@ -142,6 +147,7 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		case <-timer.C:
 		}
 
+		start := time.Now()
 		data, err := s.sync(ctx)
 		lastSync = time.Now()
 		switch {
@@ -150,6 +156,9 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		case errors.Is(err, ErrNotManager):
 			return err
 		case err != nil:
+			if s.report != nil {
+				s.report.SyncFailed(err)
+			}
 			if !unreachable {
 				s.log.WithError(err).Warn("manager unreachable")
 				unreachable = true
@@ -171,6 +180,9 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 			logSwarmChanges(s.log, last, data)
 			last = data
 			update(data)
+		}
+		if s.report != nil {
+			s.report.SyncOK(time.Since(start))
 		}
 		next := s.pollInterval
 		if followUp > 0 && followUp < next {

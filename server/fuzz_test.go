@@ -1,10 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"encoding/binary"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -123,50 +123,55 @@ func FuzzHandler(f *testing.F) {
 // FuzzTCPStream feeds a raw byte stream to one TCP connection: frames of
 // any length, zero-length frames, frames cut short.
 func FuzzTCPStream(f *testing.F) {
-	for _, s := range seedQueries() {
-		frame := binary.BigEndian.AppendUint16(nil, uint16(len(s)))
-		f.Add(append(append(frame, s...), frame...))
+	for _, s := range tcpSeeds() {
+		f.Add(s)
 	}
-	f.Add([]byte{0, 0})       // zero-length frame
-	f.Add([]byte{0xFF, 0xFF}) // a frame longer than what follows
 	h := fuzzHandler(f)
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		s := &Server{Handler: h, TCPReadTimeout: 200 * time.Millisecond, TCPIdleTimeout: 200 * time.Millisecond}
+		s := &Server{Handler: h}
 		s.defaults()
 		s.tcpSlots = make(chan struct{}, 1)
 		s.inflight = make(chan struct{}, 1)
 		s.conns = map[net.Conn]bool{}
 		s.scratch.New = func() any { return newScratch() }
-		server, client := net.Pipe()
+		conn := &streamConn{in: bytes.NewReader(stream)}
 		s.tcpSlots <- struct{}{}
 		s.wg.Add(1)
-		go s.serveTCP(server)
-		go func() {
-			client.SetWriteDeadline(time.Now().Add(time.Second))
-			client.Write(stream)
-		}()
-		// Read every reply the stream gets, checking each against the
-		// frame it answers, until the server closes the connection.
+		s.serveTCP(conn) // returns at the end of the stream
+		// Every reply answers the complete frame at its position.
 		queries := frames(stream)
-		client.SetReadDeadline(time.Now().Add(2 * time.Second))
-		for i := 0; ; i++ {
-			var l [2]byte
-			if _, err := io.ReadFull(client, l[:]); err != nil {
-				break
+		out := conn.out.Bytes()
+		for i := 0; len(out) > 0; i++ {
+			if len(out) < 2 || len(out) < 2+int(binary.BigEndian.Uint16(out)) {
+				t.Fatalf("reply %d cut short", i+1)
 			}
-			reply := make([]byte, binary.BigEndian.Uint16(l[:]))
-			if _, err := io.ReadFull(client, reply); err != nil {
-				t.Fatalf("reply cut short: %v", err)
-			}
+			n := int(binary.BigEndian.Uint16(out))
 			if i >= len(queries) {
 				t.Fatalf("reply %d to %d complete frames", i+1, len(queries))
 			}
-			checkReply(t, queries[i], reply, true)
+			checkReply(t, queries[i], out[2:2+n], true)
+			out = out[2+n:]
 		}
-		client.Close()
-		s.wg.Wait()
 	})
 }
+
+// streamConn is a connection that reads a fixed stream, then EOF, and
+// records what is written to it.
+type streamConn struct {
+	in  *bytes.Reader
+	out bytes.Buffer
+}
+
+func (c *streamConn) Read(p []byte) (int, error)  { return c.in.Read(p) }
+func (c *streamConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+func (c *streamConn) Close() error                { return nil }
+func (c *streamConn) LocalAddr() net.Addr         { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
+func (c *streamConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(10, 0, 1, 99), Port: 1234}
+}
+func (c *streamConn) SetDeadline(time.Time) error      { return nil }
+func (c *streamConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *streamConn) SetWriteDeadline(time.Time) error { return nil }
 
 // frames splits a TCP stream into its complete, non-empty frames.
 func frames(stream []byte) [][]byte {
@@ -182,22 +187,43 @@ func frames(stream []byte) [][]byte {
 	return out
 }
 
-// TestWriteSeedCorpus rewrites testdata/fuzz from seedQueries when run with
+// tcpSeeds are TCP streams: each seed query framed, followed by a
+// zero-length frame; and frames that lie about their length.
+func tcpSeeds() [][]byte {
+	var seeds [][]byte
+	for _, q := range seedQueries() {
+		frame := binary.BigEndian.AppendUint16(nil, uint16(len(q)))
+		seeds = append(seeds, append(append(frame, q...), 0, 0))
+	}
+	return append(seeds, []byte{0, 0}, []byte{0xFF, 0xFF, 1, 2, 3}, []byte{0})
+}
+
+// TestWriteSeedCorpus rewrites testdata/fuzz from the seeds when run with
 // -update-corpus; otherwise it checks the committed corpus is there.
 func TestWriteSeedCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzHandler")
-	if !*updateCorpus {
-		entries, err := os.ReadDir(dir)
-		if err != nil || len(entries) < len(seedQueries()) {
-			t.Fatalf("seed corpus %s missing or short (%d files): run go test -run TestWriteSeedCorpus -update-corpus", dir, len(entries))
-		}
-		return
+	corpora := []struct {
+		target string
+		seeds  [][]byte
+		extra  string
+	}{
+		{"FuzzHandler", seedQueries(), "bool(false)\n"},
+		{"FuzzTCPStream", tcpSeeds(), ""},
 	}
-	os.MkdirAll(dir, 0o755)
-	for i, s := range seedQueries() {
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\nbool(false)\n", strconv.Quote(string(s)))
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
+	for _, c := range corpora {
+		dir := filepath.Join("testdata", "fuzz", c.target)
+		if !*updateCorpus {
+			entries, err := os.ReadDir(dir)
+			if err != nil || len(entries) < len(c.seeds) {
+				t.Fatalf("seed corpus %s missing or short (%d files): run go test -run TestWriteSeedCorpus -update-corpus", dir, len(entries))
+			}
+			continue
+		}
+		os.MkdirAll(dir, 0o755)
+		for i, s := range c.seeds {
+			body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n%s", strconv.Quote(string(s)), c.extra)
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

@@ -37,6 +37,9 @@ type Server struct {
 	TCPReadTimeout time.Duration
 	// MaxTCPQueries closes a connection after that many queries (default 128).
 	MaxTCPQueries int
+	// RateLimit limits authoritative UDP answers per client prefix; nil
+	// does not limit.
+	RateLimit *RateLimit
 
 	udp      *net.UDPConn
 	tcp      net.Listener
@@ -178,10 +181,20 @@ func (s *Server) serveUDP() {
 			s.forwardUDP(buf[:n], client, sc, start)
 			continue
 		}
-		if out != nil {
-			s.udp.WriteToUDPAddrPort(out, client)
-			s.observe(sc, start)
+		if out == nil {
+			continue
 		}
+		if s.RateLimit != nil && sc.ev.Path == PathZone {
+			switch s.RateLimit.check(client.Addr()) {
+			case rrlDrop:
+				continue
+			case rrlSlip:
+				out = slipped(out, sc.q.qend)
+				sc.ev.Truncated = true
+			}
+		}
+		s.udp.WriteToUDPAddrPort(out, client)
+		s.observe(sc, start)
 	}
 }
 

@@ -35,8 +35,8 @@ type testServer struct {
 }
 
 // startServer serves the registry file at path; cfg may set Forwarder and
-// AllowRecursion.
-func startServer(t *testing.T, path string, cfg Config, rc registry.Config) *testServer {
+// AllowRecursion, opts the server's limits.
+func startServer(t *testing.T, path string, cfg Config, rc registry.Config, opts ...func(*Server)) *testServer {
 	t.Helper()
 	if rc.Domain == "" {
 		rc.Domain = "swarm.local."
@@ -63,6 +63,9 @@ func startServer(t *testing.T, path string, cfg Config, rc registry.Config) *tes
 	}
 	cfg.Store, cfg.Log = store, quietLog()
 	srv := &Server{Handler: NewHandler(cfg), Addr: "127.0.0.1:0", Log: quietLog()}
+	for _, o := range opts {
+		o(srv)
+	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

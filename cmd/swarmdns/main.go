@@ -29,10 +29,13 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return applyEnv(cmd.Flags())
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			return applyConfigFile(cmd.Flags())
 		},
 	}
-	root.AddCommand(newServeCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newVersionCommand(), newCheckCommand())
 	return root
 }
 
@@ -83,18 +86,8 @@ func applyEnv(fs *pflag.FlagSet) error {
 // newLogger configures logrus from --log-level and --log-format.
 func newLogger(level, format string) (*logrus.Logger, error) {
 	log := logrus.New()
-	lv, err := logrus.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("log level: %w", err)
-	}
-	log.SetLevel(lv)
-	switch format {
-	case "text":
-		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
-	case "json":
-		log.SetFormatter(&logrus.JSONFormatter{})
-	default:
-		return nil, fmt.Errorf("log format %q: want text or json", format)
+	if err := configureLogger(log, level, format); err != nil {
+		return nil, err
 	}
 	return log, nil
 }

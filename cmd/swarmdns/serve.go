@@ -42,9 +42,14 @@ type serveOptions struct {
 	maxInflight     int
 	allowRecursion  []string
 	maxTCPConns     int
+	tcpIdleTimeout  time.Duration
+	rrlRate         int
+	rrlSlip         int
 
 	logLevel  string
 	logFormat string
+
+	ops opsOptions // ops.go
 }
 
 func newServeCommand() *cobra.Command {
@@ -77,9 +82,13 @@ func newServeCommand() *cobra.Command {
 	f.IntVar(&o.maxInflight, "max-inflight", forward.DefaultMaxInflight, "forwarded queries under way at once; more get SERVFAIL")
 	f.StringSliceVar(&o.allowRecursion, "allow-recursion", forward.DefaultAllowRecursion, "CIDRs of clients whose other names are forwarded; others get REFUSED")
 	f.IntVar(&o.maxTCPConns, "max-tcp-conns", 256, "open TCP connections at once; more are closed at accept")
+	f.DurationVar(&o.tcpIdleTimeout, "tcp-idle-timeout", 10*time.Second, "close a TCP connection that sends no query for this long")
+	f.IntVar(&o.rrlRate, "rrl-rate", 0, "authoritative UDP answers per second per client /24 (IPv6 /56); 0: no limit")
+	f.IntVar(&o.rrlSlip, "rrl-slip", 2, "with --rrl-rate, send every Nth limited answer truncated so real clients retry over TCP (0: drop all)")
 
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	o.ops.addFlags(f)
 	return cmd
 }
 
@@ -163,9 +172,11 @@ func (o *serveOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows}
+	rt := o.ops.startOps(store, src, log)
+	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows, Observer: rt.observer()}
 	if fwd != nil {
 		hcfg.Forwarder = fwd
+		rt.addForwarder(fwd)
 		log.WithField("upstreams", fwd.Upstreams()).Info("forwarding names outside the registry")
 	}
 
@@ -176,9 +187,14 @@ func (o *serveOptions) run(ctx context.Context) error {
 
 	srv := &server.Server{
 		Handler: server.NewHandler(hcfg), Addr: o.listen, Log: log.WithField("component", "server"),
-		MaxInflight: o.maxInflight, MaxTCPConns: o.maxTCPConns,
+		MaxInflight: o.maxInflight, MaxTCPConns: o.maxTCPConns, TCPIdleTimeout: o.tcpIdleTimeout,
+		RateLimit: server.NewRateLimit(o.rrlRate, o.rrlSlip),
 	}
 	if err := srv.Start(); err != nil {
+		return err
+	}
+	if err := rt.serveHTTP(srv.Handler); err != nil {
+		srv.Shutdown(context.Background())
 		return err
 	}
 
@@ -189,7 +205,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 		select {
 		case err := <-srcErr:
 			if err != nil && !errors.Is(err, context.Canceled) {
-				shutdown(srv, sigs, log)
+				shutdown(srv, rt, sigs, log)
 				return fmt.Errorf("registry source: %w", err)
 			}
 		case sig := <-sigs:
@@ -198,11 +214,12 @@ func (o *serveOptions) run(ctx context.Context) error {
 					log.Info("SIGHUP: reloading the registry file")
 					reload()
 				}
+				rt.reload(o.ops.flags, logger)
 				continue
 			}
 			log.WithField("signal", sig.String()).Info("shutting down")
 			stop()
-			shutdown(srv, sigs, log)
+			shutdown(srv, rt, sigs, log)
 			return nil
 		}
 	}
@@ -210,7 +227,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 
 // shutdown lets queries under way finish for up to 5 s; a second signal
 // exits at once.
-func shutdown(srv *server.Server, sigs <-chan os.Signal, log *logrus.Entry) {
+func shutdown(srv *server.Server, rt *opsRuntime, sigs <-chan os.Signal, log *logrus.Entry) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	go func() {
@@ -221,7 +238,10 @@ func shutdown(srv *server.Server, sigs <-chan os.Signal, log *logrus.Entry) {
 		case <-ctx.Done():
 		}
 	}()
+	httpDone := make(chan struct{})
+	go func() { rt.shutdown(ctx); close(httpDone) }()
 	if err := srv.Shutdown(ctx); err != nil {
 		log.WithError(err).Warn("queries cut off at shutdown")
 	}
+	<-httpDone
 }

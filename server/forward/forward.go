@@ -67,6 +67,9 @@ type Forwarder struct {
 	flights     group
 	inflight    atomic.Int64
 	maxInflight int64
+	hits        atomic.Uint64
+	misses      atomic.Uint64
+	failures    atomic.Uint64
 	log         *logrus.Entry
 	now         func() time.Time
 }
@@ -152,8 +155,10 @@ func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg, tcp bool) (*dns.Ms
 	r := newRequest(q, tcp)
 	if f.cache != nil {
 		if e, v := f.cache.get(r.key, f.now()); e != nil {
+			f.hits.Add(1)
 			return r.reply(&e.hdr, v.answer, v.ns, v.extra, e.size), nil
 		}
+		f.misses.Add(1)
 	}
 
 	fl, leader := f.flights.join(r.key)
@@ -165,6 +170,25 @@ func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg, tcp bool) (*dns.Ms
 		return r.replyFrom(res)
 	}
 	return r.replyFrom(f.lead(ctx, &r, fl))
+}
+
+// Stats are the forwarder's counters since it started.
+type Stats struct {
+	CacheEntries int
+	CacheHits    uint64
+	CacheMisses  uint64
+	// Failures counts queries no upstream answered.
+	Failures uint64
+	Inflight int64
+}
+
+// Stats returns the current counters.
+func (f *Forwarder) Stats() Stats {
+	st := Stats{CacheHits: f.hits.Load(), CacheMisses: f.misses.Load(), Failures: f.failures.Load(), Inflight: f.inflight.Load()}
+	if f.cache != nil {
+		st.CacheEntries = f.cache.len()
+	}
+	return st
 }
 
 var errLeaderAborted = errors.New("forward: coalesced query aborted")
@@ -191,6 +215,7 @@ func (f *Forwarder) lead(ctx context.Context, r *request, fl *flight) (res resul
 	// cancel it; each try is bounded by the timeout instead.
 	m, err := f.fetch(context.WithoutCancel(ctx), r)
 	if err != nil {
+		f.failures.Add(1)
 		return result{err: err}
 	}
 	stripOPT(m)

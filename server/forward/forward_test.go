@@ -296,3 +296,24 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestStatsCountHitsMissesAndFailures(t *testing.T) {
+	up := startUpstream(t, func(q *dns.Msg, _ bool) *dns.Msg {
+		if q.Question[0].Name == "silent.test." {
+			return nil
+		}
+		m := new(dns.Msg).SetReply(q)
+		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 10.0.0.1")
+		m.Answer = []dns.RR{rr}
+		return m
+	})
+	f := newForwarder(t, Config{CacheSize: 10}, up.addr)
+	ctx := context.Background()
+	f.Exchange(ctx, query("a.test.", dns.TypeA), false)
+	f.Exchange(ctx, query("a.test.", dns.TypeA), false)
+	f.Exchange(ctx, query("silent.test.", dns.TypeA), false)
+	st := f.Stats()
+	if st.CacheHits != 1 || st.CacheMisses != 2 || st.CacheEntries != 1 || st.Failures != 1 || st.Inflight != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// binary builds swarmdns once for the tests that run the real process.
+var binary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "swarmdns-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "swarmdns")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", &buildError{string(out)}
+	}
+	return bin, nil
+})
+
+// noResolvConf is a resolv.conf without nameservers: nothing is forwarded.
+func noResolvConf(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type buildError struct{ out string }
+
+func (e *buildError) Error() string { return "go build: " + e.out }
+
+// proc is a running swarmdns serve with JSON logs.
+type proc struct {
+	cmd      *exec.Cmd
+	mu       sync.Mutex
+	lines    []map[string]any
+	dnsAddr  string
+	httpAddr string
+	done     chan error
+}
+
+func startServe(t *testing.T, args ...string) *proc {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-format", "json",
+		"--registry-file", "../../examples/registry.yaml", "--resolv-conf", noResolvConf(t)}, args...)
+	p := &proc{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill() })
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) != nil {
+				m = map[string]any{"msg": sc.Text()}
+			}
+			p.mu.Lock()
+			p.lines = append(p.lines, m)
+			p.mu.Unlock()
+		}
+		p.done <- p.cmd.Wait()
+	}()
+	p.waitLog(t, func(m map[string]any) bool {
+		if m["msg"] == "serving DNS" {
+			p.dnsAddr, _ = m["udp"].(string)
+		}
+		return p.dnsAddr != ""
+	})
+	p.waitLog(t, func(m map[string]any) bool {
+		if m["msg"] == "serving operations HTTP" {
+			p.httpAddr, _ = m["addr"].(string)
+		}
+		return p.httpAddr != ""
+	})
+	return p
+}
+
+// waitLog waits up to 5 s for a log line that ok accepts.
+func (p *proc) waitLog(t *testing.T, ok func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		for _, m := range p.lines {
+			if ok(m) {
+				p.mu.Unlock()
+				return m
+			}
+		}
+		p.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t.Fatalf("log line not seen; got %v", p.lines)
+	return nil
+}
+
+func (p *proc) query(t *testing.T, name string) *dns.Msg {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(name, dns.TypeA)
+	resp, _, err := new(dns.Client).Exchange(q, p.dnsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func (p *proc) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + p.httpAddr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (p *proc) wait(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(within):
+		t.Fatalf("still running after %s", within)
+		return -1
+	}
+}
+
+func TestProcessExitsZeroOnSignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String()+" after serving exits 0 within 5 s", func(t *testing.T) {
+			p := startServe(t)
+			if resp := p.query(t, "web."); len(resp.Answer) != 1 {
+				t.Fatalf("web: %v", resp)
+			}
+			if code, body := p.get(t, "/readyz"); code != 200 {
+				t.Fatalf("readyz = %d %s", code, body)
+			}
+			p.cmd.Process.Signal(sig)
+			if code := p.wait(t, 6*time.Second); code != 0 {
+				t.Errorf("exit code %d, want 0", code)
+			}
+		})
+	}
+}
+
+func TestSIGHUPReloadsSettings(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "swarmdns.yaml")
+	if err := os.WriteFile(cfg, []byte("log-queries: false\nttl: 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, "--config", cfg)
+	p.query(t, "web.")
+	if err := os.WriteFile(cfg, []byte("log-queries: true\nttl: 42\ndomain: other.test.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog(t, func(m map[string]any) bool { return m["msg"] == "SIGHUP: settings reloaded" })
+	tests := []struct {
+		name  string
+		check func(t *testing.T)
+	}{
+		{"--log-queries switched on logs the next query", func(t *testing.T) {
+			p.query(t, "tasks.web.")
+			p.waitLog(t, func(m map[string]any) bool {
+				return m["msg"] == "query" && m["name"] == "tasks.web." && m["rcode"] == "NOERROR"
+			})
+		}},
+		{"--ttl applies to answers after the rebuild", func(t *testing.T) {
+			if resp := p.query(t, "web."); len(resp.Answer) != 1 || resp.Answer[0].Header().Ttl != 42 {
+				t.Errorf("answer %v, want TTL 42", resp.Answer)
+			}
+		}},
+		{"a setting that needs a restart is named in a warning", func(t *testing.T) {
+			p.waitLog(t, func(m map[string]any) bool { return m["setting"] == "domain" && m["level"] == "warning" })
+		}},
+		{"the process keeps serving", func(t *testing.T) {
+			if code, _ := p.get(t, "/healthz"); code != 200 {
+				t.Errorf("healthz = %d", code)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, tt.check)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 6*time.Second); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+}
+
+func TestHTTPListenEmptyDisablesIt(t *testing.T) {
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--http-listen", "", "--log-format", "json",
+		"--registry-file", "../../examples/registry.yaml", "--resolv-conf", noResolvConf(t))
+	out, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.Contains(line, "serving operations HTTP") {
+			t.Fatalf("HTTP listener started: %s", line)
+		}
+		if strings.Contains(line, "serving DNS") {
+			return
+		}
+	}
+	t.Fatal("never served DNS")
+}

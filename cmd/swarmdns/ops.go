@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/pflag"
+
+	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/server"
+	"github.com/swarmdns/swarmdns/server/forward"
+	"github.com/swarmdns/swarmdns/server/ops"
+)
+
+// opsOptions are the serve flags of the operations side: the HTTP
+// listener, readiness, the query log and reloadable settings.
+type opsOptions struct {
+	httpListen string
+	staleAfter time.Duration
+	logQueries bool
+	config     string
+	// flags is the serve command's flag set, for reloading.
+	flags *pflag.FlagSet
+}
+
+func (o *opsOptions) addFlags(f *pflag.FlagSet) {
+	o.flags = f
+	f.StringVar(&o.httpListen, "http-listen", ops.DefaultAddr, "address of the HTTP operations listener: /metrics, /healthz, /readyz, /v1/… (empty: off)")
+	f.DurationVar(&o.staleAfter, "stale-after", 30*time.Second, "/readyz fails when the last successful Swarm sync is older than this (not used with --registry-file)")
+	f.BoolVar(&o.logQueries, "log-queries", false, "log every query as one structured line (reloadable)")
+	f.StringVar(&o.config, "config", "", "YAML file of flag values (flag name: value); SIGHUP re-reads its reloadable settings")
+}
+
+// opsRuntime is the running operations side of serve.
+type opsRuntime struct {
+	opts     *opsOptions
+	store    *registry.Store
+	log      *logrus.Entry
+	metrics  *ops.Metrics
+	queryLog *server.QueryLog
+	http     *ops.Ops
+	// staleApplies is false for a watched file, which is never stale.
+	staleApplies bool
+}
+
+// startOps sets up metrics and the query log, and has src report its syncs
+// to the store; call it before src runs, so that the metrics see its
+// first sync.
+func (o *opsOptions) startOps(store *registry.Store, src registry.Source, log *logrus.Entry) *opsRuntime {
+	r := &opsRuntime{opts: o, store: store, log: log, staleApplies: true}
+	switch src := src.(type) {
+	case *registry.FileSource:
+		// A watched file is never stale: it changes when the file does.
+		src.Report = store
+		r.staleApplies = false
+	case *registry.SwarmSource:
+		src.SetReporter(store)
+	}
+	r.metrics = ops.NewMetrics(store)
+	r.queryLog = server.NewQueryLog(log.WithField("component", "query"), o.logQueries)
+	return r
+}
+
+// observer is the server.Observer of every query: metrics, then the log.
+func (r *opsRuntime) observer() server.Observer {
+	return server.Observers{r.metrics, r.queryLog}
+}
+
+// addForwarder exports the forwarder's counters.
+func (r *opsRuntime) addForwarder(f *forward.Forwarder) {
+	if err := r.metrics.AddForwarder(forwardStats{f}); err != nil {
+		r.log.WithError(err).Warn("forward metrics not registered")
+	}
+}
+
+// forwardStats reads a Forwarder's Stats for ops.ForwardStats.
+type forwardStats struct{ f *forward.Forwarder }
+
+func (s forwardStats) CacheHits() uint64      { return s.f.Stats().CacheHits }
+func (s forwardStats) CacheMisses() uint64    { return s.f.Stats().CacheMisses }
+func (s forwardStats) UpstreamErrors() uint64 { return s.f.Stats().Failures }
+
+// serveHTTP starts the HTTP listener, unless --http-listen is empty.
+func (r *opsRuntime) serveHTTP(h *server.Handler) error {
+	if r.opts.httpListen == "" {
+		return nil
+	}
+	r.http = ops.New(ops.Config{
+		Store: r.store, Handler: h, Metrics: r.metrics,
+		StaleAfter: r.staleAfter(), Log: r.log.WithField("component", "http"),
+	})
+	return r.http.Start(r.opts.httpListen)
+}
+
+// shutdown stops the HTTP listener within ctx.
+func (r *opsRuntime) shutdown(ctx context.Context) {
+	if r.http == nil {
+		return
+	}
+	if err := r.http.Shutdown(ctx); err != nil {
+		r.log.WithError(err).Warn("http listener cut off at shutdown")
+	}
+}
+
+func (r *opsRuntime) staleAfter() time.Duration {
+	if !r.staleApplies {
+		return 0
+	}
+	return r.opts.staleAfter
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigFile(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		args    []string
+		flag    string
+		want    string
+		wantErr string
+	}{
+		{"the file sets a flag", "ttl: 30\n", nil, nil, "ttl", "30", ""},
+		{"a list flag takes a sequence", "upstream: [10.0.0.1, 10.0.0.2:5353]\n", nil, nil, "upstream", "[10.0.0.1,10.0.0.2:5353]", ""},
+		{"env wins over the file", "ttl: 30\n", map[string]string{"SWARMDNS_TTL": "7"}, nil, "ttl", "7", ""},
+		{"the command line wins over the file", "ttl: 30\n", nil, []string{"--ttl", "9"}, "ttl", "9", ""},
+		{"an unknown setting is an error", "tll: 30\n", nil, nil, "", "", `unknown setting "tll"`},
+		{"a bad value is an error", "ttl: soon\n", nil, nil, "", "", "ttl"},
+		{"a mapping value is an error", "ttl: {a: 1}\n", nil, nil, "", "", "want a value or a list"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			os.WriteFile(path, []byte(tt.file), 0o644)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			cmd := newServeCommand()
+			if err := cmd.ParseFlags(append([]string{"--config", path}, tt.args...)); err != nil {
+				t.Fatal(err)
+			}
+			if err := applyEnv(cmd.Flags()); err != nil {
+				t.Fatal(err)
+			}
+			err := applyConfigFile(cmd.Flags())
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cmd.Flags().Lookup(tt.flag).Value.String(); got != tt.want {
+				t.Errorf("--%s = %q, want %q", tt.flag, got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,88 @@
+package registry
+
+import (
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+func testStore(t *testing.T) *Store {
+	t.Helper()
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	s, err := NewStore(Config{Domain: "swarm.local."}, logrus.NewEntry(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestStoreSyncState(t *testing.T) {
+	data := &Data{Services: []Service{{ID: "s1", Name: "web", EndpointMode: ModeDNSRR}}}
+	tests := []struct {
+		name       string
+		do         func(s *Store)
+		synced     bool
+		errors     uint64
+		lastErr    string
+		swaps      uint64
+		onSyncSeen int
+	}{
+		{"a new store has never synced", func(*Store) {}, false, 0, "", 0, 0},
+		{"an update is a successful sync", func(s *Store) { s.Update(data) }, true, 0, "", 1, 0},
+		{"SyncOK without an update is a successful sync", func(s *Store) { s.SyncOK(time.Millisecond) }, true, 0, "", 0, 1},
+		{"a failed sync counts and keeps its message", func(s *Store) { s.SyncFailed(errors.New("manager unreachable")) }, false, 1, "manager unreachable", 0, 1},
+		{"a sync after a failure clears the message", func(s *Store) {
+			s.SyncFailed(errors.New("boom"))
+			s.SyncOK(time.Millisecond)
+		}, true, 1, "", 0, 2},
+		{"rebuild publishes but is not a sync", func(s *Store) {
+			s.Update(data)
+			before := s.LastSync()
+			time.Sleep(2 * time.Millisecond)
+			s.Rebuild()
+			if !s.LastSync().Equal(before) {
+				panic("rebuild moved LastSync")
+			}
+		}, true, 0, "", 2, 0},
+		{"rebuild before the first update does nothing", func(s *Store) { s.Rebuild() }, false, 0, "", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := testStore(t)
+			seen := 0
+			s.OnSync(func(time.Duration, error) { seen++ })
+			tt.do(s)
+			if got := !s.LastSync().IsZero(); got != tt.synced {
+				t.Errorf("synced = %v, want %v", got, tt.synced)
+			}
+			if got := s.SyncErrors(); got != tt.errors {
+				t.Errorf("SyncErrors = %d, want %d", got, tt.errors)
+			}
+			if got := s.LastSyncError(); got != tt.lastErr {
+				t.Errorf("LastSyncError = %q, want %q", got, tt.lastErr)
+			}
+			if got := s.Swaps(); got != tt.swaps {
+				t.Errorf("Swaps = %d, want %d", got, tt.swaps)
+			}
+			if seen != tt.onSyncSeen {
+				t.Errorf("OnSync called %d times, want %d", seen, tt.onSyncSeen)
+			}
+		})
+	}
+}
+
+func TestRebuildAppliesReconfigure(t *testing.T) {
+	s := testStore(t)
+	s.Update(&Data{})
+	if err := s.Reconfigure(Config{Domain: "other.test."}); err != nil {
+		t.Fatal(err)
+	}
+	s.Rebuild()
+	if got := s.Snapshot().Domain; got != "other.test." {
+		t.Errorf("domain after rebuild = %q, want other.test.", got)
+	}
+}

@@ -1,0 +1,49 @@
+package ops
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// healthz says the process is up and serving HTTP; nothing more.
+func (o *Ops) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+// readyz says whether the answers are current: a snapshot is published
+// and the source synced within StaleAfter.
+func (o *Ops) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if reason := o.notReady(time.Now()); reason != "" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "not ready:", reason)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// notReady returns why swarmdns is not ready, or "".
+func (o *Ops) notReady(now time.Time) string {
+	st := o.cfg.Store
+	if st.Snapshot() == nil {
+		reason := "no registry snapshot yet: the first sync has not finished"
+		if e := st.LastSyncError(); e != "" {
+			reason += "; last sync error: " + e
+		}
+		return reason
+	}
+	stale := time.Duration(o.staleAfter.Load())
+	if stale <= 0 {
+		return ""
+	}
+	if age := now.Sub(st.LastSync()); age > stale {
+		reason := fmt.Sprintf("registry is stale: last successful sync %s ago, more than --stale-after %s", age.Round(time.Second), stale)
+		if e := st.LastSyncError(); e != "" {
+			reason += "; last sync error: " + e
+		}
+		return reason
+	}
+	return ""
+}
