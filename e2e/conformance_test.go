@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -358,10 +357,5 @@ func TestAnswersFromInsideTheNetwork(t *testing.T) {
 		if got := ours[tc.client].query("tasks."+fx.web, dns.TypeA, queryTimeout); got.set() != strings.Join(tasks, ",") {
 			t.Errorf("tasks.%s from client %s: %v, want %v", fx.web, tc.client, got, tasks)
 		}
-	}
-	// Every address the container has is one of its networks' subnets or
-	// docker_gwbridge, so this also proves the client was recognised.
-	if _, err := netip.ParseAddr(strings.Split(fx.gwDNS, ":")[0]); err != nil {
-		t.Fatal(err)
 	}
 }

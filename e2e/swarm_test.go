@@ -302,7 +302,8 @@ func (f *fixture) start() error {
 		if err != nil {
 			return err
 		}
-		cmd := exec.Command(bin, "serve", "--listen", addr, "--resolv-conf", "/dev/null", "--log-level", "debug")
+		// No operations listener: two instances would want the same port.
+		cmd := exec.Command(bin, "serve", "--listen", addr, "--http-listen", "", "--resolv-conf", "/dev/null", "--log-level", "debug")
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			return err
