@@ -33,7 +33,10 @@ const (
 )
 
 // ErrNotManager is returned by SwarmSource.Run when the engine it talks to
-// cannot list services because it is not a Swarm manager.
+// cannot list services because it is not a Swarm manager, before the first
+// successful sync: a configuration error. Later (dockerd shutting down
+// stops its Swarm component before its API, a demotion) it is a failed
+// sync like any other.
 var ErrNotManager = errors.New("the Docker engine is not a swarm manager: point --docker-host at a manager node")
 
 // SwarmConfig configures a SwarmSource. The zero value talks to the engine
@@ -106,7 +109,7 @@ func (s *SwarmSource) SetReporter(r SyncReporter) { s.report = r }
 // debounce, and again 100, 200, 400 ms... later while that is sooner than
 // the poll) and every poll interval, and calls update only when the Data
 // changed. Engine errors are retried with backoff; Run returns an error only
-// for ErrNotManager.
+// for ErrNotManager before the first successful sync.
 func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 	defer s.cli.Close()
 	defer s.eventsCli.Close()
@@ -119,6 +122,7 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 
 	var (
 		last        *Data
+		synced      bool
 		unreachable bool
 		failures    int
 		// followUp is the delay of the next follow-up resync; 0: none.
@@ -153,7 +157,7 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, ErrNotManager):
+		case errors.Is(err, ErrNotManager) && !synced:
 			return err
 		case err != nil:
 			if s.report != nil {
@@ -175,7 +179,7 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 			s.log.Info("manager reachable again")
 			unreachable = false
 		}
-		failures = 0
+		failures, synced = 0, true
 		if !sameSwarmData(last, data) {
 			logSwarmChanges(s.log, last, data)
 			last = data

@@ -138,12 +138,16 @@ func TestSwarmSourceUpdatesOnlyOnChange(t *testing.T) {
 
 func TestSwarmSourceUnreachableManager(t *testing.T) {
 	tests := []struct {
-		name string
-		path string
+		name    string
+		path    string
+		message string
 	}{
-		{"services failing keeps the last data and retries", "/services"},
-		{"tasks failing after services succeeded never publishes part of the cluster", "/tasks"},
-		{"containers failing keeps the last data and retries", "/containers/json"},
+		{"services failing keeps the last data and retries", "/services", "manager is down"},
+		{"tasks failing after services succeeded never publishes part of the cluster", "/tasks", "manager is down"},
+		{"containers failing keeps the last data and retries", "/containers/json", "manager is down"},
+		// dockerd stops its Swarm component before its API when it shuts down.
+		{"an engine that stops being a manager after a sync keeps the last data and retries", "/services",
+			`This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,7 +156,7 @@ func TestSwarmSourceUnreachableManager(t *testing.T) {
 			rs := startSource(t, f, 10*time.Millisecond)
 			rs.next(t, 5*time.Second)
 
-			f.failPath(tt.path, http.StatusInternalServerError, "manager is down")
+			f.failPath(tt.path, http.StatusInternalServerError, tt.message)
 			smallCluster(f, 1) // a change the source cannot see yet
 			rs.none(t, 300*time.Millisecond)
 			if n := rs.messages("manager unreachable"); n != 1 {
@@ -184,7 +188,7 @@ func TestSwarmSourceUnreachableAtStartPublishesNothingUntilItAnswers(t *testing.
 	}
 }
 
-func TestSwarmSourceNonManagerIsFatal(t *testing.T) {
+func TestSwarmSourceNonManagerAtStartIsFatal(t *testing.T) {
 	tests := []struct {
 		name    string
 		message string
