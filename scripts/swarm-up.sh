@@ -37,7 +37,15 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
 	# setsid: dockerd must outlive the shell that started it. --dns on
 	# loopback keeps the embedded resolver's forwarded queries (names it does
 	# not know) on this machine.
-	setsid dockerd --dns "${SWARMDNS_DOCKERD_DNS:-127.0.0.1}" >"$STATE_DIR/dockerd.log" 2>&1 </dev/null &
+	# Every descriptor above stderr is closed first: dockerd must not keep
+	# what the caller holds, such as the lock of `flock FILE make e2e`,
+	# which would stay held for as long as dockerd runs.
+	(
+		for fd in $(ls "/proc/$BASHPID/fd"); do
+			[ "$fd" -gt 2 ] && eval "exec $fd>&-"
+		done
+		exec setsid dockerd --dns "${SWARMDNS_DOCKERD_DNS:-127.0.0.1}" >"$STATE_DIR/dockerd.log" 2>&1 </dev/null
+	) &
 	echo $! >"$STATE_DIR/dockerd.pid"
 	for _ in $(seq 1 120); do
 		"$DOCKER" info >/dev/null 2>&1 && break
