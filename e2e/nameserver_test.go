@@ -42,6 +42,9 @@ func TestOnlyNameserverOfContainers(t *testing.T) {
 		if err := waitFor(10*time.Second, func() bool {
 			return strings.Join(r.query("tasks."+svc, dns.TypeA, time.Second).a, ",") == strings.Join(want, ",")
 		}); err != nil {
+			if in.exited() {
+				t.Fatalf("swarmdns on %s exited (port 53 taken?)", in.addr)
+			}
 			t.Fatalf("swarmdns on %s does not serve tasks.%s: %v", in.addr, svc, err)
 		}
 	}
