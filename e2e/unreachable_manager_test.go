@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -72,6 +73,28 @@ func TestManagerOutage(t *testing.T) {
 			t.Errorf("restoring dockerd and the suite's services: %v", err)
 		}
 	})
+	// Asked every 50 ms from before the engine stops until it starts again.
+	watch := long.resolver()
+	watchStop, watchDone := make(chan struct{}), make(chan struct{})
+	var asked int
+	var wrong []string
+	var once sync.Once
+	stopWatch := func() { once.Do(func() { close(watchStop); <-watchDone }) }
+	t.Cleanup(stopWatch)
+	go func() {
+		defer close(watchDone)
+		for {
+			select {
+			case <-watchStop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			asked++
+			if got := answer(watch); got != strings.Join(before, ",") {
+				wrong = append(wrong, fmt.Sprintf("%q", got))
+			}
+		}
+	}()
 	stopped := stopDockerd(t)
 	t.Logf("dockerd stopped in %s", time.Since(stopped).Round(time.Millisecond))
 
@@ -127,6 +150,12 @@ func TestManagerOutage(t *testing.T) {
 	var back time.Time
 	var after []string
 	t.Run("engine back: both resync within the backoff and answer current data", func(t *testing.T) {
+		stopWatch()
+		if len(wrong) > 0 {
+			t.Errorf("%d of %d answers while the engine stopped and was down were not the last good data: %v", len(wrong), asked, wrong)
+		} else {
+			t.Logf("%d answers while the engine stopped and was down, all the last good data", asked)
+		}
 		startDockerd(t)
 		// The engine answers again when a service list works.
 		if err := waitFor(60*time.Second, func() bool {
