@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -185,6 +186,13 @@ func (o *serveOptions) run(ctx context.Context) error {
 	srcErr := make(chan error, 1)
 	go func() { srcErr <- src.Run(ctx, store.Update) }()
 
+	// A UDP read loop waits for queries inside recvmmsg. With a single P
+	// (one CPU, or pinned to one) the runtime hands that P to a freshly
+	// woken spinning thread every time the loop waits, which costs about
+	// as much as the answer itself; a second P lets the loop keep its own.
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 	srv := &server.Server{
 		Handler: server.NewHandler(hcfg), Addr: o.listen, Log: log.WithField("component", "server"),
 		MaxInflight: o.maxInflight, MaxTCPConns: o.maxTCPConns, TCPIdleTimeout: o.tcpIdleTimeout,
