@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -184,6 +186,13 @@ func (o *serveOptions) run(ctx context.Context) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	srcErr := make(chan error, 1)
+	// The first load of a large registry leaves the parse's and the
+	// build's garbage mapped (several times the snapshot); hand it back to
+	// the system once, rather than keep it as the heap's high-water mark.
+	var released sync.Once
+	store.OnPublish = func(*registry.Snapshot, time.Duration) {
+		released.Do(func() { go debug.FreeOSMemory() })
+	}
 	go func() { srcErr <- src.Run(ctx, store.Update) }()
 
 	// A UDP read loop waits for queries inside recvmmsg. With a single P
