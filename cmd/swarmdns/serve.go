@@ -190,7 +190,11 @@ func (o *serveOptions) run(ctx context.Context) error {
 	// build's garbage mapped (several times the snapshot); hand it back to
 	// the system once, rather than keep it as the heap's high-water mark.
 	var released sync.Once
-	store.OnPublish = func(*registry.Snapshot, time.Duration) {
+	metricsHook := store.OnPublish
+	store.OnPublish = func(snap *registry.Snapshot, build time.Duration) {
+		if metricsHook != nil {
+			metricsHook(snap, build)
+		}
 		released.Do(func() { go debug.FreeOSMemory() })
 	}
 	go func() { srcErr <- src.Run(ctx, store.Update) }()
