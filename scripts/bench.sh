@@ -141,7 +141,11 @@ NOTES="$WORK/notes.txt"
 for size in $SIZES; do
 	log "generating the $size registry"
 	"$WORK/genregistry" -size "$size" -out "$WORK/$size"
-	sw=(serve --listen 127.0.0.1:$PORT_SWARMDNS --registry-file "$WORK/$size/registry.yaml" --log-level warn)
+	# No HTTP listener (one per instance would clash) and no upstream:
+	# nothing is ever forwarded off the machine.
+	: >"$WORK/empty.resolv"
+	sw=(serve --listen 127.0.0.1:$PORT_SWARMDNS --registry-file "$WORK/$size/registry.yaml" --log-level warn
+		--http-listen "" --resolv-conf "$WORK/empty.resolv")
 	t0=$(date +%s.%N)
 	start swarmdns "$WORK/swarmdns" "${sw[@]}"
 	start dnsmasq dnsmasq -k --conf-file="$WORK/$size/dnsmasq.conf" --addn-hosts="$WORK/$size/hosts" \
