@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
 	SIZES=${BENCH_SIZES:-small}
-	DUR=2 FIXDUR=2 REPS=2
+	DUR=2 FIXDUR=1.5 REPS=2
 else
 	SIZES=${BENCH_SIZES:-small large}
 	DUR=4 FIXDUR=4 REPS=2

@@ -142,6 +142,14 @@ type batch struct {
 	out   [batchSize]mmsghdr
 	oIov  [batchSize]unix.Iovec
 	outs  [batchSize][]byte
+
+	// recv and send are the system calls, made once per loop rather than
+	// as closures per batch (which would escape, and allocate); they leave
+	// their result in n and errno, and send sends count from from.
+	recv, send  func(fd uintptr) bool
+	n           int
+	errno       syscall.Errno
+	from, count int
 }
 
 func newBatch() *batch {
@@ -156,6 +164,16 @@ func newBatch() *batch {
 		b.out[i].hdr.Iov = &b.oIov[i]
 		b.out[i].hdr.SetIovlen(1)
 	}
+	b.recv = func(fd uintptr) bool {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), batchSize, unix.MSG_WAITFORONE, 0, 0)
+		b.n, b.errno = int(r), e
+		return true
+	}
+	b.send = func(fd uintptr) bool {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[b.from])), uintptr(b.count), 0, 0, 0)
+		b.n, b.errno = int(r), e
+		return true
+	}
 	return b
 }
 
@@ -168,23 +186,17 @@ func (u *batchUDP) serve(s *Server) {
 			b.in[i].hdr.Namelen = uint32(unsafe.Sizeof(b.names[i]))
 			b.in[i].hdr.Flags = 0
 		}
-		var n int
-		var errno syscall.Errno
-		err := u.rc.Read(func(fd uintptr) bool {
-			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), batchSize, unix.MSG_WAITFORONE, 0, 0)
-			n, errno = int(r), e
-			return true
-		})
+		err := u.rc.Read(b.recv)
 		switch {
 		case err != nil || u.closed.Load():
 			return
-		case errno == unix.EINTR || errno == unix.EAGAIN || errno == unix.ENOMEM || errno == unix.ENOBUFS:
+		case b.errno == unix.EINTR || b.errno == unix.EAGAIN || b.errno == unix.ENOMEM || b.errno == unix.ENOBUFS:
 			continue
-		case errno != 0 || n == 0: // shut down by wake, or the socket failed
+		case b.errno != 0 || b.n == 0: // shut down by wake, or the socket failed
 			return
 		}
 		k := 0
-		for i := 0; i < n; i++ {
+		for i := 0; i < b.n; i++ {
 			client, ok := addrPortOf(&b.names[i], b.in[i].hdr.Namelen)
 			if !ok {
 				continue
@@ -208,23 +220,16 @@ func (u *batchUDP) serve(s *Server) {
 // send sends the first k replies of b; a reply the kernel refuses (the
 // client's address is unreachable) is dropped, as a lost datagram.
 func (u *batchUDP) send(b *batch, k int) {
-	for sent := 0; sent < k; {
-		var n int
-		var errno syscall.Errno
-		err := u.rc.Write(func(fd uintptr) bool {
-			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[sent])), uintptr(k-sent), 0, 0, 0)
-			n, errno = int(r), e
-			return true
-		})
-		switch {
-		case err != nil:
+	for b.from, b.count = 0, k; b.from < k; b.count = k - b.from {
+		if err := u.rc.Write(b.send); err != nil {
 			return
-		case errno == unix.EINTR:
-			continue
-		case errno != 0 || n == 0:
-			sent++ // skip the reply that failed
+		}
+		switch {
+		case b.errno == unix.EINTR:
+		case b.errno != 0 || b.n == 0:
+			b.from++ // skip the reply that failed
 		default:
-			sent += n
+			b.from += b.n
 		}
 	}
 }

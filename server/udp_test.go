@@ -69,3 +69,34 @@ func TestUDPPortInUseFailsStart(t *testing.T) {
 		t.Fatal("a second server started on a port in use")
 	}
 }
+
+// A query over UDP, from the socket in to the socket out, allocates
+// nothing in the server once its loop is warm (the client here is a
+// connected socket that does not allocate either).
+func TestUDPLoopDoesNotAllocate(t *testing.T) {
+	ts := startServer(t, example, Config{}, registry.Config{})
+	conn, err := net.Dial("udp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m := new(dns.Msg)
+	m.SetQuestion("tasks.web.swarm.local.", dns.TypeA)
+	q, _ := m.Pack()
+	buf := make([]byte, 4096)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	roundTrip := func() {
+		if _, err := conn.Write(q); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 50; i++ {
+		roundTrip()
+	}
+	if a := testing.AllocsPerRun(500, roundTrip); a >= 0.5 {
+		t.Fatalf("%v allocations per query", a)
+	}
+}
