@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -86,17 +87,23 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.Addr, err)
 	}
-	conns, bound, err := listenUDP(udpAddr, s.Readers)
-	if err != nil {
-		return fmt.Errorf("listen udp %s: %w", s.Addr, err)
-	}
-	s.udp, s.udpAddr = conns, udpAddrOf(bound)
-	// Bind TCP to the port UDP got, so ":0" gives one port for both.
-	tcpAddr := &net.TCPAddr{IP: udpAddr.IP, Port: s.udpAddr.Port, Zone: udpAddr.Zone}
-	s.tcp, err = net.ListenTCP("tcp", tcpAddr)
-	if err != nil {
+	// Bind TCP to the port UDP got, so ":0" gives one port for both; with
+	// ":0", a port free for UDP but taken for TCP is tried again.
+	for try := 1; ; try++ {
+		conns, bound, err := listenUDP(udpAddr, s.Readers)
+		if err != nil {
+			return fmt.Errorf("listen udp %s: %w", s.Addr, err)
+		}
+		s.udp, s.udpAddr = conns, udpAddrOf(bound)
+		tcpAddr := &net.TCPAddr{IP: udpAddr.IP, Port: s.udpAddr.Port, Zone: udpAddr.Zone}
+		s.tcp, err = net.ListenTCP("tcp", tcpAddr)
+		if err == nil {
+			break
+		}
 		s.closeUDP()
-		return fmt.Errorf("listen tcp %s: %w", s.Addr, err)
+		if udpAddr.Port != 0 || try == 10 || !errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("listen tcp %s: %w", s.Addr, err)
+		}
 	}
 	s.inflight = make(chan struct{}, s.MaxInflight)
 	s.tcpSlots = make(chan struct{}, s.MaxTCPConns)
