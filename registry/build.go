@@ -60,9 +60,9 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	b := &builder{
 		cfg:  cfg,
 		data: d,
-		// About eight names per task (task, slot, PTR, network forms and
+		// About nine names per task (task, slot, PTR, network forms and
 		// the empty non-terminals under them): sized once, not regrown.
-		names:    make(map[string]*nameB, 4*len(d.Tasks)+8*len(d.Services)),
+		names:    make(map[string]*Name, 9*len(d.Tasks)+8*len(d.Services)),
 		nets:     make(map[string]*Network, len(d.Networks)),
 		nodes:    make(map[string]*Node, len(d.Nodes)),
 		tasks:    make(map[string][]*Task),
@@ -105,9 +105,11 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 }
 
 type builder struct {
-	cfg         Config
-	data        *Data
-	names       map[string]*nameB
+	cfg  Config
+	data *Data
+	// names becomes the snapshot's: every name, with the empty
+	// non-terminals added at the end.
+	names       map[string]*Name
 	nets        map[string]*Network
 	nodes       map[string]*Node
 	tasks       map[string][]*Task
@@ -116,6 +118,8 @@ type builder struct {
 	warnings    []error
 	slab        slabs
 	v4, v6      []addrRec // view's scratch
+	local       []bool    // addrSet's and srvSet's scratch
+	one         []uint32  // all 1, see ones
 	// order is every nameB in the order set made them, which is their
 	// order in memory too: walking it beats walking the map.
 	order []*nameB
@@ -123,6 +127,7 @@ type builder struct {
 
 // nameB collects the records of one name while building, by view.
 type nameB struct {
+	name    *Name
 	key     string
 	views   []viewB // "" is the default view; few per name
 	reverse bool
@@ -314,16 +319,22 @@ func (b *builder) ingress(id string) bool {
 	return n != nil && n.Ingress
 }
 
-// set returns the record collector of name in view (network ID, "" for
-// the default view), creating it with si's TTL and policy.
-func (b *builder) set(name, view string, si *svcInfo) *setB {
-	n := b.names[name]
-	if n == nil {
-		n = b.slab.nameB()
-		n.key = name
-		b.names[name] = n
-		b.order = append(b.order, n)
+// nameB returns the collector of name, creating it.
+func (b *builder) nameB(name string) *nameB {
+	if n := b.names[name]; n != nil {
+		return n.b
 	}
+	nb := b.slab.nameB()
+	nb.key, nb.name = name, take(&b.slab.names)
+	nb.name.b = nb
+	b.names[name] = nb.name
+	b.order = append(b.order, nb)
+	return nb
+}
+
+// set returns the record collector of n in view (network ID, "" for the
+// default view), creating it with si's TTL and policy.
+func (b *builder) set(n *nameB, view string, si *svcInfo) *setB {
 	var s *setB
 	for i := range n.views {
 		if n.views[i].network == view {
@@ -341,41 +352,43 @@ func (b *builder) set(name, view string, si *svcInfo) *setB {
 	return s
 }
 
-// addAddrs adds address records to name in the view of network and, when
-// the network belongs to it, the default view. The ".<network>" forms pass
-// scoped=true: they have the one view only.
-func (b *builder) addAddrs(name, network string, scoped bool, si *svcInfo, recs []addrRec) {
+// add adds recs to one kind of record (field) of name in the view of
+// network and, when the network belongs to it, the default view. The
+// ".<network>" forms pass scoped=true: they have the one view only. recs
+// must not change afterwards: a collector may keep it rather than copy it.
+func add[T any](b *builder, name, network string, scoped bool, si *svcInfo, recs []T, field func(*setB) *[]T) {
 	if len(recs) == 0 {
 		return
 	}
-	if scoped {
-		s := b.set(name, "", si)
-		s.addrs = append(s.addrs, recs...)
+	n := b.nameB(name)
+	if !scoped {
+		appendRecs(field(b.set(n, network, si)), recs)
+		if !b.inDefault(network) {
+			return
+		}
+	}
+	appendRecs(field(b.set(n, "", si)), recs)
+}
+
+// appendRecs appends recs to *dst, sharing recs while *dst is empty (the
+// capacity is cut so that a later append copies).
+func appendRecs[T any](dst *[]T, recs []T) {
+	if *dst == nil {
+		*dst = recs[:len(recs):len(recs)]
 		return
 	}
-	s := b.set(name, network, si)
-	s.addrs = append(s.addrs, recs...)
-	if b.inDefault(network) {
-		s := b.set(name, "", si)
-		s.addrs = append(s.addrs, recs...)
-	}
+	*dst = append(*dst, recs...)
+}
+
+func addrsOf(s *setB) *[]addrRec { return &s.addrs }
+func srvsOf(s *setB) *[]srvRec   { return &s.srvs }
+
+func (b *builder) addAddrs(name, network string, scoped bool, si *svcInfo, recs []addrRec) {
+	add(b, name, network, scoped, si, recs, addrsOf)
 }
 
 func (b *builder) addSRV(name, network string, scoped bool, si *svcInfo, recs []srvRec) {
-	if len(recs) == 0 {
-		return
-	}
-	if scoped {
-		s := b.set(name, "", si)
-		s.srvs = append(s.srvs, recs...)
-		return
-	}
-	s := b.set(name, network, si)
-	s.srvs = append(s.srvs, recs...)
-	if b.inDefault(network) {
-		s := b.set(name, "", si)
-		s.srvs = append(s.srvs, recs...)
-	}
+	add(b, name, network, scoped, si, recs, srvsOf)
 }
 
 func (b *builder) service(svc *Service) {
@@ -439,9 +452,6 @@ func (b *builder) service(svc *Service) {
 		taskNames[i] = taskName(si.name, t)
 		targets[i] = taskNames[i] + "." + b.cfg.Domain
 	}
-	// Reused record buffers: addAddrs and addSRV copy what they keep.
-	var recs []addrRec
-	var srvs []srvRec
 	firstPort := uint16(0)
 	if len(si.ports) > 0 {
 		firstPort = si.ports[0].Target
@@ -449,16 +459,23 @@ func (b *builder) service(svc *Service) {
 
 	for _, net := range networks {
 		nn := b.netName(net)
-		var taskRecs []addrRec
-		var vipRecs []addrRec
+		// Every task's addresses on net, task after task: a task's own
+		// records are a window of taskRecs.
+		n := 0
+		for _, t := range tasks {
+			n += len(t.Addresses[net])
+		}
+		taskRecs := takeN(&b.slab.addrRecs, n)[:0]
 		for _, t := range tasks {
 			w := si.weight * b.nodeWeight(t.NodeID)
 			for _, a := range t.Addresses[net] {
 				taskRecs = append(taskRecs, addrRec{addr: a.Unmap(), weight: w, local: local(t), info: t.ID})
 			}
 		}
+		var vipRecs []addrRec
 		if vip, ok := svc.VirtualIPs[net]; ok && vip.IsValid() {
-			vipRecs = []addrRec{{addr: vip.Unmap(), weight: max(si.weight, 1), info: "vip"}}
+			vipRecs = takeN(&b.slab.addrRecs, 1)
+			vipRecs[0] = addrRec{addr: vip.Unmap(), weight: max(si.weight, 1), info: "vip"}
 		}
 		svcRecs := vipRecs
 		if si.tasksOn {
@@ -475,12 +492,10 @@ func (b *builder) service(svc *Service) {
 			}
 		}
 		// Each task by name and by slot, and the reverse of its addresses.
+		off := 0
 		for i, t := range tasks {
-			recs = recs[:0]
-			w := si.weight * b.nodeWeight(t.NodeID)
-			for _, a := range t.Addresses[net] {
-				recs = append(recs, addrRec{addr: a.Unmap(), weight: w, local: local(t), info: t.ID})
-			}
+			recs := taskRecs[off : off+len(t.Addresses[net])]
+			off += len(recs)
 			if len(recs) == 0 {
 				continue
 			}
@@ -504,7 +519,7 @@ func (b *builder) service(svc *Service) {
 		}
 		// SRV: per named port, and on the service and tasks names.
 		srvFor := func(port uint16) []srvRec {
-			srvs = srvs[:0]
+			srvs := takeN(&b.slab.srvRecs, len(tasks))[:0]
 			for i, t := range tasks {
 				glue := t.Addresses[net]
 				if len(glue) == 0 {
@@ -517,11 +532,15 @@ func (b *builder) service(svc *Service) {
 			}
 			return srvs
 		}
+		portSRVs := make([][]srvRec, len(si.ports))
+		for k, p := range si.ports {
+			portSRVs[k] = srvFor(p.Target)
+		}
+		all := srvFor(firstPort)
 		for _, name := range names {
-			for _, p := range si.ports {
-				b.addSRV(srvName(portName(p), strings.ToLower(p.Protocol), name), net, false, &si, srvFor(p.Target))
+			for k, p := range si.ports {
+				b.addSRV(srvName(portName(p), strings.ToLower(p.Protocol), name), net, false, &si, portSRVs[k])
 			}
-			all := srvFor(firstPort)
 			b.addSRV(name, net, false, &si, all)
 			b.addSRV(tasksName(name), net, false, &si, all)
 		}
@@ -529,9 +548,9 @@ func (b *builder) service(svc *Service) {
 }
 
 func (b *builder) addPTR(addr netip.Addr, target string, si *svcInfo) {
-	key := reverseName(addr)
-	s := b.set(key, "", si)
-	b.names[key].reverse = true
+	n := b.nameB(reverseName(addr))
+	n.reverse = true
+	s := b.set(n, "", si)
 	for _, p := range s.ptrs {
 		if p == target {
 			return
@@ -563,10 +582,10 @@ func reverseName(a netip.Addr) string {
 
 // snapshotNames packs every collected name into s.
 func (b *builder) snapshotNames(s *Snapshot, prev *Snapshot) {
-	s.names = make(map[string]*Name, len(b.names)*2)
+	s.names = b.names
 	for _, nb := range b.order {
 		key := nb.key
-		n := take(&b.slab.names)
+		n := nb.name
 		n.views = takeOne(&b.slab.views)
 		var def *setB
 		for _, v := range nb.views {
@@ -593,10 +612,12 @@ func (b *builder) snapshotNames(s *Snapshot, prev *Snapshot) {
 				}
 			}
 		}
-		s.names[key] = n
+		n.b = nil
 	}
 	// Empty non-terminals exist (NODATA, not NXDOMAIN): "1.abc" under
-	// "web.1.abc", "_tcp.web" under "_http._tcp.web".
+	// "web.1.abc", "_tcp.web" under "_http._tcp.web". The walk up from a
+	// name stops at the first suffix that exists: an empty non-terminal
+	// added already has its own suffixes, and a name gets its walk.
 	empty := &Name{views: []View{{}}}
 	for _, nb := range b.order {
 		if nb.reverse {
@@ -607,9 +628,10 @@ func (b *builder) snapshotNames(s *Snapshot, prev *Snapshot) {
 			if !ok {
 				break
 			}
-			if _, exists := s.names[after]; !exists {
-				s.names[after] = empty
+			if _, exists := s.names[after]; exists {
+				break
 			}
+			s.names[after] = empty
 			rest = after
 		}
 	}
@@ -726,9 +748,9 @@ func hasAddr(recs []addrRec, a netip.Addr) bool {
 func (b *builder) rrset(t uint16, ttl uint32, n int) *RRSet {
 	rs := take(&b.slab.rrsets)
 	rs.Type, rs.TTL = t, ttl
-	rs.Records = make([][]byte, 0, n)
-	rs.Weights = make([]uint32, 0, n)
-	rs.Info = make([]string, 0, n)
+	rs.Records = takeN(&b.slab.records, n)[:0]
+	rs.Weights = takeN(&b.slab.weights, n)[:0]
+	rs.Info = takeN(&b.slab.infos, n)[:0]
 	return rs
 }
 
@@ -743,7 +765,7 @@ func (b *builder) addrSet(t uint16, recs []addrRec, sb *setB, prevView *View) *R
 		rs.Weights = append(rs.Weights, r.weight)
 		rs.Info = append(rs.Info, r.info)
 		if r.local && local == nil {
-			local = make([]bool, len(recs))
+			local = b.scratchLocal(len(recs))
 		}
 		if local != nil {
 			local[i] = r.local
@@ -763,9 +785,9 @@ func (b *builder) srvSet(sb *setB, prevView *View) *RRSet {
 		return nil
 	}
 	rs := b.rrset(dns.TypeSRV, sb.ttl, len(sb.srvs))
-	rs.Extra = make([][]byte, 0, len(sb.srvs))
-	rs.ExtraCount = make([]int, 0, len(sb.srvs))
-	var local []bool
+	rs.Extra = takeN(&b.slab.records, len(sb.srvs))[:0]
+	rs.ExtraCount = takeN(&b.slab.counts, len(sb.srvs))[:0]
+	local := b.scratchLocal(len(sb.srvs))[:0]
 	var seen map[srvKey]bool
 	if len(sb.srvs) > smallSet {
 		seen = make(map[srvKey]bool, len(sb.srvs))
@@ -861,12 +883,49 @@ func (b *builder) finish(rs *RRSet, policyName string, limit int, local []bool, 
 	rs.policy, rs.limit = policy.Name(), limit
 	rs.order = compileGroups(policy, rs.Weights, local)
 	rs.print = fingerprint(rs, local)
-	rs.state = new(scheduler.State)
 	if prevView != nil {
 		if p := prevView.Set(rs.Type); p != nil && p.print == rs.print {
 			rs.state = p.state
 		}
 	}
+	if rs.state == nil {
+		rs.state = takeSmall(&b.slab.states)
+	}
+	if !anyWeight || allOne(rs.Weights) {
+		rs.Weights = b.ones(len(rs.Weights))
+	}
+}
+
+func allOne(ws []uint32) bool {
+	for _, w := range ws {
+		if w != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// ones returns n weights of 1, shared by every RRSet of the snapshot whose
+// records all weigh 1.
+func (b *builder) ones(n int) []uint32 {
+	if n > len(b.one) {
+		b.one = make([]uint32, max(n, 64, 2*len(b.one)))
+		for i := range b.one {
+			b.one[i] = 1
+		}
+	}
+	return b.one[:n:n]
+}
+
+// scratchLocal returns a zeroed []bool of n, reused from RRSet to RRSet
+// (finish reads it and keeps nothing).
+func (b *builder) scratchLocal(n int) []bool {
+	if cap(b.local) < n {
+		b.local = make([]bool, n)
+	}
+	l := b.local[:n]
+	clear(l)
+	return l
 }
 
 // compileGroups compiles the policy over all records, or over the local
@@ -972,15 +1031,22 @@ func (b *builder) clients(s *Snapshot) {
 
 // slabs hands out the snapshot's many small objects from chunks: one
 // allocation per chunk instead of one per object, and far fewer objects
-// for the garbage collector to trace. Nothing in a chunk outlives the
-// snapshot (rotation State, carried over between snapshots, is not here).
+// for the garbage collector to trace. Rotation State, which a later
+// snapshot may carry over and so keep its chunk, comes in small chunks.
 type slabs struct {
-	names  []Name
-	views  []View
-	rrsets []RRSet
-	nameBs []nameB
-	setBs  []setB
-	buf    []byte
+	names    []Name
+	views    []View
+	rrsets   []RRSet
+	records  [][]byte
+	weights  []uint32
+	infos    []string
+	counts   []int
+	states   []scheduler.State
+	nameBs   []nameB
+	setBs    []setB
+	addrRecs []addrRec
+	srvRecs  []srvRec
+	buf      []byte
 }
 
 const slabLen = 1024
@@ -1002,6 +1068,30 @@ func takeOne[T any](chunk *[]T) []T {
 	one := (*chunk)[:1:1]
 	*chunk = (*chunk)[1:]
 	return one
+}
+
+// takeN returns a slice of n elements with capacity n, from a chunk
+// unless n is large.
+func takeN[T any](chunk *[]T, n int) []T {
+	if n > slabLen/8 {
+		return make([]T, n)
+	}
+	if len(*chunk) < n {
+		*chunk = make([]T, slabLen)
+	}
+	s := (*chunk)[:n:n]
+	*chunk = (*chunk)[n:]
+	return s
+}
+
+// takeSmall is take with chunks of 64, for objects a later snapshot may keep.
+func takeSmall[T any](chunk *[]T) *T {
+	if len(*chunk) == 0 {
+		*chunk = make([]T, 64)
+	}
+	p := &(*chunk)[0]
+	*chunk = (*chunk)[1:]
+	return p
 }
 
 func (s *slabs) nameB() *nameB { return take(&s.nameBs) }
