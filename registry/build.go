@@ -67,6 +67,7 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 		nodes:    make(map[string]*Node, len(d.Nodes)),
 		tasks:    make(map[string][]*Task),
 		policies: make(map[string]scheduler.Policy),
+		single:   make(map[*addrRec]*RRSet, len(d.Tasks)+len(d.Services)),
 	}
 	for i := range d.Networks {
 		b.nets[d.Networks[i].ID] = &d.Networks[i]
@@ -120,6 +121,8 @@ type builder struct {
 	v4, v6      []addrRec // view's scratch
 	local       []bool    // addrSet's and srvSet's scratch
 	one         []uint32  // all 1, see ones
+	// single is the packed RRSet of each one-record collector, by record.
+	single map[*addrRec]*RRSet
 	// order is every nameB in the order set made them, which is their
 	// order in memory too: walking it beats walking the map.
 	order []*nameB
@@ -758,7 +761,20 @@ func (b *builder) addrSet(t uint16, recs []addrRec, sb *setB, prevView *View) *R
 	if len(recs) == 0 {
 		return nil
 	}
+	// A task's one address answers under its name, its slot and its
+	// network-scoped name, collected from the same record: pack it once.
+	// A set of one record has no rotation to keep apart.
+	var src *addrRec
+	if len(sb.addrs) == 1 {
+		src = &sb.addrs[0]
+		if rs := b.single[src]; rs != nil && rs.TTL == sb.ttl && rs.policy == sb.policy {
+			return rs
+		}
+	}
 	rs := b.rrset(t, sb.ttl, len(recs))
+	if src != nil {
+		defer func() { b.single[src] = rs }()
+	}
 	var local []bool // nil while no record is local: the same as all false
 	for i, r := range recs {
 		rs.Records = append(rs.Records, packAddr(b.slab.bytes(addrLen(r.addr)), sb.ttl, r.addr))
