@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,6 +121,7 @@ type builder struct {
 	slab        slabs
 	v4, v6      []addrRec // view's scratch
 	local       []bool    // addrSet's and srvSet's scratch
+	netViews    []viewB   // snapshotNames' scratch
 	one         []uint32  // all 1, see ones
 	// single is the packed RRSet of each one-record collector, by record.
 	single map[*addrRec]*RRSet
@@ -598,13 +600,14 @@ func (b *builder) snapshotNames(s *Snapshot, prev *Snapshot) {
 		}
 		n.views[0] = b.view(key, "", def, prev)
 		if len(nb.views) > 1 || def == nil {
-			netViews := make([]viewB, 0, len(nb.views))
+			netViews := b.netViews[:0]
 			for _, v := range nb.views {
 				if v.network != "" {
 					netViews = append(netViews, v)
 				}
 			}
-			sort.Slice(netViews, func(i, j int) bool { return netViews[i].network < netViews[j].network })
+			b.netViews = netViews
+			slices.SortFunc(netViews, func(x, y viewB) int { return strings.Compare(x.network, y.network) })
 			for _, v := range netViews {
 				if def != nil && sameSet(def, v.set) {
 					continue // packs to the default view; sameView would drop it
