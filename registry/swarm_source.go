@@ -60,7 +60,7 @@ type SwarmSource struct {
 	pollInterval time.Duration
 	debounce     time.Duration
 	localNode    string
-	died         diedContainers
+	local        localTasks
 	report       SyncReporter
 }
 
@@ -105,7 +105,8 @@ func (s *SwarmSource) SetReporter(r SyncReporter) { s.report = r }
 // Run implements Source. It syncs at once, then on engine events (after the
 // debounce, and again 100, 200, 400 ms... later while that is sooner than
 // the poll) and every poll interval, and calls update only when the Data
-// changed. Engine errors are retried with backoff; Run returns an error only
+// changed. A local task container that starts or dies changes the last
+// Data at once, before the sync its event brings. Engine errors are retried with backoff; Run returns an error only
 // for ErrNotManager.
 func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 	defer s.cli.Close()
@@ -115,7 +116,8 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	kicks := make(chan struct{}, 1)
-	go s.watchEvents(ctx, kicks)
+	local := make(chan struct{}, 1)
+	go s.watchEvents(ctx, kicks, local)
 
 	var (
 		last        *Data
@@ -128,11 +130,23 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 	defer timer.Stop()
 	// A pending timer is never pushed later by an event, only earlier.
 	deadline := time.Now()
-	var lastSync time.Time
+	// lastSync is when the last successful sync ended, syncedAt when it
+	// began: what the local engine said since is newer than its Data.
+	var lastSync, syncedAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-local:
+			// A local container died or started: publish that at once; the
+			// kick that came with it brings the manager's word soon after.
+			died, started := s.local.current(time.Now())
+			if d := withLocalTasks(last, died, started, syncedAt); !sameSwarmData(last, d) {
+				logSwarmChanges(s.log, last, d)
+				last = d
+				update(d)
+			}
+			continue
 		case <-kicks:
 			followUp = followUpFirst
 			soon := time.Now().Add(s.debounce)
@@ -171,6 +185,7 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 			timer.Reset(wait)
 			continue
 		}
+		syncedAt = start
 		if unreachable {
 			s.log.Info("manager reachable again")
 			unreachable = false

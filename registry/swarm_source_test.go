@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -266,8 +268,9 @@ func TestSwarmSourceEventsTriggerAFastResync(t *testing.T) {
 			smallCluster(f, 2)
 			rs.none(t, 100*time.Millisecond)
 			f.emit(tt.event)
-			if d := rs.next(t, 2*time.Second); len(d.Tasks) != 2 {
-				t.Errorf("after the event: %d tasks, want 2", len(d.Tasks))
+			// A die is published at once, before the resync it brings.
+			deadline := time.Now().Add(2 * time.Second)
+			for d := rs.next(t, 2*time.Second); len(d.Tasks) != 2; d = rs.next(t, time.Until(deadline)) {
 			}
 		})
 	}
@@ -488,15 +491,57 @@ func TestSwarmSourceDieEventStopsTheTaskBeforeTheEngineUnlistsIt(t *testing.T) {
 	}
 }
 
-func TestDiedContainersForgetStartedAndOldOnes(t *testing.T) {
-	var d diedContainers
+func TestLocalTasksRemembersWhatTheEngineSaid(t *testing.T) {
 	now := time.Now()
-	d.note(events.ActionDie, "c1", now)
-	d.note(events.ActionDie, "c2", now)
-	d.note(events.ActionDie, "c3", now.Add(-2*diedContainerMemory))
-	d.note(events.ActionStart, "c2", now)
-	got := d.set(now)
-	if !got["c1"] || got["c2"] || got["c3"] || len(got) != 1 {
-		t.Errorf("died set %v, want only c1", got)
+	started := func(container, task string) startedTask {
+		return startedTask{task: Task{ID: task, ServiceID: "svc-web", State: TaskRunning}, container: container, at: now}
+	}
+	tests := []struct {
+		name        string
+		do          func(l *localTasks)
+		wantDied    []string
+		wantStarted []string
+	}{
+		{"a die event is remembered with its task", func(l *localTasks) { l.noteDied("c1", "task-1", now) }, []string{"c1"}, nil},
+		{"a container that died is not started by an inspect that answers late", func(l *localTasks) {
+			l.noteDied("c1", "task-1", now)
+			if l.noteStarted(started("c1", "task-1")) {
+				t.Error("noteStarted accepted a dead container")
+			}
+		}, []string{"c1"}, nil},
+		{"a die forgets that the container started", func(l *localTasks) {
+			l.noteStarted(started("c1", "task-1"))
+			l.noteDied("c1", "task-1", now)
+		}, []string{"c1"}, nil},
+		{"a container that starts again is no longer dead", func(l *localTasks) {
+			l.noteDied("c1", "", now)
+			l.forgetDied("c1")
+		}, nil, nil},
+		{"a destroyed container is forgotten", func(l *localTasks) {
+			l.noteStarted(started("c1", "task-1"))
+			l.noteDied("c2", "task-2", now)
+			l.forget("c1")
+			l.forget("c2")
+		}, nil, nil},
+		{"what is older than the memory is forgotten", func(l *localTasks) {
+			l.noteDied("c1", "task-1", now.Add(-2*localTaskMemory))
+			old := started("c2", "task-2")
+			old.at = now.Add(-2 * localTaskMemory)
+			l.noteStarted(old)
+			l.noteStarted(started("c3", "task-3"))
+		}, nil, []string{"c3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var l localTasks
+			tt.do(&l)
+			died, started := l.current(now)
+			if got := slices.Sorted(maps.Keys(died)); !slices.Equal(got, tt.wantDied) {
+				t.Errorf("died %v, want %v", got, tt.wantDied)
+			}
+			if got := slices.Sorted(maps.Keys(started)); !slices.Equal(got, tt.wantStarted) {
+				t.Errorf("started %v, want %v", got, tt.wantStarted)
+			}
+		})
 	}
 }
