@@ -146,6 +146,8 @@ func TestSwarmSourceUnreachableManager(t *testing.T) {
 		{"services failing keeps the last data and retries", "/services"},
 		{"tasks failing after services succeeded never publishes part of the cluster", "/tasks"},
 		{"containers failing keeps the last data and retries", "/containers/json"},
+		{"networks failing keeps the last data and retries", "/networks"},
+		{"nodes failing keeps the last data and retries", "/nodes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,7 +199,11 @@ func TestSwarmSourceNonManagerIsFatal(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeEngine(t)
-			f.failPath("/services", http.StatusServiceUnavailable, tt.message)
+			// Every call only a manager answers fails alike; whichever
+			// answers first, the error is the same.
+			for _, path := range []string{"/services", "/tasks", "/nodes"} {
+				f.failPath(path, http.StatusServiceUnavailable, tt.message)
+			}
 			rs := startSource(t, f, 10*time.Millisecond)
 
 			select {
@@ -228,6 +234,11 @@ func TestSwarmSourceOnlyReads(t *testing.T) {
 	f.emit(events.Message{Type: events.ServiceEventType, Action: events.ActionUpdate})
 	smallCluster(f, 1)
 	rs.next(t, 5*time.Second)
+	f.set(func(f *fakeEngine) {
+		f.inspect = map[string]container.InspectResponse{"c-9": taskContainer("c-9", "task-9", "svc-web", "web.9.task-9", "10.0.1.19", "")}
+	})
+	f.emit(taskEvent(events.ActionStart, "c-9", "task-9"))
+	rs.next(t, 5*time.Second)
 
 	seen := map[string]bool{}
 	for _, r := range f.seenRequests() {
@@ -237,7 +248,7 @@ func TestSwarmSourceOnlyReads(t *testing.T) {
 			t.Errorf("request %q is not a read", r)
 		}
 	}
-	for _, want := range []string{"GET /services", "GET /tasks", "GET /networks", "GET /nodes", "GET /containers/json", "GET /info", "GET /events"} {
+	for _, want := range []string{"GET /services", "GET /tasks", "GET /networks", "GET /nodes", "GET /containers/json", "GET /containers/c-9/json", "GET /info", "GET /events"} {
 		if !seen[want] {
 			t.Errorf("no %q request; saw %v", want, seen)
 		}
@@ -377,6 +388,45 @@ func TestSwarmSourceSyncsTenThousandServices(t *testing.T) {
 		if byService[s.ID] != 1 || !s.VirtualIPs[appnetID].IsValid() {
 			t.Fatalf("service %s: %d tasks, VIP %v", s.Name, byService[s.ID], s.VirtualIPs)
 		}
+	}
+}
+
+// tookReporter records how long each sync took.
+type tookReporter struct{ took chan time.Duration }
+
+func (r tookReporter) SyncOK(took time.Duration) { r.took <- took }
+func (r tookReporter) SyncFailed(error)          {}
+
+func TestSwarmSourceSyncCostsItsSlowestCallsNotTheirSum(t *testing.T) {
+	const each = 80 * time.Millisecond
+	f := newFakeEngine(t)
+	smallCluster(f, 2)
+	f.set(func(f *fakeEngine) {
+		f.delay = map[string]time.Duration{"/services": each, "/tasks": each, "/networks": each, "/nodes": each, "/containers/json": each}
+	})
+	for _, env := range []string{"DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION", "DOCKER_CONTEXT"} {
+		t.Setenv(env, "")
+	}
+	src, err := NewSwarmSource(SwarmConfig{DockerHost: f.host(), PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := tookReporter{took: make(chan time.Duration, 10)}
+	src.SetReporter(rep)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, func(*Data) {}) }()
+	defer func() { cancel(); <-done }()
+
+	select {
+	case took := <-rep.took:
+		// Tasks then containers is the longest chain: two calls. In
+		// sequence the five would take 5 × 80 ms.
+		if took >= 4*each {
+			t.Errorf("a sync took %v, want under %v", took, 4*each)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no sync")
 	}
 }
 
