@@ -255,3 +255,39 @@ func TestSwarmSourceManagerWinsAtTheNextFullSync(t *testing.T) {
 	}
 	rs.none(t, 300*time.Millisecond)
 }
+
+func TestSwarmSourceLocalChangeDoesNotWaitForASyncUnderWay(t *testing.T) {
+	f := newFakeEngine(t)
+	f.set(func(f *fakeEngine) {
+		f.networks = fixtureNetworks()
+		f.services = []swarm.Service{replicated("svc-web", "web")}
+		f.tasks = []swarm.Task{withContainer(task("task-1", "svc-web", 1, swarm.TaskStateRunning, swarm.TaskStateRunning,
+			attached(appnetID, false, "10.0.1.11/24")), "c1")}
+		f.containers = []container.Summary{{ID: "c1", State: "running"}}
+	})
+	rs := startSource(t, f, time.Hour)
+	rs.next(t, 5*time.Second)
+	waitFor(t, func() bool { return f.subscribers() > 0 })
+
+	// A sync begins and hangs on a slow manager.
+	f.set(func(f *fakeEngine) { f.delay = map[string]time.Duration{"/tasks": 2 * time.Second} })
+	f.emit(events.Message{Type: events.ServiceEventType, Action: events.ActionUpdate, Scope: "swarm"})
+	waitFor(t, func() bool {
+		n := 0
+		for _, r := range f.seenRequests() {
+			if r == "GET /tasks" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	start := time.Now()
+	f.emit(taskEvent(events.ActionDie, "c1", "task-1"))
+	d := rs.next(t, time.Second)
+	if d.Tasks[0].State != TaskContainerStopped {
+		t.Errorf("after the die event: %+v, want task-1 %s", d.Tasks, TaskContainerStopped)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("the die was published after %v, behind the sync under way", took)
+	}
+}

@@ -50,7 +50,6 @@ type engineState struct {
 // never built from part of the state. The calls run concurrently, so a sync
 // costs its slowest chain of calls rather than their sum.
 func (s *SwarmSource) sync(ctx context.Context) (*Data, error) {
-	start := time.Now()
 	var st engineState
 	g := newCallGroup(ctx)
 	g.run(func(ctx context.Context) (err error) {
@@ -104,8 +103,7 @@ func (s *SwarmSource) sync(ctx context.Context) (*Data, error) {
 		st.died[id] = true
 	}
 	st.ready = s.readyContainers(ctx, &st, started)
-	// The local engine's word that came during the sync is applied too.
-	return withLocalTasks(st.data(), died, started, start), nil
+	return st.data(), nil
 }
 
 // managerErr wraps the error of a call only a manager answers, telling a
