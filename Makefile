@@ -61,5 +61,10 @@ image: build
 e2e-stack: image
 	scripts/e2e-stack.sh
 
+# Loopback benchmarks against a UDP reflector and dnsmasq, then the Go
+# benchmarks; results go to docs/benchmarks.md. BENCH_QUICK=1: small only.
+bench:
+	scripts/bench.sh
+
 clean:
 	rm -rf bin

@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,13 +59,16 @@ func (c *Config) Check() error {
 // fail the build; they are returned as warnings and the default applies.
 func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	b := &builder{
-		cfg:      cfg,
-		data:     d,
-		names:    make(map[string]*nameB),
+		cfg:  cfg,
+		data: d,
+		// About nine names per task (task, slot, PTR, network forms and
+		// the empty non-terminals under them): sized once, not regrown.
+		names:    make(map[string]*Name, 9*len(d.Tasks)+8*len(d.Services)),
 		nets:     make(map[string]*Network, len(d.Networks)),
 		nodes:    make(map[string]*Node, len(d.Nodes)),
 		tasks:    make(map[string][]*Task),
 		policies: make(map[string]scheduler.Policy),
+		single:   make(map[*addrRec]*RRSet, len(d.Tasks)+len(d.Services)),
 	}
 	for i := range d.Networks {
 		b.nets[d.Networks[i].ID] = &d.Networks[i]
@@ -103,21 +107,40 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 }
 
 type builder struct {
-	cfg         Config
-	data        *Data
-	names       map[string]*nameB
+	cfg  Config
+	data *Data
+	// names becomes the snapshot's: every name, with the empty
+	// non-terminals added at the end.
+	names       map[string]*Name
 	nets        map[string]*Network
 	nodes       map[string]*Node
 	tasks       map[string][]*Task
 	policies    map[string]scheduler.Policy
 	defaultNets map[string]bool // nil: every network
 	warnings    []error
+	slab        slabs
+	v4, v6      []addrRec // view's scratch
+	local       []bool    // addrSet's and srvSet's scratch
+	netViews    []viewB   // snapshotNames' scratch
+	one         []uint32  // all 1, see ones
+	// single is the packed RRSet of each one-record collector, by record.
+	single map[*addrRec]*RRSet
+	// order is every nameB in the order set made them, which is their
+	// order in memory too: walking it beats walking the map.
+	order []*nameB
 }
 
 // nameB collects the records of one name while building, by view.
 type nameB struct {
-	views   map[string]*setB // "" is the default view
+	name    *Name
+	key     string
+	views   []viewB // "" is the default view; few per name
 	reverse bool
+}
+
+type viewB struct {
+	network string
+	set     *setB
 }
 
 type setB struct {
@@ -301,59 +324,76 @@ func (b *builder) ingress(id string) bool {
 	return n != nil && n.Ingress
 }
 
-// set returns the record collector of name in view (network ID, "" for
-// the default view), creating it with si's TTL and policy.
-func (b *builder) set(name, view string, si *svcInfo) *setB {
-	n := b.names[name]
-	if n == nil {
-		n = &nameB{views: make(map[string]*setB, 2)}
-		b.names[name] = n
+// nameB returns the collector of name, creating it.
+func (b *builder) nameB(name string) *nameB {
+	if n := b.names[name]; n != nil {
+		return n.b
 	}
-	s := n.views[view]
+	nb := b.slab.nameB()
+	nb.key, nb.name = name, take(&b.slab.names)
+	nb.name.b = nb
+	b.names[name] = nb.name
+	b.order = append(b.order, nb)
+	return nb
+}
+
+// set returns the record collector of n in view (network ID, "" for the
+// default view), creating it with si's TTL and policy.
+func (b *builder) set(n *nameB, view string, si *svcInfo) *setB {
+	var s *setB
+	for i := range n.views {
+		if n.views[i].network == view {
+			s = n.views[i].set
+			break
+		}
+	}
 	if s == nil {
-		s = &setB{ttl: si.ttl, policy: si.policy}
-		n.views[view] = s
+		s = b.slab.setB()
+		s.ttl, s.policy = si.ttl, si.policy
+		n.views = append(n.views, viewB{network: view, set: s})
 	} else if si.ttl < s.ttl {
 		s.ttl = si.ttl // one RRset, one TTL: the smallest (RFC 2181)
 	}
 	return s
 }
 
-// addAddrs adds address records to name in the view of network and, when
-// the network belongs to it, the default view. The ".<network>" forms pass
-// scoped=true: they have the one view only.
-func (b *builder) addAddrs(name, network string, scoped bool, si *svcInfo, recs []addrRec) {
+// add adds recs to one kind of record (field) of name in the view of
+// network and, when the network belongs to it, the default view. The
+// ".<network>" forms pass scoped=true: they have the one view only. recs
+// must not change afterwards: a collector may keep it rather than copy it.
+func add[T any](b *builder, name, network string, scoped bool, si *svcInfo, recs []T, field func(*setB) *[]T) {
 	if len(recs) == 0 {
 		return
 	}
-	if scoped {
-		s := b.set(name, "", si)
-		s.addrs = append(s.addrs, recs...)
+	n := b.nameB(name)
+	if !scoped {
+		appendRecs(field(b.set(n, network, si)), recs)
+		if !b.inDefault(network) {
+			return
+		}
+	}
+	appendRecs(field(b.set(n, "", si)), recs)
+}
+
+// appendRecs appends recs to *dst, sharing recs while *dst is empty (the
+// capacity is cut so that a later append copies).
+func appendRecs[T any](dst *[]T, recs []T) {
+	if *dst == nil {
+		*dst = recs[:len(recs):len(recs)]
 		return
 	}
-	s := b.set(name, network, si)
-	s.addrs = append(s.addrs, recs...)
-	if b.inDefault(network) {
-		s := b.set(name, "", si)
-		s.addrs = append(s.addrs, recs...)
-	}
+	*dst = append(*dst, recs...)
+}
+
+func addrsOf(s *setB) *[]addrRec { return &s.addrs }
+func srvsOf(s *setB) *[]srvRec   { return &s.srvs }
+
+func (b *builder) addAddrs(name, network string, scoped bool, si *svcInfo, recs []addrRec) {
+	add(b, name, network, scoped, si, recs, addrsOf)
 }
 
 func (b *builder) addSRV(name, network string, scoped bool, si *svcInfo, recs []srvRec) {
-	if len(recs) == 0 {
-		return
-	}
-	if scoped {
-		s := b.set(name, "", si)
-		s.srvs = append(s.srvs, recs...)
-		return
-	}
-	s := b.set(name, network, si)
-	s.srvs = append(s.srvs, recs...)
-	if b.inDefault(network) {
-		s := b.set(name, "", si)
-		s.srvs = append(s.srvs, recs...)
-	}
+	add(b, name, network, scoped, si, recs, srvsOf)
 }
 
 func (b *builder) service(svc *Service) {
@@ -410,9 +450,12 @@ func (b *builder) service(svc *Service) {
 		}
 	}
 
-	taskNames := make(map[*Task]string, len(tasks))
-	for _, t := range tasks {
-		taskNames[t] = taskName(si.name, t)
+	// By task index: the task's name and, as an SRV target, its FQDN.
+	taskNames := make([]string, len(tasks))
+	targets := make([]string, len(tasks))
+	for i, t := range tasks {
+		taskNames[i] = taskName(si.name, t)
+		targets[i] = taskNames[i] + "." + b.cfg.Domain
 	}
 	firstPort := uint16(0)
 	if len(si.ports) > 0 {
@@ -421,16 +464,23 @@ func (b *builder) service(svc *Service) {
 
 	for _, net := range networks {
 		nn := b.netName(net)
-		var taskRecs []addrRec
-		var vipRecs []addrRec
+		// Every task's addresses on net, task after task: a task's own
+		// records are a window of taskRecs.
+		n := 0
+		for _, t := range tasks {
+			n += len(t.Addresses[net])
+		}
+		taskRecs := takeN(&b.slab.addrRecs, n)[:0]
 		for _, t := range tasks {
 			w := si.weight * b.nodeWeight(t.NodeID)
 			for _, a := range t.Addresses[net] {
 				taskRecs = append(taskRecs, addrRec{addr: a.Unmap(), weight: w, local: local(t), info: t.ID})
 			}
 		}
+		var vipRecs []addrRec
 		if vip, ok := svc.VirtualIPs[net]; ok && vip.IsValid() {
-			vipRecs = []addrRec{{addr: vip.Unmap(), weight: max(si.weight, 1), info: "vip"}}
+			vipRecs = takeN(&b.slab.addrRecs, 1)
+			vipRecs[0] = addrRec{addr: vip.Unmap(), weight: max(si.weight, 1), info: "vip"}
 		}
 		svcRecs := vipRecs
 		if si.tasksOn {
@@ -447,24 +497,23 @@ func (b *builder) service(svc *Service) {
 			}
 		}
 		// Each task by name and by slot, and the reverse of its addresses.
-		for _, t := range tasks {
-			var recs []addrRec
-			w := si.weight * b.nodeWeight(t.NodeID)
-			for _, a := range t.Addresses[net] {
-				recs = append(recs, addrRec{addr: a.Unmap(), weight: w, local: local(t), info: t.ID})
-			}
+		off := 0
+		for i, t := range tasks {
+			recs := taskRecs[off : off+len(t.Addresses[net])]
+			off += len(recs)
 			if len(recs) == 0 {
 				continue
 			}
-			tn := taskNames[t]
+			tn := taskNames[i]
 			b.addAddrs(tn, net, false, &si, recs)
 			if t.Slot > 0 {
 				b.addAddrs(slotName(t.Slot, si.name), net, false, &si, recs)
 			}
 			if nn != "" {
-				b.addAddrs(networkName(tn, nn), net, true, &si, recs)
+				scoped := networkName(tn, nn)
+				b.addAddrs(scoped, net, true, &si, recs)
 				for _, r := range recs {
-					b.addPTR(r.addr, networkName(tn, nn)+".", &si)
+					b.addPTR(r.addr, scoped+".", &si)
 				}
 			}
 		}
@@ -475,24 +524,28 @@ func (b *builder) service(svc *Service) {
 		}
 		// SRV: per named port, and on the service and tasks names.
 		srvFor := func(port uint16) []srvRec {
-			var recs []srvRec
-			for _, t := range tasks {
+			srvs := takeN(&b.slab.srvRecs, len(tasks))[:0]
+			for i, t := range tasks {
 				glue := t.Addresses[net]
 				if len(glue) == 0 {
 					continue
 				}
-				recs = append(recs, srvRec{
-					target: taskNames[t] + "." + b.cfg.Domain, port: port,
+				srvs = append(srvs, srvRec{
+					target: targets[i], port: port,
 					weight: si.weight * b.nodeWeight(t.NodeID), local: local(t), info: t.ID, glue: glue,
 				})
 			}
-			return recs
+			return srvs
 		}
+		portSRVs := make([][]srvRec, len(si.ports))
+		for k, p := range si.ports {
+			portSRVs[k] = srvFor(p.Target)
+		}
+		all := srvFor(firstPort)
 		for _, name := range names {
-			for _, p := range si.ports {
-				b.addSRV(srvName(portName(p), strings.ToLower(p.Protocol), name), net, false, &si, srvFor(p.Target))
+			for k, p := range si.ports {
+				b.addSRV(srvName(portName(p), strings.ToLower(p.Protocol), name), net, false, &si, portSRVs[k])
 			}
-			all := srvFor(firstPort)
 			b.addSRV(name, net, false, &si, all)
 			b.addSRV(tasksName(name), net, false, &si, all)
 		}
@@ -500,13 +553,9 @@ func (b *builder) service(svc *Service) {
 }
 
 func (b *builder) addPTR(addr netip.Addr, target string, si *svcInfo) {
-	rev, err := dns.ReverseAddr(addr.String())
-	if err != nil {
-		return
-	}
-	key := strings.TrimSuffix(rev, ".")
-	s := b.set(key, "", si)
-	b.names[key].reverse = true
+	n := b.nameB(reverseName(addr))
+	n.reverse = true
+	s := b.set(n, "", si)
 	for _, p := range s.ptrs {
 		if p == target {
 			return
@@ -515,46 +564,114 @@ func (b *builder) addPTR(addr netip.Addr, target string, si *svcInfo) {
 	s.ptrs = append(s.ptrs, target)
 }
 
+// reverseName is dns.ReverseAddr of a without the trailing dot
+// ("4.3.2.1.in-addr.arpa"), built without the intermediate strings.
+func reverseName(a netip.Addr) string {
+	var buf [72]byte // 32 nibbles of "x." and "ip6.arpa"
+	b := buf[:0]
+	if a.Is4() {
+		v := a.As4()
+		for i := 3; i >= 0; i-- {
+			b = strconv.AppendUint(b, uint64(v[i]), 10)
+			b = append(b, '.')
+		}
+		return string(append(b, "in-addr.arpa"...))
+	}
+	const hex = "0123456789abcdef"
+	v := a.As16()
+	for i := 15; i >= 0; i-- {
+		b = append(b, hex[v[i]&0xF], '.', hex[v[i]>>4], '.')
+	}
+	return string(append(b, "ip6.arpa"...))
+}
+
 // snapshotNames packs every collected name into s.
 func (b *builder) snapshotNames(s *Snapshot, prev *Snapshot) {
-	s.names = make(map[string]*Name, len(b.names)*2)
-	for key, nb := range b.names {
-		n := &Name{}
-		n.views = append(n.views, b.view(key, "", nb.views[""], prev))
-		netViews := make([]string, 0, len(nb.views))
-		for v := range nb.views {
-			if v != "" {
-				netViews = append(netViews, v)
+	s.names = b.names
+	for _, nb := range b.order {
+		key := nb.key
+		n := nb.name
+		n.views = takeOne(&b.slab.views)
+		var def *setB
+		for _, v := range nb.views {
+			if v.network == "" {
+				def = v.set
 			}
 		}
-		sort.Strings(netViews)
-		for _, v := range netViews {
-			view := b.view(key, v, nb.views[v], prev)
-			if !sameView(&view, &n.views[0]) {
-				n.views = append(n.views, view)
+		n.views[0] = b.view(key, "", def, prev)
+		if len(nb.views) > 1 || def == nil {
+			netViews := b.netViews[:0]
+			for _, v := range nb.views {
+				if v.network != "" {
+					netViews = append(netViews, v)
+				}
+			}
+			b.netViews = netViews
+			slices.SortFunc(netViews, func(x, y viewB) int { return strings.Compare(x.network, y.network) })
+			for _, v := range netViews {
+				if def != nil && sameSet(def, v.set) {
+					continue // packs to the default view; sameView would drop it
+				}
+				view := b.view(key, v.network, v.set, prev)
+				if !sameView(&view, &n.views[0]) {
+					n.views = append(n.views, view)
+				}
 			}
 		}
-		s.names[key] = n
+		n.b = nil
 	}
 	// Empty non-terminals exist (NODATA, not NXDOMAIN): "1.abc" under
-	// "web.1.abc", "_tcp.web" under "_http._tcp.web".
+	// "web.1.abc", "_tcp.web" under "_http._tcp.web". The walk up from a
+	// name stops at the first suffix that exists: an empty non-terminal
+	// added already has its own suffixes, and a name gets its walk.
 	empty := &Name{views: []View{{}}}
-	for key, nb := range b.names {
+	for _, nb := range b.order {
 		if nb.reverse {
 			continue
 		}
-		for rest := key; ; {
+		for rest := nb.key; ; {
 			_, after, ok := strings.Cut(rest, ".")
 			if !ok {
 				break
 			}
-			if _, exists := s.names[after]; !exists {
-				s.names[after] = empty
+			if _, exists := s.names[after]; exists {
+				break
 			}
+			s.names[after] = empty
 			rest = after
 		}
 	}
 	b.apex(s)
+}
+
+// sameSet reports whether two collectors hold the same records in the
+// same order, with the same TTL and policy.
+func sameSet(a, b *setB) bool {
+	if a.ttl != b.ttl || a.policy != b.policy || len(a.addrs) != len(b.addrs) || len(a.srvs) != len(b.srvs) || len(a.ptrs) != len(b.ptrs) {
+		return false
+	}
+	for i := range a.addrs {
+		if a.addrs[i] != b.addrs[i] {
+			return false
+		}
+	}
+	for i := range a.srvs {
+		x, y := &a.srvs[i], &b.srvs[i]
+		if x.target != y.target || x.port != y.port || x.weight != y.weight || x.local != y.local || x.info != y.info || len(x.glue) != len(y.glue) {
+			return false
+		}
+		for j := range x.glue {
+			if x.glue[j] != y.glue[j] {
+				return false
+			}
+		}
+	}
+	for i := range a.ptrs {
+		if a.ptrs[i] != b.ptrs[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func sameView(a, b *View) bool {
@@ -582,26 +699,35 @@ func (b *builder) view(key, network string, sb *setB, prev *Snapshot) View {
 			}
 		}
 	}
-	var v4, v6 []addrRec
-	seen := make(map[netip.Addr]bool, len(sb.addrs))
-	for _, r := range sb.addrs {
-		if seen[r.addr] {
+	// Split by family, first occurrence of each address kept, in order.
+	v4, v6 := b.v4[:0], b.v6[:0]
+	var seen map[netip.Addr]bool
+	if len(sb.addrs) > smallSet {
+		seen = make(map[netip.Addr]bool, len(sb.addrs))
+	}
+	for i, r := range sb.addrs {
+		if seen != nil {
+			if seen[r.addr] {
+				continue
+			}
+			seen[r.addr] = true
+		} else if hasAddr(sb.addrs[:i], r.addr) {
 			continue
 		}
-		seen[r.addr] = true
 		if r.addr.Is4() {
 			v4 = append(v4, r)
 		} else {
 			v6 = append(v6, r)
 		}
 	}
+	b.v4, b.v6 = v4, v6
 	v.A = b.addrSet(dns.TypeA, v4, sb, prevView)
 	v.AAAA = b.addrSet(dns.TypeAAAA, v6, sb, prevView)
 	v.SRV = b.srvSet(sb, prevView)
 	if len(sb.ptrs) > 0 {
-		rs := &RRSet{Type: dns.TypePTR, TTL: sb.ttl}
+		rs := b.rrset(dns.TypePTR, sb.ttl, len(sb.ptrs))
 		for _, target := range sb.ptrs {
-			rs.Records = append(rs.Records, packPTR(sb.ttl, target))
+			rs.Records = append(rs.Records, packPTR(b.slab.bytes(12+len(target)+1), sb.ttl, target))
 			rs.Weights = append(rs.Weights, 1)
 			rs.Info = append(rs.Info, target)
 		}
@@ -611,45 +737,109 @@ func (b *builder) view(key, network string, sb *setB, prev *Snapshot) View {
 	return v
 }
 
+// smallSet is the size up to which a linear scan beats a map for
+// duplicates.
+const smallSet = 32
+
+func hasAddr(recs []addrRec, a netip.Addr) bool {
+	for i := range recs {
+		if recs[i].addr == a {
+			return true
+		}
+	}
+	return false
+}
+
+// rrset returns an empty RRSet with room for n records.
+func (b *builder) rrset(t uint16, ttl uint32, n int) *RRSet {
+	rs := take(&b.slab.rrsets)
+	rs.Type, rs.TTL = t, ttl
+	rs.Records = takeN(&b.slab.records, n)[:0]
+	rs.Weights = takeN(&b.slab.weights, n)[:0]
+	rs.Info = takeN(&b.slab.infos, n)[:0]
+	return rs
+}
+
 func (b *builder) addrSet(t uint16, recs []addrRec, sb *setB, prevView *View) *RRSet {
 	if len(recs) == 0 {
 		return nil
 	}
-	rs := &RRSet{Type: t, TTL: sb.ttl}
-	local := make([]bool, 0, len(recs))
-	for _, r := range recs {
-		rs.Records = append(rs.Records, packAddr(sb.ttl, r.addr))
+	// A task's one address answers under its name, its slot and its
+	// network-scoped name, collected from the same record: pack it once.
+	// A set of one record has no rotation to keep apart.
+	var src *addrRec
+	if len(sb.addrs) == 1 {
+		src = &sb.addrs[0]
+		if rs := b.single[src]; rs != nil && rs.TTL == sb.ttl && rs.policy == sb.policy {
+			return rs
+		}
+	}
+	rs := b.rrset(t, sb.ttl, len(recs))
+	if src != nil {
+		defer func() { b.single[src] = rs }()
+	}
+	var local []bool // nil while no record is local: the same as all false
+	for i, r := range recs {
+		rs.Records = append(rs.Records, packAddr(b.slab.bytes(addrLen(r.addr)), sb.ttl, r.addr))
 		rs.Weights = append(rs.Weights, r.weight)
 		rs.Info = append(rs.Info, r.info)
-		local = append(local, r.local)
+		if r.local && local == nil {
+			local = b.scratchLocal(len(recs))
+		}
+		if local != nil {
+			local[i] = r.local
+		}
 	}
 	b.finish(rs, sb.policy, b.cfg.MaxAnswers, local, prevView)
 	return rs
+}
+
+type srvKey struct {
+	target string
+	port   uint16
 }
 
 func (b *builder) srvSet(sb *setB, prevView *View) *RRSet {
 	if len(sb.srvs) == 0 {
 		return nil
 	}
-	rs := &RRSet{Type: dns.TypeSRV, TTL: sb.ttl}
-	var local []bool
-	seen := make(map[string]bool, len(sb.srvs))
-	for _, r := range sb.srvs {
-		k := r.target + "/" + strconv.Itoa(int(r.port))
-		if seen[k] {
+	rs := b.rrset(dns.TypeSRV, sb.ttl, len(sb.srvs))
+	rs.Extra = takeN(&b.slab.records, len(sb.srvs))[:0]
+	rs.ExtraCount = takeN(&b.slab.counts, len(sb.srvs))[:0]
+	local := b.scratchLocal(len(sb.srvs))[:0]
+	var seen map[srvKey]bool
+	if len(sb.srvs) > smallSet {
+		seen = make(map[srvKey]bool, len(sb.srvs))
+	}
+	for i, r := range sb.srvs {
+		k := srvKey{r.target, r.port}
+		if seen != nil {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+		} else if hasSRV(sb.srvs[:i], k) {
 			continue
 		}
-		seen[k] = true
 		prio := uint16(0)
 		if r.local {
 			prio = 0
 		} else if b.cfg.PreferLocal && b.data.LocalNode != "" {
 			prio = 1
 		}
-		rs.Records = append(rs.Records, packSRV(sb.ttl, prio, uint16(min(r.weight, 65535)), r.port, r.target))
-		var glue []byte
+		target := b.slab.bytes(len(r.target) + 2)
+		target = packName(target, r.target)
+		rs.Records = append(rs.Records, packSRV(b.slab.bytes(18+len(target)), sb.ttl, prio, uint16(min(r.weight, 65535)), r.port, target))
+		glueLen := 0
 		for _, a := range r.glue {
-			glue = append(glue, packGlue(sb.ttl, r.target, a.Unmap())...)
+			glueLen += len(target) + addrLen(a.Unmap()) - 2
+		}
+		glue := b.slab.bytes(glueLen)
+		for _, a := range r.glue {
+			glue = packGlue(glue, sb.ttl, target, a.Unmap())
+		}
+		if len(r.glue) == 0 {
+			glue = nil
 		}
 		rs.Extra = append(rs.Extra, glue)
 		rs.ExtraCount = append(rs.ExtraCount, len(r.glue))
@@ -659,6 +849,15 @@ func (b *builder) srvSet(sb *setB, prevView *View) *RRSet {
 	}
 	b.finish(rs, sb.policy, b.cfg.MaxAnswers, local, prevView)
 	return rs
+}
+
+func hasSRV(recs []srvRec, k srvKey) bool {
+	for i := range recs {
+		if recs[i].port == k.port && recs[i].target == k.target {
+			return true
+		}
+	}
+	return false
 }
 
 // finish drains zero-weight records, compiles the scheduler and carries
@@ -703,28 +902,71 @@ func (b *builder) finish(rs *RRSet, policyName string, limit int, local []bool, 
 	rs.policy, rs.limit = policy.Name(), limit
 	rs.order = compileGroups(policy, rs.Weights, local)
 	rs.print = fingerprint(rs, local)
-	rs.state = new(scheduler.State)
 	if prevView != nil {
 		if p := prevView.Set(rs.Type); p != nil && p.print == rs.print {
 			rs.state = p.state
 		}
 	}
+	if rs.state == nil {
+		rs.state = takeSmall(&b.slab.states)
+	}
+	if !anyWeight || allOne(rs.Weights) {
+		rs.Weights = b.ones(len(rs.Weights))
+	}
+}
+
+func allOne(ws []uint32) bool {
+	for _, w := range ws {
+		if w != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// ones returns n weights of 1, shared by every RRSet of the snapshot whose
+// records all weigh 1.
+func (b *builder) ones(n int) []uint32 {
+	if n > len(b.one) {
+		b.one = make([]uint32, max(n, 64, 2*len(b.one)))
+		for i := range b.one {
+			b.one[i] = 1
+		}
+	}
+	return b.one[:n:n]
+}
+
+// scratchLocal returns a zeroed []bool of n, reused from RRSet to RRSet
+// (finish reads it and keeps nothing).
+func (b *builder) scratchLocal(n int) []bool {
+	if cap(b.local) < n {
+		b.local = make([]bool, n)
+	}
+	l := b.local[:n]
+	clear(l)
+	return l
 }
 
 // compileGroups compiles the policy over all records, or over the local
 // and remote groups separately when some but not all records are local.
 func compileGroups(policy scheduler.Policy, weights []uint32, local []bool) scheduler.Orderer {
+	nl := 0
+	for _, l := range local {
+		if l {
+			nl++
+		}
+	}
+	if nl == 0 || nl == len(weights) {
+		return policy.Compile(weights)
+	}
 	var li, ri []int
 	var lw, rw []uint32
 	for i, w := range weights {
-		if local != nil && local[i] {
+		if local[i] {
 			li, lw = append(li, i), append(lw, w)
 		} else {
 			ri, rw = append(ri, i), append(rw, w)
 		}
-	}
-	if len(li) == 0 || len(ri) == 0 {
-		return policy.Compile(weights)
 	}
 	return scheduler.Grouped(
 		scheduler.Group{Indices: li, Orderer: policy.Compile(lw)},
@@ -732,22 +974,24 @@ func compileGroups(policy scheduler.Policy, weights []uint32, local []bool) sche
 	)
 }
 
-// fingerprint identifies an RRSet's content for rotation carry-over.
+// fingerprint identifies an RRSet's content for rotation carry-over
+// (FNV-1a over the policy, and each record with its weight and locality).
 func fingerprint(rs *RRSet, local []bool) uint64 {
+	const prime = 1099511628211
 	h := uint64(14695981039346656037)
-	mix := func(p []byte) {
-		for _, c := range p {
-			h ^= uint64(c)
-			h *= 1099511628211
-		}
+	for i := 0; i < len(rs.policy); i++ {
+		h = (h ^ uint64(rs.policy[i])) * prime
 	}
-	mix([]byte(rs.policy))
 	for i, r := range rs.Records {
-		mix(r)
+		for _, c := range r {
+			h = (h ^ uint64(c)) * prime
+		}
 		w := rs.Weights[i]
-		mix([]byte{byte(w >> 24), byte(w >> 16), byte(w >> 8), byte(w)})
+		for _, c := range [4]byte{byte(w >> 24), byte(w >> 16), byte(w >> 8), byte(w)} {
+			h = (h ^ uint64(c)) * prime
+		}
 		if local != nil && local[i] {
-			mix([]byte{1})
+			h = (h ^ 1) * prime
 		}
 	}
 	return h
@@ -802,4 +1046,87 @@ func (b *builder) clients(s *Snapshot) {
 			s.clients[a.Unmap()] = nets
 		}
 	}
+}
+
+// slabs hands out the snapshot's many small objects from chunks: one
+// allocation per chunk instead of one per object, and far fewer objects
+// for the garbage collector to trace. Rotation State, which a later
+// snapshot may carry over and so keep its chunk, comes in small chunks.
+type slabs struct {
+	names    []Name
+	views    []View
+	rrsets   []RRSet
+	records  [][]byte
+	weights  []uint32
+	infos    []string
+	counts   []int
+	states   []scheduler.State
+	nameBs   []nameB
+	setBs    []setB
+	addrRecs []addrRec
+	srvRecs  []srvRec
+	buf      []byte
+}
+
+const slabLen = 1024
+
+func take[T any](chunk *[]T) *T {
+	if len(*chunk) == 0 {
+		*chunk = make([]T, slabLen)
+	}
+	p := &(*chunk)[0]
+	*chunk = (*chunk)[1:]
+	return p
+}
+
+// takeOne returns a slice of one element (an append to it copies it out).
+func takeOne[T any](chunk *[]T) []T {
+	if len(*chunk) == 0 {
+		*chunk = make([]T, slabLen)
+	}
+	one := (*chunk)[:1:1]
+	*chunk = (*chunk)[1:]
+	return one
+}
+
+// takeN returns a slice of n elements with capacity n, from a chunk
+// unless n is large.
+func takeN[T any](chunk *[]T, n int) []T {
+	if n > slabLen/8 {
+		return make([]T, n)
+	}
+	if len(*chunk) < n {
+		*chunk = make([]T, slabLen)
+	}
+	s := (*chunk)[:n:n]
+	*chunk = (*chunk)[n:]
+	return s
+}
+
+// takeSmall is take with chunks of 64, for objects a later snapshot may keep.
+func takeSmall[T any](chunk *[]T) *T {
+	if len(*chunk) == 0 {
+		*chunk = make([]T, 64)
+	}
+	p := &(*chunk)[0]
+	*chunk = (*chunk)[1:]
+	return p
+}
+
+func (s *slabs) nameB() *nameB { return take(&s.nameBs) }
+func (s *slabs) setB() *setB   { return take(&s.setBs) }
+
+// bytes returns an empty slice with room for n bytes, from a shared chunk
+// for small n.
+func (s *slabs) bytes(n int) []byte {
+	const chunk = 64 << 10
+	if n > chunk/8 {
+		return make([]byte, 0, n)
+	}
+	if len(s.buf)+n > cap(s.buf) {
+		s.buf = make([]byte, 0, chunk)
+	}
+	start := len(s.buf)
+	s.buf = s.buf[:start+n]
+	return s.buf[start : start : start+n]
 }

@@ -95,16 +95,21 @@ func ParseFile(path string, raw []byte) (*Data, error) {
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, yamlErrors(path, err)
 	}
+	v := &validator{path: path}
+	d := v.data(&f)
+	if len(v.errs) == 0 {
+		return d, nil
+	}
+	// Lines matter only for errors, and the node tree that has them is
+	// several times the size of the data: read it only now, and validate
+	// again with it.
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return nil, yamlErrors(path, err)
 	}
-	v := &validator{path: path, root: &root}
-	d := v.data(&f)
-	if len(v.errs) > 0 {
-		return nil, errors.Join(v.errs...)
-	}
-	return d, nil
+	v = &validator{path: path, root: &root}
+	v.data(&f)
+	return nil, errors.Join(v.errs...)
 }
 
 // yamlErrors turns the decoder's "yaml: line 3: reason" messages into
@@ -144,6 +149,9 @@ func (v *validator) errorf(line int, format string, args ...any) {
 // for the line of an error; it returns the deepest node it reached.
 func (v *validator) line(path ...any) int {
 	n := v.root
+	if n == nil {
+		return 0 // first pass, before any error
+	}
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}

@@ -20,23 +20,29 @@ func rrHeader(b []byte, t uint16, ttl uint32, rdlen int) []byte {
 
 var questionPtr = []byte{0xC0, 0x0C}
 
-// packAddr packs an A or AAAA record for the question name.
-func packAddr(ttl uint32, a netip.Addr) []byte {
+// addrLen is the packed length of an A or AAAA record for the question.
+func addrLen(a netip.Addr) int {
 	if a.Is4() {
-		b := make([]byte, 0, 16)
+		return 2 + 10 + 4
+	}
+	return 2 + 10 + 16
+}
+
+// packAddr appends an A or AAAA record for the question name to b.
+func packAddr(b []byte, ttl uint32, a netip.Addr) []byte {
+	if a.Is4() {
 		b = rrHeader(append(b, questionPtr...), dns.TypeA, ttl, 4)
 		v := a.As4()
 		return append(b, v[:]...)
 	}
-	b := make([]byte, 0, 28)
 	b = rrHeader(append(b, questionPtr...), dns.TypeAAAA, ttl, 16)
 	v := a.As16()
 	return append(b, v[:]...)
 }
 
-// packGlue packs an address record with a full owner name.
-func packGlue(ttl uint32, owner string, a netip.Addr) []byte {
-	b := packName(nil, owner)
+// packGlue appends an address record with the packed owner name to b.
+func packGlue(b []byte, ttl uint32, owner []byte, a netip.Addr) []byte {
+	b = append(b, owner...)
 	if a.Is4() {
 		b = rrHeader(b, dns.TypeA, ttl, 4)
 		v := a.As4()
@@ -47,21 +53,22 @@ func packGlue(ttl uint32, owner string, a netip.Addr) []byte {
 	return append(b, v[:]...)
 }
 
-// packSRV packs an SRV record for the question name.
-func packSRV(ttl uint32, prio, weight, port uint16, target string) []byte {
-	t := packName(nil, target)
-	b := make([]byte, 0, 2+10+6+len(t))
-	b = rrHeader(append(b, questionPtr...), dns.TypeSRV, ttl, 6+len(t))
+// packSRV appends an SRV record for the question name to b; target is
+// packed already.
+func packSRV(b []byte, ttl uint32, prio, weight, port uint16, target []byte) []byte {
+	b = rrHeader(append(b, questionPtr...), dns.TypeSRV, ttl, 6+len(target))
 	b = append(b, byte(prio>>8), byte(prio), byte(weight>>8), byte(weight), byte(port>>8), byte(port))
-	return append(b, t...)
+	return append(b, target...)
 }
 
-// packPTR packs a PTR record for the question name.
-func packPTR(ttl uint32, target string) []byte {
-	t := packName(nil, target)
-	b := make([]byte, 0, 12+len(t))
-	b = rrHeader(append(b, questionPtr...), dns.TypePTR, ttl, len(t))
-	return append(b, t...)
+// packPTR appends a PTR record for the question name to b.
+func packPTR(b []byte, ttl uint32, target string) []byte {
+	start := len(b)
+	b = rrHeader(append(b, questionPtr...), dns.TypePTR, ttl, 0)
+	b = packName(b, target)
+	rdlen := len(b) - start - 12
+	b[start+10], b[start+11] = byte(rdlen>>8), byte(rdlen)
+	return b
 }
 
 // packName appends the uncompressed wire form of an FQDN whose labels

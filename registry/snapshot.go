@@ -47,6 +47,7 @@ type subnet struct {
 type Name struct {
 	// views[0] is the default view, for clients with no network context.
 	views []View
+	b     *nameB // while building
 }
 
 // View is a name's records as seen from one network.

@@ -124,9 +124,15 @@ func TestUniqueNameFloodKeepsMemoryBounded(t *testing.T) {
 		flood(1000+sent, 1000)
 		sent += 1000
 	}
-	// Let the queries still under way finish before measuring.
-	for wait := time.Now().Add(10 * time.Second); f.Stats().Inflight > 0 && time.Now().Before(wait); {
-		time.Sleep(20 * time.Millisecond)
+	// Let the queries still under way finish before measuring: nothing in
+	// flight at the server or the forwarder for three looks in a row.
+	for quiet, wait := 0, time.Now().Add(15*time.Second); quiet < 3 && time.Now().Before(wait); {
+		if len(ts.srv.inflight) == 0 && f.Stats().Inflight == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	after := heap()
 	t.Logf("heap in use %d KiB before, %d KiB after %d more unique names", before>>10, after>>10, sent)

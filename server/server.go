@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -41,7 +42,8 @@ type Server struct {
 	// does not limit.
 	RateLimit *RateLimit
 
-	udp      *net.UDPConn
+	udp      []udpConn
+	udpAddr  *net.UDPAddr
 	tcp      net.Listener
 	inflight chan struct{}
 	tcpSlots chan struct{}
@@ -85,34 +87,44 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.Addr, err)
 	}
-	s.udp, err = net.ListenUDP("udp", udpAddr)
-	if err != nil {
-		return fmt.Errorf("listen udp %s: %w", s.Addr, err)
-	}
-	// Bind TCP to the port UDP got, so ":0" gives one port for both.
-	tcpAddr := &net.TCPAddr{IP: udpAddr.IP, Port: s.udp.LocalAddr().(*net.UDPAddr).Port, Zone: udpAddr.Zone}
-	s.tcp, err = net.ListenTCP("tcp", tcpAddr)
-	if err != nil {
-		s.udp.Close()
-		return fmt.Errorf("listen tcp %s: %w", s.Addr, err)
+	// Bind TCP to the port UDP got, so ":0" gives one port for both; with
+	// ":0", a port free for UDP but taken for TCP is tried again.
+	for try := 1; ; try++ {
+		conns, bound, err := listenUDP(udpAddr, s.Readers)
+		if err != nil {
+			return fmt.Errorf("listen udp %s: %w", s.Addr, err)
+		}
+		s.udp, s.udpAddr = conns, udpAddrOf(bound)
+		tcpAddr := &net.TCPAddr{IP: udpAddr.IP, Port: s.udpAddr.Port, Zone: udpAddr.Zone}
+		s.tcp, err = net.ListenTCP("tcp", tcpAddr)
+		if err == nil {
+			break
+		}
+		s.closeUDP()
+		if udpAddr.Port != 0 || try == 10 || !errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("listen tcp %s: %w", s.Addr, err)
+		}
 	}
 	s.inflight = make(chan struct{}, s.MaxInflight)
 	s.tcpSlots = make(chan struct{}, s.MaxTCPConns)
 	s.conns = make(map[net.Conn]bool)
 	s.scratch.New = func() any { return newScratch() }
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	for i := 0; i < s.Readers; i++ {
+	for _, c := range s.udp {
 		s.wg.Add(1)
-		go s.serveUDP()
+		go func() {
+			defer s.wg.Done()
+			c.serve(s)
+		}()
 	}
 	s.wg.Add(1)
 	go s.acceptTCP()
-	s.Log.WithFields(logrus.Fields{"udp": s.udp.LocalAddr().String(), "tcp": s.tcp.Addr().String()}).Info("serving DNS")
+	s.Log.WithFields(logrus.Fields{"udp": s.udpAddr.String(), "tcp": s.tcp.Addr().String()}).Info("serving DNS")
 	return nil
 }
 
 // UDPAddr and TCPAddr return the bound addresses.
-func (s *Server) UDPAddr() net.Addr { return s.udp.LocalAddr() }
+func (s *Server) UDPAddr() net.Addr { return s.udpAddr }
 
 // TCPAddr returns the bound TCP address.
 func (s *Server) TCPAddr() net.Addr { return s.tcp.Addr() }
@@ -129,7 +141,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.connsMu.Unlock()
 	s.tcp.Close()
-	s.udp.SetReadDeadline(time.Now())
+	for _, c := range s.udp {
+		c.wake()
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	var err error
@@ -139,7 +153,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("shutdown: %w", ctx.Err())
 	}
 	s.cancel()
-	s.udp.Close()
+	s.closeUDP()
 	s.connsMu.Lock()
 	for c := range s.conns {
 		c.Close()
@@ -162,49 +176,46 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-func (s *Server) serveUDP() {
-	defer s.wg.Done()
-	buf := make([]byte, 65535)
-	sc := newScratch()
-	for {
-		n, client, err := s.udp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || isTimeout(err) {
-				return
-			}
-			continue
-		}
-		start := s.now()
-		sc.ev.Client, sc.ev.TCP = client, false
-		out, fwd := s.Handler.answer(buf[:n], client.Addr(), false, sc)
-		if fwd {
-			s.forwardUDP(buf[:n], client, sc, start)
-			continue
-		}
-		if out == nil {
-			continue
-		}
-		if s.RateLimit != nil && sc.ev.Path == PathZone {
-			switch s.RateLimit.check(client.Addr()) {
-			case rrlDrop:
-				continue
-			case rrlSlip:
-				out = slipped(out, sc.q.qend)
-				sc.ev.Truncated = true
-			}
-		}
-		s.udp.WriteToUDPAddrPort(out, client)
-		s.observe(sc, start)
+func (s *Server) closeUDP() {
+	for _, c := range s.udp {
+		c.close()
 	}
+}
+
+// serveDatagram answers one query that arrived on c; it returns the reply
+// to send, or nil when there is none now (no reply, dropped by the rate
+// limit, or forwarded).
+func (s *Server) serveDatagram(c udpConn, msg []byte, client netip.AddrPort, sc *scratch) []byte {
+	start := s.now()
+	sc.ev.Client, sc.ev.TCP = client, false
+	out, fwd := s.Handler.answer(msg, client.Addr(), false, sc)
+	if fwd {
+		s.forwardUDP(c, msg, client, sc, start)
+		return nil
+	}
+	if out == nil {
+		return nil
+	}
+	if s.RateLimit != nil && sc.ev.Path == PathZone {
+		switch s.RateLimit.check(client.Addr()) {
+		case rrlDrop:
+			return nil
+		case rrlSlip:
+			out = slipped(out, sc.q.qend)
+			sc.ev.Truncated = true
+		}
+	}
+	s.observe(sc, start)
+	return out
 }
 
 // forwardUDP hands a query to a goroutine of its own, within the in-flight
 // bound, so the read loop never waits for an upstream.
-func (s *Server) forwardUDP(msg []byte, client netip.AddrPort, sc *scratch, start time.Time) {
+func (s *Server) forwardUDP(c udpConn, msg []byte, client netip.AddrPort, sc *scratch, start time.Time) {
 	select {
 	case s.inflight <- struct{}{}:
 	default:
-		s.udp.WriteToUDPAddrPort(s.Handler.fail(msg, sc, dns.RcodeServerFailure), client)
+		c.writeTo(s.Handler.fail(msg, sc, dns.RcodeServerFailure), client)
 		s.observe(sc, start)
 		return
 	}
@@ -216,7 +227,7 @@ func (s *Server) forwardUDP(msg []byte, client netip.AddrPort, sc *scratch, star
 		defer s.scratch.Put(fsc)
 		fsc.ev.Client, fsc.ev.TCP = client, false
 		if out := s.Handler.forwardQuery(s.ctx, query, false, fsc); out != nil {
-			s.udp.WriteToUDPAddrPort(out, client)
+			c.writeTo(out, client)
 			s.observe(fsc, start)
 		}
 	}()

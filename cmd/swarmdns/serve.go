@@ -8,7 +8,10 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -183,8 +186,26 @@ func (o *serveOptions) run(ctx context.Context) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	srcErr := make(chan error, 1)
+	// The first load of a large registry leaves the parse's and the
+	// build's garbage mapped (several times the snapshot); hand it back to
+	// the system once, rather than keep it as the heap's high-water mark.
+	var released sync.Once
+	metricsHook := store.OnPublish
+	store.OnPublish = func(snap *registry.Snapshot, build time.Duration) {
+		if metricsHook != nil {
+			metricsHook(snap, build)
+		}
+		released.Do(func() { go debug.FreeOSMemory() })
+	}
 	go func() { srcErr <- src.Run(ctx, store.Update) }()
 
+	// A UDP read loop waits for queries inside recvmmsg. With a single P
+	// (one CPU, or pinned to one) the runtime hands that P to a freshly
+	// woken spinning thread every time the loop waits, which costs about
+	// as much as the answer itself; a second P lets the loop keep its own.
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 	srv := &server.Server{
 		Handler: server.NewHandler(hcfg), Addr: o.listen, Log: log.WithField("component", "server"),
 		MaxInflight: o.maxInflight, MaxTCPConns: o.maxTCPConns, TCPIdleTimeout: o.tcpIdleTimeout,

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# Benchmarks swarmdns against a raw UDP reflector (the wire ceiling) and
+# dnsmasq on loopback, serving the same generated registry, and writes the
+# results into docs/benchmarks.md between the "bench:begin/end" markers.
+#
+#   scripts/bench.sh                 # both registries, ~8 minutes
+#   BENCH_QUICK=1 scripts/bench.sh   # small registry, shorter runs, ~1.5 minutes
+#
+# Every server runs pinned to CPU 1 and dnsperf to CPU 0; the peers take
+# turns, each run REPS times, and the best run of each counts. Only
+# 127.0.0.1 is ever queried, and every run is bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+	SIZES=${BENCH_SIZES:-small}
+	DUR=2 FIXDUR=1.5 REPS=2
+else
+	SIZES=${BENCH_SIZES:-small large}
+	DUR=4 FIXDUR=4 REPS=2
+fi
+RATE=15000     # offered QPS for latency and CPU per query
+OUTSTANDING=100
+OUT=${BENCH_OUT:-docs/benchmarks.md}
+SERVER_CPU=1 LOAD_CPU=0
+PORT_REFLECTOR=5380 PORT_SWARMDNS=5381 PORT_DNSMASQ=5382 PORT_WEIGHTED=5383 PORT_RANDOM=5384
+
+WORK=$(mktemp -d /tmp/swarmdns-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { echo "bench: $*" >&2; }
+
+install() {
+	local missing=()
+	command -v dnsperf >/dev/null || missing+=(dnsperf)
+	command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
+	command -v taskset >/dev/null || missing+=(util-linux)
+	if [ ${#missing[@]} -gt 0 ]; then
+		log "installing ${missing[*]}"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+	fi
+}
+
+build() {
+	log "building"
+	CGO_ENABLED=0 go build -trimpath -o "$WORK/swarmdns" ./cmd/swarmdns
+	go build -o "$WORK/reflector" ./scripts/reflector
+	go build -o "$WORK/genregistry" ./scripts/genregistry
+}
+
+# start NAME CMD... runs a server on the server CPU; its pid goes to PID_<NAME>.
+start() {
+	local name=$1
+	shift
+	taskset -c $SERVER_CPU "$@" >"$WORK/$name.log" 2>&1 &
+	PIDS+=($!)
+	printf -v "PID_$name" %s $!
+}
+
+stop() {
+	local pid=$1
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# ready PORT NAME waits until the server answers NAME with NOERROR (a
+# large registry takes a while to load), at most 180 s.
+ready() {
+	local port=$1 name=$2 i
+	for i in $(seq 1 360); do
+		if echo "$name A" | dnsperf -s 127.0.0.1 -p "$port" -n 1 -t 1 2>/dev/null | grep -q 'NOERROR 1 '; then
+			return 0
+		fi
+		sleep 0.5
+	done
+	log "server on port $port never answered $name"
+	return 1
+}
+
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# saturate PORT FILE: QPS and mean latency (ms) with OUTSTANDING queries in flight.
+saturate() {
+	taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l $DUR -e -q $OUTSTANDING -t 1 2>/dev/null |
+		awk '/Queries per second/ {q = $4} /Average Latency/ {l = $4 * 1000} END {printf "%.0f %.3f\n", q, l}' || true
+}
+
+# fixed PORT FILE PID: at RATE offered QPS, p99 latency (ms) and the
+# server's CPU microseconds per answered query, from /proc/PID/stat.
+fixed() {
+	local port=$1 file=$2 pid=$3 t0 t1
+	t0=$(cputicks "$pid")
+	taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$port" -d "$file" -l $FIXDUR -e -q $OUTSTANDING -t 1 -Q $RATE -v \
+		>"$WORK/fixed.out" 2>/dev/null || true
+	t1=$(cputicks "$pid")
+	grep '^> ' "$WORK/fixed.out" | awk '{print $NF}' | sort -g >"$WORK/lat.txt" || true
+	local n
+	n=$(wc -l <"$WORK/lat.txt")
+	if [ "$n" -eq 0 ]; then
+		echo "- -"
+		return
+	fi
+	awk -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$n" '
+		BEGIN {i = int(n * 0.99); if (i < 1) i = 1}
+		NR == i {printf "%.3f %.2f\n", $1 * 1000, ticks * 1e6 / hz / n}' "$WORK/lat.txt"
+}
+
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+
+# run SIZE MIX PEER... measures each peer (name:port:pid) REPS times, in turns.
+run() {
+	local size=$1 mix=$2
+	shift 2
+	local file="$WORK/$size/$mix.txt" rep peer name port pid sat fix
+	for rep in $(seq 1 $REPS); do
+		for peer in "$@"; do
+			IFS=: read -r name port pid <<<"$peer"
+			sat=$(saturate "$port" "$file")
+			fix=$(fixed "$port" "$file" "$pid")
+			log "$size $mix $name run $rep: QPS mean-ms $sat; p99-ms cpu-us/q $fix"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$mix" "$name" "$rep" "${sat// /$'\t'}" "${fix// /$'\t'}" >>"$RESULTS"
+		done
+	done
+}
+
+rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+
+install
+build
+start reflector "$WORK/reflector" -listen 127.0.0.1:$PORT_REFLECTOR
+NOTES="$WORK/notes.txt"
+: >"$NOTES"
+for size in $SIZES; do
+	log "generating the $size registry"
+	"$WORK/genregistry" -size "$size" -out "$WORK/$size"
+	# No HTTP listener (one per instance would clash) and no upstream:
+	# nothing is ever forwarded off the machine.
+	: >"$WORK/empty.resolv"
+	sw=(serve --listen 127.0.0.1:$PORT_SWARMDNS --registry-file "$WORK/$size/registry.yaml" --log-level warn
+		--http-listen "" --resolv-conf "$WORK/empty.resolv")
+	t0=$(date +%s.%N)
+	start swarmdns "$WORK/swarmdns" "${sw[@]}"
+	start dnsmasq dnsmasq -k --conf-file="$WORK/$size/dnsmasq.conf" --addn-hosts="$WORK/$size/hosts" \
+		--port=$PORT_DNSMASQ --listen-address=127.0.0.1 --bind-interfaces --pid-file= --user=root
+	ready $PORT_REFLECTOR tasks.svc0.swarm.local
+	ready $PORT_SWARMDNS tasks.svc0.swarm.local
+	t1=$(date +%s.%N)
+	ready $PORT_DNSMASQ tasks.svc0.swarm.local
+	peers=("reflector:$PORT_REFLECTOR:$PID_reflector" "swarmdns:$PORT_SWARMDNS:$PID_swarmdns" "dnsmasq:$PORT_DNSMASQ:$PID_dnsmasq")
+	if [ "$size" = small ] && [ "$QUICK" != 1 ]; then
+		# The same server with the other schedulers, for the tasks.<svc> mix.
+		start weighted "$WORK/swarmdns" "${sw[@]/$PORT_SWARMDNS/$PORT_WEIGHTED}" --scheduler weighted
+		start random "$WORK/swarmdns" "${sw[@]/$PORT_SWARMDNS/$PORT_RANDOM}" --scheduler random
+		ready $PORT_WEIGHTED tasks.svc0.swarm.local
+		ready $PORT_RANDOM tasks.svc0.swarm.local
+	fi
+	for mix in tasks-a mix; do
+		extra=()
+		if [ "$mix" = tasks-a ] && [ -n "${PID_weighted:-}" ]; then
+			extra=("swarmdns-weighted:$PORT_WEIGHTED:$PID_weighted" "swarmdns-random:$PORT_RANDOM:$PID_random")
+		fi
+		run "$size" "$mix" "${peers[@]}" "${extra[@]}"
+	done
+	printf '%s\tswarmdns load+build %.1f s, RSS after the runs %s MB; dnsmasq RSS %s MB\n' "$size" \
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$(rss "$PID_swarmdns")" "$(rss "$PID_dnsmasq")" >>"$NOTES"
+	for p in swarmdns dnsmasq weighted random; do
+		v="PID_$p"
+		if [ -n "${!v:-}" ]; then stop "${!v}"; unset "PID_$p"; fi
+	done
+done
+
+# The table: best run of each peer; ratios against the same run's peers.
+TABLE="$WORK/table.md"
+awk -F'\t' -v reps=$REPS -v rate=$RATE -v dur=$DUR '
+	{
+		k = $1 "\t" $2 "\t" $3
+		if (!(k in qps)) order[n++] = k
+		if ($5 + 0 > qps[k] + 0) { qps[k] = $5; mean[k] = $6 }
+		if (!(k in p99) || ($7 != "-" && $7 + 0 < p99[k] + 0)) p99[k] = $7
+		if (!(k in cpu) || ($8 != "-" && $8 + 0 < cpu[k] + 0)) cpu[k] = $8
+	}
+	END {
+		printf "QPS: best of %d runs of %d s, %d queries outstanding; mean latency from that run.\n", reps, dur, 100
+		printf "p99 latency and server CPU per query: at %d offered QPS, best of %d runs.\n\n", rate, reps
+		print "| registry | queries | server | QPS | mean ms | p99 ms @15k | CPU µs/q @15k | QPS ÷ reflector | QPS ÷ dnsmasq | CPU ÷ dnsmasq |"
+		print "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+		for (i = 0; i < n; i++) {
+			split(order[i], f, "\t")
+			r = f[1] "\t" f[2] "\treflector"; d = f[1] "\t" f[2] "\tdnsmasq"
+			vr = (f[3] == "reflector") ? "" : sprintf("%.2f", qps[order[i]] / qps[r])
+			vd = (f[3] == "dnsmasq" || qps[d] == 0) ? "" : sprintf("%.2f", qps[order[i]] / qps[d])
+			vc = (f[3] == "dnsmasq" || f[3] == "reflector" || cpu[d] == "-" || cpu[d] == 0) ? "" : sprintf("%.2f", cpu[order[i]] / cpu[d])
+			printf "| %s | %s | %s | %d | %.3f | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3], qps[order[i]], mean[order[i]], p99[order[i]], cpu[order[i]], vr, vd, vc
+		}
+	}' "$RESULTS" >"$TABLE"
+
+GOBENCH="$WORK/gobench.txt"
+if [ "$QUICK" != 1 ]; then
+	log "go benchmarks"
+	{
+		go test -run '^$' -bench 'BenchmarkAnswer' -benchtime 200000x ./server/
+		go test -run '^$' -bench 'BenchmarkOrder' ./scheduler/
+		go test -run '^$' -bench 'BenchmarkBuild' -benchtime 3x ./registry/
+	} 2>&1 | grep -E '^Benchmark' >"$GOBENCH" || true
+fi
+
+{
+	echo "<!-- bench:begin (generated by scripts/bench.sh; do not edit by hand) -->"
+	echo "### Last run: $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$([ "$QUICK" = 1 ] && echo ', quick')"
+	echo
+	echo "$(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}'), dnsmasq $(dnsmasq --version | awk 'NR == 1 {print $3}'), $(go version | awk '{print $3}')."
+	echo
+	cat "$TABLE"
+	echo
+	while IFS=$'\t' read -r size note; do echo "- $size registry: $note"; done <"$NOTES"
+	if [ -s "$GOBENCH" ]; then
+		echo
+		echo '```'
+		cat "$GOBENCH"
+		echo '```'
+	fi
+	echo "<!-- bench:end -->"
+} >"$WORK/section.md"
+
+cat "$WORK/section.md"
+mkdir -p "$(dirname "$OUT")"
+if [ -f "$OUT" ] && grep -q '<!-- bench:begin' "$OUT"; then
+	awk -v sec="$WORK/section.md" '
+		/<!-- bench:begin/ {while ((getline l < sec) > 0) print l; skip = 1; next}
+		/<!-- bench:end -->/ {skip = 0; next}
+		!skip' "$OUT" >"$WORK/out.md"
+	cp "$WORK/out.md" "$OUT"
+else
+	{ [ -f "$OUT" ] && cat "$OUT" && echo; cat "$WORK/section.md"; } >"$WORK/out.md"
+	cp "$WORK/out.md" "$OUT"
+fi
+log "results written to $OUT"

@@ -1,0 +1,281 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// On Linux each read loop owns a blocking socket, all bound to the same
+// address with SO_REUSEPORT so the kernel spreads clients over them, and
+// moves datagrams in batches: recvmmsg waits for one and takes every query
+// already queued, sendmmsg sends all their replies. A loop costs one wake-up
+// and two system calls per batch, not a netpoller round trip and two system
+// calls per query.
+
+// batchSize is the most datagrams one recvmmsg takes.
+const batchSize = 32
+
+// mmsghdr is struct mmsghdr, which x/sys/unix does not define.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+// batchUDP is one blocking socket. os.File holds its descriptor so that
+// close never races a loop blocked in recvmmsg or a forwarded reply.
+type batchUDP struct {
+	f      *os.File
+	rc     syscall.RawConn
+	closed atomic.Bool
+}
+
+// listenUDP binds readers sockets to addr. A probe bind without
+// SO_REUSEPORT first makes sure the port is free, as a plain bind would:
+// another process must not be able to join the group.
+func listenUDP(addr *net.UDPAddr, readers int) ([]udpConn, net.Addr, error) {
+	sa, family := sockaddrOf(addr)
+	probe, err := bindUDP(family, sa, false)
+	if err != nil && family == unix.AF_INET6 && addr.IP == nil {
+		// No IPv6 here: a wildcard address falls back to IPv4 only.
+		sa, family = &unix.SockaddrInet4{Port: addr.Port}, unix.AF_INET
+		probe, err = bindUDP(family, sa, false)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	bound, err := unix.Getsockname(probe)
+	unix.Close(probe)
+	if err != nil {
+		return nil, nil, fmt.Errorf("getsockname: %w", err)
+	}
+	conns := make([]udpConn, 0, readers)
+	fail := func(err error) ([]udpConn, net.Addr, error) {
+		for _, c := range conns {
+			c.close()
+		}
+		return nil, nil, err
+	}
+	for i := 0; i < readers; i++ {
+		fd, err := bindUDP(family, bound, true)
+		if err != nil {
+			return fail(err)
+		}
+		f := os.NewFile(uintptr(fd), "udp")
+		rc, err := f.SyscallConn()
+		if err != nil {
+			f.Close()
+			return fail(err)
+		}
+		conns = append(conns, &batchUDP{f: f, rc: rc})
+	}
+	return conns, udpAddrFromSockaddr(bound), nil
+}
+
+func sockaddrOf(addr *net.UDPAddr) (unix.Sockaddr, int) {
+	if ip4 := addr.IP.To4(); ip4 != nil {
+		sa := &unix.SockaddrInet4{Port: addr.Port}
+		copy(sa.Addr[:], ip4)
+		return sa, unix.AF_INET
+	}
+	sa := &unix.SockaddrInet6{Port: addr.Port}
+	copy(sa.Addr[:], addr.IP.To16())
+	if addr.Zone != "" {
+		if ifi, err := net.InterfaceByName(addr.Zone); err == nil {
+			sa.ZoneId = uint32(ifi.Index)
+		}
+	}
+	return sa, unix.AF_INET6
+}
+
+// bindUDP returns a bound blocking UDP socket. An IPv6 wildcard socket
+// takes IPv4 clients too, as Go's own listener does.
+func bindUDP(family int, sa unix.Sockaddr, reusePort bool) (int, error) {
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return -1, fmt.Errorf("socket: %w", err)
+	}
+	opts := [][3]int{}
+	if family == unix.AF_INET6 {
+		opts = append(opts, [3]int{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0})
+	}
+	if reusePort {
+		opts = append(opts, [3]int{unix.SOL_SOCKET, unix.SO_REUSEPORT, 1})
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o[0], o[1], o[2]); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("setsockopt: %w", err)
+		}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("bind: %w", err)
+	}
+	return fd, nil
+}
+
+func udpAddrFromSockaddr(sa unix.Sockaddr) *net.UDPAddr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.UDPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
+	case *unix.SockaddrInet6:
+		return &net.UDPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+	}
+	return nil
+}
+
+// batch is one read loop's buffers: the queries, the clients' addresses
+// and the replies, with the headers recvmmsg and sendmmsg read.
+type batch struct {
+	in    [batchSize]mmsghdr
+	inIov [batchSize]unix.Iovec
+	names [batchSize]unix.RawSockaddrInet6 // large enough for either family
+	bufs  [batchSize][]byte
+	out   [batchSize]mmsghdr
+	oIov  [batchSize]unix.Iovec
+	outs  [batchSize][]byte
+
+	// recv and send are the system calls, made once per loop rather than
+	// as closures per batch (which would escape, and allocate); they leave
+	// their result in n and errno, and send sends count from from.
+	recv, send  func(fd uintptr) bool
+	n           int
+	errno       syscall.Errno
+	from, count int
+}
+
+func newBatch() *batch {
+	b := &batch{}
+	for i := range b.in {
+		b.bufs[i] = make([]byte, 65535)
+		b.outs[i] = make([]byte, 0, maxUDPSize+512)
+		b.inIov[i].Base = &b.bufs[i][0]
+		b.in[i].hdr.Iov = &b.inIov[i]
+		b.in[i].hdr.SetIovlen(1)
+		b.in[i].hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+		b.out[i].hdr.Iov = &b.oIov[i]
+		b.out[i].hdr.SetIovlen(1)
+	}
+	b.recv = func(fd uintptr) bool {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), batchSize, unix.MSG_WAITFORONE, 0, 0)
+		b.n, b.errno = int(r), e
+		return true
+	}
+	b.send = func(fd uintptr) bool {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[b.from])), uintptr(b.count), 0, 0, 0)
+		b.n, b.errno = int(r), e
+		return true
+	}
+	return b
+}
+
+func (u *batchUDP) serve(s *Server) {
+	b := newBatch()
+	sc := newScratch()
+	for {
+		for i := range b.in {
+			b.inIov[i].SetLen(len(b.bufs[i]))
+			b.in[i].hdr.Namelen = uint32(unsafe.Sizeof(b.names[i]))
+			b.in[i].hdr.Flags = 0
+		}
+		err := u.rc.Read(b.recv)
+		switch {
+		case err != nil || u.closed.Load():
+			return
+		case b.errno == unix.EINTR || b.errno == unix.EAGAIN || b.errno == unix.ENOMEM || b.errno == unix.ENOBUFS:
+			continue
+		case b.errno != 0 || b.n == 0: // shut down by wake, or the socket failed
+			return
+		}
+		k := 0
+		for i := 0; i < b.n; i++ {
+			client, ok := addrPortOf(&b.names[i], b.in[i].hdr.Namelen)
+			if !ok {
+				continue
+			}
+			sc.out = b.outs[i][:0]
+			out := s.serveDatagram(u, b.bufs[i][:b.in[i].len], client, sc)
+			if out == nil {
+				continue
+			}
+			b.outs[i] = out[:0] // keep a buffer answer had to grow
+			b.oIov[k].Base = unsafe.SliceData(out)
+			b.oIov[k].SetLen(len(out))
+			b.out[k].hdr.Name = b.in[i].hdr.Name
+			b.out[k].hdr.Namelen = b.in[i].hdr.Namelen
+			k++
+		}
+		u.send(b, k)
+	}
+}
+
+// send sends the first k replies of b; a reply the kernel refuses (the
+// client's address is unreachable) is dropped, as a lost datagram.
+func (u *batchUDP) send(b *batch, k int) {
+	for b.from, b.count = 0, k; b.from < k; b.count = k - b.from {
+		if err := u.rc.Write(b.send); err != nil {
+			return
+		}
+		switch {
+		case b.errno == unix.EINTR:
+		case b.errno != 0 || b.n == 0:
+			b.from++ // skip the reply that failed
+		default:
+			b.from += b.n
+		}
+	}
+}
+
+// addrPortOf reads a client address written by recvmmsg. An IPv4 client
+// of a dual-stack socket comes as ::ffff:a.b.c.d, as from Go's listener.
+func addrPortOf(rsa *unix.RawSockaddrInet6, n uint32) (netip.AddrPort, bool) {
+	switch rsa.Family {
+	case unix.AF_INET:
+		if n < unix.SizeofSockaddrInet4 {
+			return netip.AddrPort{}, false
+		}
+		a4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		return netip.AddrPortFrom(netip.AddrFrom4(a4.Addr), ntohs(a4.Port)), true
+	case unix.AF_INET6:
+		if n < unix.SizeofSockaddrInet6 {
+			return netip.AddrPort{}, false
+		}
+		return netip.AddrPortFrom(netip.AddrFrom16(rsa.Addr), ntohs(rsa.Port)), true
+	}
+	return netip.AddrPort{}, false
+}
+
+func ntohs(p uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
+
+func (u *batchUDP) writeTo(b []byte, to netip.AddrPort) {
+	var sa unix.Sockaddr
+	if a := to.Addr(); a.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(to.Port()), Addr: a.As4()}
+	} else {
+		sa = &unix.SockaddrInet6{Port: int(to.Port()), Addr: a.As16()}
+	}
+	u.rc.Write(func(fd uintptr) bool {
+		unix.Sendto(int(fd), b, 0, sa)
+		return true
+	})
+}
+
+// wake shuts the socket down for reading, which returns a blocked
+// recvmmsg (with empty messages).
+func (u *batchUDP) wake() {
+	u.closed.Store(true)
+	u.rc.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_RD) })
+}
+
+func (u *batchUDP) close() { u.f.Close() }
