@@ -24,7 +24,10 @@ const (
 // localTasks is what the local engine said about task containers before
 // the manager says it: which ones died and which ones run (and are healthy).
 // Both are applied to the last Data at once, without a full sync, and to
-// every full sync while the manager lags behind.
+// every full sync while the manager lags behind. The die event is the first
+// word that a task's addresses are gone: the engine lists a dead container
+// as running until it has torn its networks down, half a second later, and
+// the agent reports the task failed later still.
 type localTasks struct {
 	mu      sync.Mutex
 	died    map[string]diedContainer // container ID →
