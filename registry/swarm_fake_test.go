@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
@@ -31,7 +32,8 @@ type fakeEngine struct {
 	inspect    map[string]container.InspectResponse // container ID → inspect
 	gwbridge   network.Inspect
 	nodeID     string
-	fail       map[string]int // path → HTTP status to answer with
+	fail       map[string]int           // path → HTTP status to answer with
+	delay      map[string]time.Duration // path → time to take before answering
 	failBody   string
 	requests   []string // "METHOD /path"
 	subs       []chan events.Message
@@ -57,8 +59,9 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 
 	f.mu.Lock()
 	f.requests = append(f.requests, r.Method+" "+path)
-	status, body := f.fail[path], f.failBody
+	status, body, delay := f.fail[path], f.failBody, f.delay[path]
 	f.mu.Unlock()
+	time.Sleep(delay)
 
 	w.Header().Set("Api-Version", "1.41")
 	w.Header().Set("Content-Type", "application/json")

@@ -63,7 +63,7 @@ type SwarmSource struct {
 	pollInterval time.Duration
 	debounce     time.Duration
 	localNode    string
-	died         diedContainers
+	local        localTasks
 	report       SyncReporter
 }
 
@@ -108,8 +108,10 @@ func (s *SwarmSource) SetReporter(r SyncReporter) { s.report = r }
 // Run implements Source. It syncs at once, then on engine events (after the
 // debounce, and again 100, 200, 400 ms... later while that is sooner than
 // the poll) and every poll interval, and calls update only when the Data
-// changed. Engine errors are retried with backoff; Run returns an error only
-// for ErrNotManager before the first successful sync.
+// changed. A local task container that starts or dies changes the last
+// Data at once, even while a sync is under way. Engine errors are retried
+// with backoff; Run returns an error only for ErrNotManager before the
+// first successful sync (a dockerd shutting down says so for a moment).
 func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 	defer s.cli.Close()
 	defer s.eventsCli.Close()
@@ -118,7 +120,8 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	kicks := make(chan struct{}, 1)
-	go s.watchEvents(ctx, kicks)
+	local := make(chan struct{}, 1)
+	go s.watchEvents(ctx, kicks, local)
 
 	var (
 		last        *Data
@@ -127,17 +130,46 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		failures    int
 		// followUp is the delay of the next follow-up resync; 0: none.
 		followUp time.Duration
+		// syncing holds the result of the sync under way; nil: none.
+		syncing chan syncResult
+		// lastSync is when the last sync ended, syncedAt when the last
+		// successful one began: what the local engine said since is newer
+		// than the Data it read.
+		lastSync, syncedAt time.Time
 	)
+	defer func() {
+		if syncing != nil {
+			<-syncing
+		}
+	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	// A pending timer is never pushed later by an event, only earlier.
 	deadline := time.Now()
-	var lastSync time.Time
+	publish := func(d *Data) {
+		if !sameSwarmData(last, d) {
+			logSwarmChanges(s.log, last, d)
+			last = d
+			update(d)
+		}
+	}
 	for {
+		// Kicks wait while a sync is under way: they schedule the next.
+		kicked := kicks
+		if syncing != nil {
+			kicked = nil
+		}
+		var r syncResult
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-kicks:
+		case <-local:
+			// A local task container died or started: publish that at
+			// once; the kick that came with it brings the manager's word.
+			died, started := s.local.current(time.Now())
+			publish(withLocalTasks(last, died, started, syncedAt))
+			continue
+		case <-kicked:
 			followUp = followUpFirst
 			soon := time.Now().Add(s.debounce)
 			if gap := lastSync.Add(followUpFirst); soon.Before(gap) {
@@ -149,25 +181,32 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 			}
 			continue
 		case <-timer.C:
+			syncing = make(chan syncResult, 1)
+			go func(done chan<- syncResult) {
+				start := time.Now()
+				data, err := s.sync(ctx)
+				done <- syncResult{data: data, err: err, start: start}
+			}(syncing)
+			continue
+		case r = <-syncing:
+			syncing = nil
 		}
 
-		start := time.Now()
-		data, err := s.sync(ctx)
 		lastSync = time.Now()
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, ErrNotManager) && !synced:
-			return err
-		case err != nil:
+		case errors.Is(r.err, ErrNotManager) && !synced:
+			return r.err
+		case r.err != nil:
 			if s.report != nil {
-				s.report.SyncFailed(err)
+				s.report.SyncFailed(r.err)
 			}
 			if !unreachable {
-				s.log.WithError(err).Warn("manager unreachable")
+				s.log.WithError(r.err).Warn("manager unreachable")
 				unreachable = true
 			} else {
-				s.log.WithError(err).Debug("sync failed")
+				s.log.WithError(r.err).Debug("sync failed")
 			}
 			wait := backoff(failures)
 			failures++
@@ -175,18 +214,17 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 			timer.Reset(wait)
 			continue
 		}
+		syncedAt = r.start
 		if unreachable {
 			s.log.Info("manager reachable again")
 			unreachable = false
 		}
 		failures, synced = 0, true
-		if !sameSwarmData(last, data) {
-			logSwarmChanges(s.log, last, data)
-			last = data
-			update(data)
-		}
+		// What the local engine said after the sync read it goes on top.
+		died, started := s.local.current(time.Now())
+		publish(withLocalTasks(r.data, died, started, r.start))
 		if s.report != nil {
-			s.report.SyncOK(time.Since(start))
+			s.report.SyncOK(lastSync.Sub(r.start))
 		}
 		next := s.pollInterval
 		if followUp > 0 && followUp < next {
@@ -198,6 +236,13 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		deadline = time.Now().Add(next)
 		timer.Reset(next)
 	}
+}
+
+// syncResult is the outcome of one sync, begun at start.
+type syncResult struct {
+	data  *Data
+	err   error
+	start time.Time
 }
 
 // backoff is the delay before retry number n (from 0): exponential, capped,

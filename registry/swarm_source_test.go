@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +147,8 @@ func TestSwarmSourceUnreachableManager(t *testing.T) {
 		{"services failing keeps the last data and retries", "/services", "manager is down"},
 		{"tasks failing after services succeeded never publishes part of the cluster", "/tasks", "manager is down"},
 		{"containers failing keeps the last data and retries", "/containers/json", "manager is down"},
+		{"networks failing keeps the last data and retries", "/networks", "manager is down"},
+		{"nodes failing keeps the last data and retries", "/nodes", "manager is down"},
 		// dockerd stops its Swarm component before its API when it shuts down.
 		{"an engine that stops being a manager after a sync keeps the last data and retries", "/services",
 			`This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`},
@@ -199,7 +203,11 @@ func TestSwarmSourceNonManagerAtStartIsFatal(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeEngine(t)
-			f.failPath("/services", http.StatusServiceUnavailable, tt.message)
+			// Every call only a manager answers fails alike; whichever
+			// answers first, the error is the same.
+			for _, path := range []string{"/services", "/tasks", "/nodes"} {
+				f.failPath(path, http.StatusServiceUnavailable, tt.message)
+			}
 			rs := startSource(t, f, 10*time.Millisecond)
 
 			select {
@@ -230,6 +238,11 @@ func TestSwarmSourceOnlyReads(t *testing.T) {
 	f.emit(events.Message{Type: events.ServiceEventType, Action: events.ActionUpdate})
 	smallCluster(f, 1)
 	rs.next(t, 5*time.Second)
+	f.set(func(f *fakeEngine) {
+		f.inspect = map[string]container.InspectResponse{"c-9": taskContainer("c-9", "task-9", "svc-web", "web.9.task-9", "10.0.1.19", "")}
+	})
+	f.emit(taskEvent(events.ActionStart, "c-9", "task-9"))
+	rs.next(t, 5*time.Second)
 
 	seen := map[string]bool{}
 	for _, r := range f.seenRequests() {
@@ -239,7 +252,7 @@ func TestSwarmSourceOnlyReads(t *testing.T) {
 			t.Errorf("request %q is not a read", r)
 		}
 	}
-	for _, want := range []string{"GET /services", "GET /tasks", "GET /networks", "GET /nodes", "GET /containers/json", "GET /info", "GET /events"} {
+	for _, want := range []string{"GET /services", "GET /tasks", "GET /networks", "GET /nodes", "GET /containers/json", "GET /containers/c-9/json", "GET /info", "GET /events"} {
 		if !seen[want] {
 			t.Errorf("no %q request; saw %v", want, seen)
 		}
@@ -270,8 +283,9 @@ func TestSwarmSourceEventsTriggerAFastResync(t *testing.T) {
 			smallCluster(f, 2)
 			rs.none(t, 100*time.Millisecond)
 			f.emit(tt.event)
-			if d := rs.next(t, 2*time.Second); len(d.Tasks) != 2 {
-				t.Errorf("after the event: %d tasks, want 2", len(d.Tasks))
+			// A die is published at once, before the resync it brings.
+			deadline := time.Now().Add(2 * time.Second)
+			for d := rs.next(t, 2*time.Second); len(d.Tasks) != 2; d = rs.next(t, time.Until(deadline)) {
 			}
 		})
 	}
@@ -378,6 +392,45 @@ func TestSwarmSourceSyncsTenThousandServices(t *testing.T) {
 		if byService[s.ID] != 1 || !s.VirtualIPs[appnetID].IsValid() {
 			t.Fatalf("service %s: %d tasks, VIP %v", s.Name, byService[s.ID], s.VirtualIPs)
 		}
+	}
+}
+
+// tookReporter records how long each sync took.
+type tookReporter struct{ took chan time.Duration }
+
+func (r tookReporter) SyncOK(took time.Duration) { r.took <- took }
+func (r tookReporter) SyncFailed(error)          {}
+
+func TestSwarmSourceSyncCostsItsSlowestCallsNotTheirSum(t *testing.T) {
+	const each = 80 * time.Millisecond
+	f := newFakeEngine(t)
+	smallCluster(f, 2)
+	f.set(func(f *fakeEngine) {
+		f.delay = map[string]time.Duration{"/services": each, "/tasks": each, "/networks": each, "/nodes": each, "/containers/json": each}
+	})
+	for _, env := range []string{"DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION", "DOCKER_CONTEXT"} {
+		t.Setenv(env, "")
+	}
+	src, err := NewSwarmSource(SwarmConfig{DockerHost: f.host(), PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := tookReporter{took: make(chan time.Duration, 10)}
+	src.SetReporter(rep)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, func(*Data) {}) }()
+	defer func() { cancel(); <-done }()
+
+	select {
+	case took := <-rep.took:
+		// Tasks then containers is the longest chain: two calls. In
+		// sequence the five would take 5 × 80 ms.
+		if took >= 4*each {
+			t.Errorf("a sync took %v, want under %v", took, 4*each)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no sync")
 	}
 }
 
@@ -492,15 +545,57 @@ func TestSwarmSourceDieEventStopsTheTaskBeforeTheEngineUnlistsIt(t *testing.T) {
 	}
 }
 
-func TestDiedContainersForgetStartedAndOldOnes(t *testing.T) {
-	var d diedContainers
+func TestLocalTasksRemembersWhatTheEngineSaid(t *testing.T) {
 	now := time.Now()
-	d.note(events.ActionDie, "c1", now)
-	d.note(events.ActionDie, "c2", now)
-	d.note(events.ActionDie, "c3", now.Add(-2*diedContainerMemory))
-	d.note(events.ActionStart, "c2", now)
-	got := d.set(now)
-	if !got["c1"] || got["c2"] || got["c3"] || len(got) != 1 {
-		t.Errorf("died set %v, want only c1", got)
+	started := func(container, task string) startedTask {
+		return startedTask{task: Task{ID: task, ServiceID: "svc-web", State: TaskRunning}, container: container, at: now}
+	}
+	tests := []struct {
+		name        string
+		do          func(l *localTasks)
+		wantDied    []string
+		wantStarted []string
+	}{
+		{"a die event is remembered with its task", func(l *localTasks) { l.noteDied("c1", "task-1", now) }, []string{"c1"}, nil},
+		{"a container that died is not started by an inspect that answers late", func(l *localTasks) {
+			l.noteDied("c1", "task-1", now)
+			if l.noteStarted(started("c1", "task-1")) {
+				t.Error("noteStarted accepted a dead container")
+			}
+		}, []string{"c1"}, nil},
+		{"a die forgets that the container started", func(l *localTasks) {
+			l.noteStarted(started("c1", "task-1"))
+			l.noteDied("c1", "task-1", now)
+		}, []string{"c1"}, nil},
+		{"a container that starts again is no longer dead", func(l *localTasks) {
+			l.noteDied("c1", "", now)
+			l.forgetDied("c1")
+		}, nil, nil},
+		{"a destroyed container is forgotten", func(l *localTasks) {
+			l.noteStarted(started("c1", "task-1"))
+			l.noteDied("c2", "task-2", now)
+			l.forget("c1")
+			l.forget("c2")
+		}, nil, nil},
+		{"what is older than the memory is forgotten", func(l *localTasks) {
+			l.noteDied("c1", "task-1", now.Add(-2*localTaskMemory))
+			old := started("c2", "task-2")
+			old.at = now.Add(-2 * localTaskMemory)
+			l.noteStarted(old)
+			l.noteStarted(started("c3", "task-3"))
+		}, nil, []string{"c3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var l localTasks
+			tt.do(&l)
+			died, started := l.current(now)
+			if got := slices.Sorted(maps.Keys(died)); !slices.Equal(got, tt.wantDied) {
+				t.Errorf("died %v, want %v", got, tt.wantDied)
+			}
+			if got := slices.Sorted(maps.Keys(started)); !slices.Equal(got, tt.wantStarted) {
+				t.Errorf("started %v, want %v", got, tt.wantStarted)
+			}
+		})
 	}
 }

@@ -2,10 +2,12 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -45,43 +47,111 @@ type engineState struct {
 }
 
 // sync reads the whole cluster. Any failed call fails the sync: Data is
-// never built from part of the state.
+// never built from part of the state. The calls run concurrently, so a sync
+// costs its slowest chain of calls rather than their sum.
 func (s *SwarmSource) sync(ctx context.Context) (*Data, error) {
 	var st engineState
-	var err error
-	if st.services, err = s.cli.ServiceList(ctx, swarm.ServiceListOptions{}); err != nil {
-		if strings.Contains(err.Error(), "not a swarm manager") {
-			return nil, fmt.Errorf("list services: %w (%v)", ErrNotManager, err)
+	g := newCallGroup(ctx)
+	g.run(func(ctx context.Context) (err error) {
+		st.services, err = s.cli.ServiceList(ctx, swarm.ServiceListOptions{})
+		return managerErr("list services", err)
+	})
+	g.run(func(ctx context.Context) (err error) {
+		running := filters.NewArgs(filters.Arg("desired-state", string(swarm.TaskStateRunning)))
+		if st.tasks, err = s.cli.TaskList(ctx, swarm.TaskListOptions{Filters: running}); err != nil {
+			return managerErr("list tasks", err)
 		}
-		return nil, fmt.Errorf("list services: %w", err)
+		// The containers are listed after the tasks: a task's container
+		// that ran when the tasks were listed and is missing now has
+		// stopped since.
+		if st.containers, err = s.cli.ContainerList(ctx, container.ListOptions{}); err != nil {
+			return fmt.Errorf("list containers: %w", err)
+		}
+		return nil
+	})
+	g.run(func(ctx context.Context) (err error) {
+		if st.networks, err = s.cli.NetworkList(ctx, network.ListOptions{}); err != nil {
+			return fmt.Errorf("list networks: %w", err)
+		}
+		st.gateways, err = s.gatewayAddresses(ctx, st.networks)
+		return err
+	})
+	g.run(func(ctx context.Context) (err error) {
+		st.nodes, err = s.cli.NodeList(ctx, swarm.NodeListOptions{})
+		return managerErr("list nodes", err)
+	})
+	if s.localNode == "" {
+		g.run(func(ctx context.Context) error {
+			info, err := s.cli.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("engine info: %w", err)
+			}
+			st.localNode = info.Swarm.NodeID
+			return nil
+		})
 	}
-	running := filters.NewArgs(filters.Arg("desired-state", string(swarm.TaskStateRunning)))
-	if st.tasks, err = s.cli.TaskList(ctx, swarm.TaskListOptions{Filters: running}); err != nil {
-		return nil, fmt.Errorf("list tasks: %w", err)
-	}
-	if st.networks, err = s.cli.NetworkList(ctx, network.ListOptions{}); err != nil {
-		return nil, fmt.Errorf("list networks: %w", err)
-	}
-	if st.nodes, err = s.cli.NodeList(ctx, swarm.NodeListOptions{}); err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	if st.containers, err = s.cli.ContainerList(ctx, container.ListOptions{}); err != nil {
-		return nil, fmt.Errorf("list containers: %w", err)
-	}
-	if st.gateways, err = s.gatewayAddresses(ctx, st.networks); err != nil {
+	if err := g.wait(); err != nil {
 		return nil, err
 	}
 	if s.localNode == "" {
-		info, err := s.cli.Info(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("engine info: %w", err)
-		}
-		s.localNode = info.Swarm.NodeID
+		s.localNode = st.localNode
 	}
 	st.localNode = s.localNode
-	st.died = s.died.set(time.Now())
-	st.ready = s.readyContainers(ctx, &st)
+	died, started := s.local.current(time.Now())
+	st.died = make(map[string]bool, len(died))
+	for id := range died {
+		st.died[id] = true
+	}
+	st.ready = s.readyContainers(ctx, &st, started)
 	return st.data(), nil
+}
+
+// managerErr wraps the error of a call only a manager answers, telling a
+// worker (or an engine outside any swarm) apart from a failing manager.
+func managerErr(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case strings.Contains(err.Error(), "not a swarm manager"):
+		return fmt.Errorf("%s: %w (%v)", what, ErrNotManager, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// callGroup runs calls concurrently and keeps the first error, cancelling
+// the others; a not-a-manager error wins over any other, since it ends Run.
+type callGroup struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
+}
+
+func newCallGroup(ctx context.Context) *callGroup {
+	ctx, cancel := context.WithCancel(ctx)
+	return &callGroup{ctx: ctx, cancel: cancel}
+}
+
+func (g *callGroup) run(call func(ctx context.Context) error) {
+	g.wg.Go(func() {
+		err := call(g.ctx)
+		if err == nil {
+			return
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.err == nil || (errors.Is(err, ErrNotManager) && !errors.Is(g.err, ErrNotManager)) {
+			g.err = err
+		}
+		g.cancel()
+	})
+}
+
+func (g *callGroup) wait() error {
+	g.wg.Wait()
+	g.cancel()
+	return g.err
 }
 
 // readyContainers inspects the running containers of local tasks that the
@@ -89,11 +159,19 @@ func (s *SwarmSource) sync(ctx context.Context) (*Data, error) {
 // after the container started (or turned healthy), and Docker's embedded
 // DNS does not wait for it either. An inspect that fails leaves the task
 // to the manager's word.
-func (s *SwarmSource) readyContainers(ctx context.Context, st *engineState) map[string]bool {
+func (s *SwarmSource) readyContainers(ctx context.Context, st *engineState, started map[string]startedTask) map[string]bool {
 	var live map[string]bool
 	var ready map[string]bool
 	for _, t := range st.tasks {
 		if !startingHere(t, st.localNode) {
+			continue
+		}
+		if id := t.Status.ContainerStatus.ContainerID; started[id].task.ID != "" && !st.died[id] {
+			// Inspected at its start event already.
+			if ready == nil {
+				ready = make(map[string]bool)
+			}
+			ready[id] = true
 			continue
 		}
 		if live == nil {

@@ -87,11 +87,15 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.Addr, err)
 	}
-	// Bind TCP to the port UDP got, so ":0" gives one port for both; with
-	// ":0", a port free for UDP but taken for TCP is tried again.
+	// Bind TCP to the port UDP got, so ":0" gives one port for both. With
+	// ":0" a port taken in between by another process — for TCP, or for
+	// UDP between the probe and the reuseport sockets — is tried again.
 	for try := 1; ; try++ {
 		conns, bound, err := listenUDP(udpAddr, s.Readers)
 		if err != nil {
+			if udpAddr.Port == 0 && try < 10 && errors.Is(err, syscall.EADDRINUSE) {
+				continue
+			}
 			return fmt.Errorf("listen udp %s: %w", s.Addr, err)
 		}
 		s.udp, s.udpAddr = conns, udpAddrOf(bound)
