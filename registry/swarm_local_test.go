@@ -164,10 +164,9 @@ func TestSwarmSourceLocalContainerEventsNeedNoFullSync(t *testing.T) {
 		// want is each task's state after the event; nil: no update.
 		want map[string]string
 	}{
-		{"a die event stops the task at once",
+		{"a die event alone, the manager unreadable, keeps the last good data (dockerd stopping kills every container)",
 			[]swarm.Task{running("task-1", 1, "10.0.1.11"), running("task-2", 2, "10.0.1.12")}, nil,
-			taskEvent(events.ActionDie, "c-task-1", "task-1"),
-			map[string]string{"task-1": TaskContainerStopped, "task-2": TaskRunning}},
+			taskEvent(events.ActionDie, "c-task-1", "task-1"), nil},
 		{"a start event makes the starting task running after one inspect",
 			[]swarm.Task{running("task-1", 1, "10.0.1.11"), starting("task-2", 2, "10.0.1.12")},
 			map[string]container.InspectResponse{"c-task-2": taskContainer("c-task-2", "task-2", "svc-web", "web.2.task-2", "10.0.1.12", "")},
@@ -261,16 +260,21 @@ func TestSwarmSourceLocalChangeDoesNotWaitForASyncUnderWay(t *testing.T) {
 	f.set(func(f *fakeEngine) {
 		f.networks = fixtureNetworks()
 		f.services = []swarm.Service{replicated("svc-web", "web")}
-		f.tasks = []swarm.Task{withContainer(task("task-1", "svc-web", 1, swarm.TaskStateRunning, swarm.TaskStateRunning,
+		f.tasks = []swarm.Task{withContainer(task("task-1", "svc-web", 1, swarm.TaskStateRunning, swarm.TaskStateStarting,
 			attached(appnetID, false, "10.0.1.11/24")), "c1")}
 		f.containers = []container.Summary{{ID: "c1", State: "running"}}
 	})
 	rs := startSource(t, f, time.Hour)
-	rs.next(t, 5*time.Second)
+	if d := rs.next(t, 5*time.Second); d.Tasks[0].State == TaskRunning {
+		t.Fatalf("before the start event: %+v", d.Tasks)
+	}
 	waitFor(t, func() bool { return f.subscribers() > 0 })
 
-	// A sync begins and hangs on a slow manager.
-	f.set(func(f *fakeEngine) { f.delay = map[string]time.Duration{"/tasks": 2 * time.Second} })
+	// A sync begins and hangs on a slow manager; the container then starts.
+	f.set(func(f *fakeEngine) {
+		f.delay = map[string]time.Duration{"/tasks": 2 * time.Second}
+		f.inspect = map[string]container.InspectResponse{"c1": taskContainer("c1", "task-1", "svc-web", "web.1.task-1", "10.0.1.11", "")}
+	})
 	f.emit(events.Message{Type: events.ServiceEventType, Action: events.ActionUpdate, Scope: "swarm"})
 	waitFor(t, func() bool {
 		n := 0
@@ -282,12 +286,12 @@ func TestSwarmSourceLocalChangeDoesNotWaitForASyncUnderWay(t *testing.T) {
 		return n == 2
 	})
 	start := time.Now()
-	f.emit(taskEvent(events.ActionDie, "c1", "task-1"))
+	f.emit(taskEvent(events.ActionStart, "c1", "task-1"))
 	d := rs.next(t, time.Second)
-	if d.Tasks[0].State != TaskContainerStopped {
-		t.Errorf("after the die event: %+v, want task-1 %s", d.Tasks, TaskContainerStopped)
+	if d.Tasks[0].State != TaskRunning {
+		t.Errorf("after the start event: %+v, want task-1 %s", d.Tasks, TaskRunning)
 	}
 	if took := time.Since(start); took > 500*time.Millisecond {
-		t.Errorf("the die was published after %v, behind the sync under way", took)
+		t.Errorf("the start was published after %v, behind the sync under way", took)
 	}
 }

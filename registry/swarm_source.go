@@ -108,8 +108,9 @@ func (s *SwarmSource) SetReporter(r SyncReporter) { s.report = r }
 // Run implements Source. It syncs at once, then on engine events (after the
 // debounce, and again 100, 200, 400 ms... later while that is sooner than
 // the poll) and every poll interval, and calls update only when the Data
-// changed. A local task container that starts or dies changes the last
-// Data at once, even while a sync is under way. Engine errors are retried
+// changed. A local task container that starts changes the last Data at
+// once, even while a sync is under way; one that dies does at the next
+// successful sync. Engine errors are retried
 // with backoff; Run returns an error only for ErrNotManager before the
 // first successful sync (a dockerd shutting down says so for a moment).
 func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
@@ -164,10 +165,14 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		case <-ctx.Done():
 			return nil
 		case <-local:
-			// A local task container died or started: publish that at
-			// once; the kick that came with it brings the manager's word.
-			died, started := s.local.current(time.Now())
-			publish(withLocalTasks(last, died, started, syncedAt))
+			// A local task container started: publish that at once; the
+			// kick that came with it brings the manager's word. A death
+			// waits for that sync: dockerd stopping kills every local
+			// container, and while the manager cannot be read the last
+			// good data keeps serving (the die is applied at the next
+			// successful sync, ahead of the engine's own listing).
+			_, started := s.local.current(time.Now())
+			publish(withLocalTasks(last, nil, started, syncedAt))
 			continue
 		case <-kicked:
 			followUp = followUpFirst

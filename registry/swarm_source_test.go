@@ -283,7 +283,7 @@ func TestSwarmSourceEventsTriggerAFastResync(t *testing.T) {
 			smallCluster(f, 2)
 			rs.none(t, 100*time.Millisecond)
 			f.emit(tt.event)
-			// A die is published at once, before the resync it brings.
+			// The resync the event brings publishes the new cluster.
 			deadline := time.Now().Add(2 * time.Second)
 			for d := rs.next(t, 2*time.Second); len(d.Tasks) != 2; d = rs.next(t, time.Until(deadline)) {
 			}
