@@ -191,3 +191,26 @@ func (f *fakeEngine) seenRequests() []string {
 	defer f.mu.Unlock()
 	return append([]string(nil), f.requests...)
 }
+
+// count is how many times the engine was asked req ("GET /services").
+func (f *fakeEngine) count(req string) int {
+	n := 0
+	for _, r := range f.seenRequests() {
+		if r == req {
+			n++
+		}
+	}
+	return n
+}
+
+// oneTask sets a cluster of one service with one task in state, whose
+// container c1 the engine lists as running.
+func (f *fakeEngine) oneTask(state swarm.TaskState) {
+	f.set(func(f *fakeEngine) {
+		f.networks = fixtureNetworks()
+		f.services = []swarm.Service{replicated("svc-web", "web")}
+		f.tasks = []swarm.Task{withContainer(task("task-1", "svc-web", 1, swarm.TaskStateRunning, state,
+			attached(appnetID, false, "10.0.1.11/24")), "c1")}
+		f.containers = []container.Summary{{ID: "c1", State: "running"}}
+	})
+}

@@ -257,13 +257,7 @@ func TestSwarmSourceManagerWinsAtTheNextFullSync(t *testing.T) {
 
 func TestSwarmSourceLocalChangeDoesNotWaitForASyncUnderWay(t *testing.T) {
 	f := newFakeEngine(t)
-	f.set(func(f *fakeEngine) {
-		f.networks = fixtureNetworks()
-		f.services = []swarm.Service{replicated("svc-web", "web")}
-		f.tasks = []swarm.Task{withContainer(task("task-1", "svc-web", 1, swarm.TaskStateRunning, swarm.TaskStateStarting,
-			attached(appnetID, false, "10.0.1.11/24")), "c1")}
-		f.containers = []container.Summary{{ID: "c1", State: "running"}}
-	})
+	f.oneTask(swarm.TaskStateStarting)
 	rs := startSource(t, f, time.Hour)
 	if d := rs.next(t, 5*time.Second); d.Tasks[0].State == TaskRunning {
 		t.Fatalf("before the start event: %+v", d.Tasks)
@@ -276,15 +270,7 @@ func TestSwarmSourceLocalChangeDoesNotWaitForASyncUnderWay(t *testing.T) {
 		f.inspect = map[string]container.InspectResponse{"c1": taskContainer("c1", "task-1", "svc-web", "web.1.task-1", "10.0.1.11", "")}
 	})
 	f.emit(events.Message{Type: events.ServiceEventType, Action: events.ActionUpdate, Scope: "swarm"})
-	waitFor(t, func() bool {
-		n := 0
-		for _, r := range f.seenRequests() {
-			if r == "GET /tasks" {
-				n++
-			}
-		}
-		return n == 2
-	})
+	waitFor(t, func() bool { return f.count("GET /tasks") == 2 })
 	start := time.Now()
 	f.emit(taskEvent(events.ActionStart, "c1", "task-1"))
 	d := rs.next(t, time.Second)

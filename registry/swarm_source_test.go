@@ -297,15 +297,7 @@ func TestSwarmSourceFollowsAnEventWithQuickResyncs(t *testing.T) {
 	rs := startSource(t, f, time.Hour)
 	rs.next(t, 5*time.Second)
 	waitFor(t, func() bool { return f.subscribers() > 0 })
-	syncs := func() int {
-		n := 0
-		for _, r := range f.seenRequests() {
-			if r == "GET /services" {
-				n++
-			}
-		}
-		return n
-	}
+	syncs := func() int { return f.count("GET /services") }
 
 	// The container died; the manager marks its task failed only after the
 	// resync the event triggered.
@@ -325,15 +317,7 @@ func TestSwarmSourceEventStormIsRateLimited(t *testing.T) {
 	rs := startSource(t, f, time.Hour)
 	rs.next(t, 5*time.Second)
 	waitFor(t, func() bool { return f.subscribers() > 0 })
-	syncs := func() int {
-		n := 0
-		for _, r := range f.seenRequests() {
-			if r == "GET /services" {
-				n++
-			}
-		}
-		return n
-	}
+	syncs := func() int { return f.count("GET /services") }
 	before := syncs()
 	for range 100 {
 		f.emit(events.Message{Type: events.ContainerEventType, Action: events.ActionStart, Scope: "local"})
@@ -527,13 +511,7 @@ func TestSwarmSourceReadsStartingLocalContainers(t *testing.T) {
 
 func TestSwarmSourceDieEventStopsTheTaskBeforeTheEngineUnlistsIt(t *testing.T) {
 	f := newFakeEngine(t)
-	f.set(func(f *fakeEngine) {
-		f.networks = fixtureNetworks()
-		f.services = []swarm.Service{replicated("svc-web", "web")}
-		f.tasks = []swarm.Task{withContainer(task("task-1", "svc-web", 1, swarm.TaskStateRunning, swarm.TaskStateRunning,
-			attached(appnetID, false, "10.0.1.11/24")), "c1")}
-		f.containers = []container.Summary{{ID: "c1", State: "running"}}
-	})
+	f.oneTask(swarm.TaskStateRunning)
 	rs := startSource(t, f, time.Hour)
 	if d := rs.next(t, 5*time.Second); d.Tasks[0].State != TaskRunning {
 		t.Fatalf("before the event: %+v", d.Tasks)
