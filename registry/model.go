@@ -1,6 +1,9 @@
 package registry
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+)
 
 // Endpoint modes of a service, as Swarm names them.
 const (
@@ -97,4 +100,35 @@ type Node struct {
 	ID       string
 	Hostname string
 	Labels   map[string]string
+}
+
+// AddrsOn returns the task's addresses on the network with this ID.
+func (t *Task) AddrsOn(network string) []netip.Addr { return t.Addresses[network] }
+
+// NetworkIDs appends to dst the IDs of the networks the task has
+// addresses on, sorted.
+func (t *Task) NetworkIDs(dst []string) []string {
+	start := len(dst)
+	for id := range t.Addresses {
+		dst = append(dst, id)
+	}
+	slices.Sort(dst[start:])
+	return dst
+}
+
+// VIPOn returns the service's virtual IP on the network with this ID.
+func (s *Service) VIPOn(network string) (netip.Addr, bool) {
+	a, ok := s.VirtualIPs[network]
+	return a, ok
+}
+
+// VIPNetworkIDs appends to dst the IDs of the networks the service has a
+// virtual IP on, sorted.
+func (s *Service) VIPNetworkIDs(dst []string) []string {
+	start := len(dst)
+	for id := range s.VirtualIPs {
+		dst = append(dst, id)
+	}
+	slices.Sort(dst[start:])
+	return dst
 }
