@@ -1,15 +1,13 @@
 package registry
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/miekg/dns"
 
 	"github.com/swarmdns/swarmdns/scheduler"
 )
@@ -58,32 +56,8 @@ func (c *Config) Check() error {
 // prev's rotation state. Problems in the data (a bad label value) do not
 // fail the build; they are returned as warnings and the default applies.
 func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
-	b := &builder{
-		cfg:  cfg,
-		data: d,
-		// About nine names per task (task, slot, PTR, network forms and
-		// the empty non-terminals under them): sized once, not regrown.
-		names:    make(map[string]*Name, 9*len(d.Tasks)+8*len(d.Services)),
-		nets:     make(map[string]*Network, len(d.Networks)),
-		nodes:    make(map[string]*Node, len(d.Nodes)),
-		tasks:    make(map[string][]*Task),
-		policies: make(map[string]scheduler.Policy),
-		single:   make(map[*addrRec]*RRSet, len(d.Tasks)+len(d.Services)),
-	}
-	for i := range d.Networks {
-		b.nets[d.Networks[i].ID] = &d.Networks[i]
-	}
-	for i := range d.Nodes {
-		b.nodes[d.Nodes[i].ID] = &d.Nodes[i]
-	}
-	for i := range d.Tasks {
-		t := &d.Tasks[i]
-		if t.State == TaskRunning {
-			b.tasks[t.ServiceID] = append(b.tasks[t.ServiceID], t)
-		}
-	}
-	b.defaultNets = b.resolveNetworks(cfg.Networks)
-	s := &Snapshot{Domain: cfg.Domain, Built: time.Now(), Data: d}
+	b := newBuilder(d, cfg, prev)
+	s := &Snapshot{Domain: cfg.Domain, Built: time.Now(), Data: d, tab: b.tab}
 	s.Serial = uint32(s.Built.Unix())
 	if prev != nil && s.Serial <= prev.Serial {
 		s.Serial = prev.Serial + 1
@@ -97,195 +71,228 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	for _, svc := range svcs {
 		b.service(svc)
 	}
-	b.snapshotNames(s, prev)
+	b.packNames()
+	b.emptyNonTerminals()
+	b.apex(s)
+	b.publish(s)
 	b.clients(s)
-	s.stats = Stats{Services: len(d.Services), Names: len(s.names)}
+	s.stats = Stats{Services: len(d.Services), Names: len(s.index.names)}
 	for _, ts := range b.tasks {
 		s.stats.Tasks += len(ts)
 	}
 	return s, b.warnings
 }
 
+// builder makes one snapshot. It collects the records of every name by
+// view (nameB, viewB, setB, linked by index), then packs each name's views
+// into RRSets. The name index and the record table it fills become the
+// snapshot's.
 type builder struct {
 	cfg  Config
 	data *Data
-	// names becomes the snapshot's: every name, with the empty
-	// non-terminals added at the end.
-	names       map[string]*Name
+	prev *Snapshot
+
+	idx nameIndex
+	nbs []nameB // by name number, as idx.names
+	vbs []viewB
+	sbs []setB
+	// more holds the SRV records and further PTR targets of collectors.
+	more []setMore
+	// polNames are the policies collectors name, by setB.pol.
+	polNames []string
+
+	tab  *table
+	sets []RRSet
+	// setView is, by set, the view that holds the set alone, or -1: names
+	// whose one view is one shared set (a task's name, slot and
+	// network-scoped name) share that view.
+	setView []int32
+	vix     []viewIx
+	// shared is the packed A, AAAA or SRV set of a record slice, by the
+	// slice: the same records under several names (a service and its
+	// tasks name, each in two views) are packed once.
+	shared map[sharedKey]int32
+
 	nets        map[string]*Network
 	nodes       map[string]*Node
+	nodeWeights map[string]uint32
 	tasks       map[string][]*Task
 	policies    map[string]scheduler.Policy
+	polIdx      map[string]uint8
 	defaultNets map[string]bool // nil: every network
 	warnings    []error
-	slab        slabs
-	v4, v6      []addrRec // view's scratch
-	local       []bool    // addrSet's and srvSet's scratch
-	netViews    []viewB   // snapshotNames' scratch
-	one         []uint32  // all 1, see ones
-	// single is the packed RRSet of each one-record collector, by record.
-	single map[*addrRec]*RRSet
-	// order is every nameB in the order set made them, which is their
-	// order in memory too: walking it beats walking the map.
-	order []*nameB
+
+	// Scratch, reused from service to service and name to name.
+	key      []byte
+	ids      []string
+	networks []string
+	names    []string
+	ti       []taskInfo
+	v4, v6   []addrRec
+	local    []bool
+	netViews []int32
+	ptrs     []keyRef
+	seen     map[netip.Addr]struct{}
+	srvSeen  map[srvKey]struct{}
+	prevNum  int32 // name whose previous views prevName holds
+	prevName Name
+
+	addrSlab []addrRec
+	srvSlab  []srvRec
+	weights  []uint32
+	states   []scheduler.State
+	domain   []byte // the zone in wire format
+
+	apexNS, apexSOA int32
 }
 
-// nameB collects the records of one name while building, by view.
 type nameB struct {
-	name    *Name
-	key     string
-	views   []viewB // "" is the default view; few per name
+	head    int32 // first viewB, -1 for none
 	reverse bool
 }
 
+// viewB is one view of a name while collecting: the records it gets.
 type viewB struct {
-	network string
-	set     *setB
+	network string // network ID, "" for the default view
+	set     int32  // setB
+	next    int32  // next viewB of the name, -1 at the end
 }
 
 type setB struct {
-	addrs  []addrRec
-	srvs   []srvRec
-	ptrs   []string
-	ttl    uint32
-	policy string
+	addrs []addrRec
+	ptr   keyRef // the first PTR target
+	more  int32  // the rest in builder.more, +1
+	ttl   uint32
+	pol   uint8 // index in builder.polNames
+}
+
+// setMore is what few collectors have: SRV records, a second PTR target.
+type setMore struct {
+	srvs []srvRec
+	ptrs []keyRef
+}
+
+// keyRef is a name in the index's key arena (a PTR target).
+type keyRef struct {
+	off uint32
+	n   uint8
 }
 
 type addrRec struct {
 	addr   netip.Addr
 	weight uint32
+	info   uint32
 	local  bool
-	info   string
+	single int32 // the packed set of this record alone, +1
 }
 
 type srvRec struct {
-	target string // FQDN
+	task   int32 // the task's name number: the target, with the domain
 	port   uint16
 	weight uint32
+	info   uint32
 	local  bool
-	info   string
 	glue   []netip.Addr
 }
 
-// svcInfo is what the labels of one service say.
-type svcInfo struct {
-	svc     *Service
-	name    string
-	ttl     uint32
-	policy  string
-	weight  uint32
-	tasksOn bool // the service name answers tasks
-	ports   []Port
+type srvKey struct {
+	task int32
+	port uint16
 }
 
-func (b *builder) warnf(format string, args ...any) {
-	b.warnings = append(b.warnings, fmt.Errorf(format, args...))
+// taskInfo is what a service's pass knows of each of its tasks.
+type taskInfo struct {
+	name   int32 // its name's number once added, else -1
+	info   uint32
+	weight uint32
+	local  bool
 }
 
-func (b *builder) labels(svc *Service) svcInfo {
-	si := svcInfo{svc: svc, name: strings.ToLower(svc.Name), ttl: b.cfg.TTL, policy: b.cfg.Policy, weight: 1}
-	si.tasksOn = svc.EndpointMode == ModeDNSRR
-	if v, ok := svc.Labels[LabelResolve]; ok {
-		switch v {
-		case "tasks":
-			si.tasksOn = true
-		case "vip", "":
-		default:
-			b.warnf("service %s: label %s=%q: want tasks or vip", svc.Name, LabelResolve, v)
-		}
-	}
-	if v, ok := svc.Labels[LabelTTL]; ok {
-		if ttl, err := parseTTL(v); err == nil {
-			si.ttl = ttl
-		} else {
-			b.warnf("service %s: label %s: %v", svc.Name, LabelTTL, err)
-		}
-	}
-	if v, ok := svc.Labels[LabelScheduler]; ok {
-		if _, err := b.policy(v); err == nil {
-			si.policy = v
-		} else {
-			b.warnf("service %s: label %s: %v", svc.Name, LabelScheduler, err)
-		}
-	}
-	if v, ok := svc.Labels[LabelWeight]; ok {
-		w, err := parseWeight(v)
-		if err != nil {
-			b.warnf("service %s: label %s: %v", svc.Name, LabelWeight, err)
-		}
-		si.weight = w
-	}
-	si.ports = append(si.ports, svc.Ports...)
-	if v, ok := svc.Labels[LabelPorts]; ok {
-		named, err := ParsePorts(v)
-		if err != nil {
-			b.warnf("service %s: label %s: %v", svc.Name, LabelPorts, err)
-		}
-		si.ports = mergePorts(si.ports, named)
-	}
-	return si
+// viewIx is a packed view whose RRSets are numbers in builder.sets (-1:
+// none); publish turns it into a View.
+type viewIx struct {
+	network             string
+	a, aaaa, srv, ptr int32
 }
 
-// parseTTL reads a swarmdns.ttl value in seconds.
-func parseTTL(v string) (uint32, error) {
-	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 31)
-	if err != nil {
-		return 0, fmt.Errorf("ttl %q: want seconds", v)
-	}
-	return uint32(n), nil
+type sharedKey struct {
+	addrs  *addrRec
+	srvs   *srvRec
+	n      int
+	ttl    uint32
+	pol    uint8
+	typ    uint16
 }
 
-// parseWeight reads a swarmdns.weight value; a bad one counts as 1.
-func parseWeight(v string) (uint32, error) {
-	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 16)
-	if err != nil {
-		return 1, fmt.Errorf("weight %q: want an integer from 0 to 65535", v)
-	}
-	return uint32(n), nil
-}
+// Infos every snapshot has, at these indices of table.infos.
+const (
+	infoVIP = iota
+	infoNS
+	infoSOA
+)
 
-// mergePorts names the ports of the endpoint from the label, and adds the
-// label's ports the endpoint does not have.
-func mergePorts(ports, named []Port) []Port {
-	for _, n := range named {
-		found := false
-		for i := range ports {
-			if ports[i].Target == n.Target && strings.EqualFold(ports[i].Protocol, n.Protocol) {
-				ports[i].Name, found = n.Name, true
-			}
+func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
+	// About nine names per task (task, slot, PTR, network forms and the
+	// empty non-terminals under them): sized once, not regrown.
+	names := 9*len(d.Tasks) + 8*len(d.Services) + 16
+	// Seven collectors per task (its name and slot in two views, its
+	// network-scoped name, its PTR) and fourteen per service.
+	collectors := 7*len(d.Tasks) + 14*len(d.Services) + 16
+	b := &builder{
+		cfg:         cfg,
+		data:        d,
+		prev:        prev,
+		idx:         newNameIndex(names, 24*names/2),
+		nbs:         make([]nameB, 0, names/2),
+		vbs:         make([]viewB, 0, collectors),
+		sbs:         make([]setB, 0, collectors),
+		tab:         &table{infos: []string{infoVIP: "vip", infoNS: "ns", infoSOA: "soa"}},
+		shared:      make(map[sharedKey]int32),
+		nets:        make(map[string]*Network, len(d.Networks)),
+		nodes:       make(map[string]*Node, len(d.Nodes)),
+		nodeWeights: make(map[string]uint32, len(d.Nodes)),
+		tasks:       make(map[string][]*Task, len(d.Services)),
+		policies:    make(map[string]scheduler.Policy),
+		polIdx:      make(map[string]uint8),
+		prevNum:     -1,
+	}
+	b.tab.recs = make([]rec, 0, 3*len(d.Tasks)+8*len(d.Services)+16)
+	b.tab.bytes = make([]byte, 0, 120*len(d.Tasks)+1024)
+	b.tab.infos = append(make([]string, 0, len(d.Tasks)+3), b.tab.infos...)
+	b.sets = make([]RRSet, 0, 2*len(d.Tasks)+6*len(d.Services)+4)
+	b.setView = make([]int32, 0, cap(b.sets))
+	b.vix = make([]viewIx, 0, 2*len(d.Tasks)+6*len(d.Services)+4)
+	b.more = make([]setMore, 0, 8*len(d.Services)+4)
+	for i := range d.Networks {
+		b.nets[d.Networks[i].ID] = &d.Networks[i]
+	}
+	for i := range d.Nodes {
+		b.nodes[d.Nodes[i].ID] = &d.Nodes[i]
+	}
+	for i := range d.Tasks {
+		t := &d.Tasks[i]
+		if t.State == TaskRunning {
+			b.tasks[t.ServiceID] = append(b.tasks[t.ServiceID], t)
 		}
-		if !found {
-			ports = append(ports, n)
-		}
 	}
-	return ports
-}
-
-func (b *builder) policy(name string) (scheduler.Policy, error) {
-	if p, ok := b.policies[name]; ok {
-		return p, nil
-	}
-	p, err := b.cfg.Policies(name)
-	if err != nil {
-		return nil, err
-	}
-	b.policies[name] = p
-	return p, nil
+	b.defaultNets = b.resolveNetworks(cfg.Networks)
+	return b
 }
 
 func (b *builder) nodeWeight(id string) uint32 {
-	n := b.nodes[id]
-	if n == nil {
-		return 1
+	if w, ok := b.nodeWeights[id]; ok {
+		return w
 	}
-	v, ok := n.Labels[LabelWeight]
-	if !ok {
-		return 1
+	w := uint32(1)
+	if n := b.nodes[id]; n != nil {
+		if v, ok := n.Labels[LabelWeight]; ok {
+			var err error
+			if w, err = parseWeight(v); err != nil {
+				b.warnf("node %s: label %s: %v", n.Hostname, LabelWeight, err)
+			}
+		}
 	}
-	w, err := parseWeight(v)
-	if err != nil {
-		b.warnf("node %s: label %s: %v", n.Hostname, LabelWeight, err)
-	}
+	b.nodeWeights[id] = w
 	return w
 }
 
@@ -324,60 +331,107 @@ func (b *builder) ingress(id string) bool {
 	return n != nil && n.Ingress
 }
 
-// nameB returns the collector of name, creating it.
-func (b *builder) nameB(name string) *nameB {
-	if n := b.names[name]; n != nil {
-		return n.b
+// k makes a name key of parts in the builder's scratch.
+func (b *builder) k(parts ...string) []byte {
+	b.key = b.key[:0]
+	for _, p := range parts {
+		b.key = append(b.key, p...)
 	}
-	nb := b.slab.nameB()
-	nb.key, nb.name = name, take(&b.slab.names)
-	nb.name.b = nb
-	b.names[name] = nb.name
-	b.order = append(b.order, nb)
-	return nb
+	return b.key
 }
 
-// set returns the record collector of n in view (network ID, "" for the
-// default view), creating it with si's TTL and policy.
-func (b *builder) set(n *nameB, view string, si *svcInfo) *setB {
-	var s *setB
-	for i := range n.views {
-		if n.views[i].network == view {
-			s = n.views[i].set
-			break
+// maxKey is the longest key a question can carry (a name of 255 bytes
+// on the wire); longer names are never asked, so they are not kept.
+const maxKey = 253
+
+// name returns the number of the name with this key, creating it.
+func (b *builder) name(key []byte) int32 {
+	n, added := b.idx.intern(key)
+	if added {
+		b.nbs = append(b.nbs, nameB{head: -1})
+	}
+	return n
+}
+
+// set returns the record collector of name n in view (network ID, "" for
+// the default view), creating it with si's TTL and policy.
+func (b *builder) set(n int32, view string, si *svcInfo) *setB {
+	for v := b.nbs[n].head; v >= 0; v = b.vbs[v].next {
+		if b.vbs[v].network == view {
+			s := &b.sbs[b.vbs[v].set]
+			if si.ttl < s.ttl {
+				s.ttl = si.ttl // one RRset, one TTL: the smallest (RFC 2181)
+			}
+			return s
 		}
 	}
-	if s == nil {
-		s = b.slab.setB()
-		s.ttl, s.policy = si.ttl, si.policy
-		n.views = append(n.views, viewB{network: view, set: s})
-	} else if si.ttl < s.ttl {
-		s.ttl = si.ttl // one RRset, one TTL: the smallest (RFC 2181)
-	}
-	return s
+	b.sbs = append(b.sbs, setB{ttl: si.ttl, pol: si.pol})
+	b.vbs = append(b.vbs, viewB{network: view, set: int32(len(b.sbs) - 1), next: b.nbs[n].head})
+	b.nbs[n].head = int32(len(b.vbs) - 1)
+	return &b.sbs[len(b.sbs)-1]
 }
 
-// add adds recs to one kind of record (field) of name in the view of
-// network and, when the network belongs to it, the default view. The
-// ".<network>" forms pass scoped=true: they have the one view only. recs
-// must not change afterwards: a collector may keep it rather than copy it.
-func add[T any](b *builder, name, network string, scoped bool, si *svcInfo, recs []T, field func(*setB) *[]T) {
-	if len(recs) == 0 {
-		return
+// add adds records to the name with this key in the view of network and,
+// when the network belongs to it, the default view, and returns the
+// name's number (-1 when there is nothing to add). The ".<network>" forms
+// pass scoped=true: they have the one view only. The records must not
+// change afterwards: a collector may keep the slice rather than copy it.
+func (b *builder) add(key []byte, network string, scoped bool, si *svcInfo, addrs []addrRec, srvs []srvRec) int32 {
+	if len(addrs)+len(srvs) == 0 || len(key) > maxKey {
+		return -1
 	}
-	n := b.nameB(name)
+	n := b.name(key)
 	if !scoped {
-		appendRecs(field(b.set(n, network, si)), recs)
+		b.put(b.set(n, network, si), addrs, srvs)
 		if !b.inDefault(network) {
-			return
+			return n
 		}
 	}
-	appendRecs(field(b.set(n, "", si)), recs)
+	b.put(b.set(n, "", si), addrs, srvs)
+	return n
+}
+
+func (b *builder) put(s *setB, addrs []addrRec, srvs []srvRec) {
+	appendRecs(&s.addrs, addrs)
+	if len(srvs) > 0 {
+		appendRecs(&b.moreOf(s).srvs, srvs)
+	}
+}
+
+// moreOf returns the rest of a collector, creating it.
+func (b *builder) moreOf(s *setB) *setMore {
+	if s.more == 0 {
+		b.more = append(b.more, setMore{})
+		s.more = int32(len(b.more))
+	}
+	return &b.more[s.more-1]
+}
+
+// srvsOf and ptrsOf return the SRV records and PTR targets of a collector.
+func (b *builder) srvsOf(s *setB) []srvRec {
+	if s.more == 0 {
+		return nil
+	}
+	return b.more[s.more-1].srvs
+}
+
+func (b *builder) ptrsOf(s *setB, dst []keyRef) []keyRef {
+	if s.ptr.n == 0 {
+		return dst
+	}
+	dst = append(dst, s.ptr)
+	if s.more != 0 {
+		dst = append(dst, b.more[s.more-1].ptrs...)
+	}
+	return dst
 }
 
 // appendRecs appends recs to *dst, sharing recs while *dst is empty (the
 // capacity is cut so that a later append copies).
 func appendRecs[T any](dst *[]T, recs []T) {
+	if len(recs) == 0 {
+		return
+	}
 	if *dst == nil {
 		*dst = recs[:len(recs):len(recs)]
 		return
@@ -385,15 +439,88 @@ func appendRecs[T any](dst *[]T, recs []T) {
 	*dst = append(*dst, recs...)
 }
 
-func addrsOf(s *setB) *[]addrRec { return &s.addrs }
-func srvsOf(s *setB) *[]srvRec   { return &s.srvs }
-
-func (b *builder) addAddrs(name, network string, scoped bool, si *svcInfo, recs []addrRec) {
-	add(b, name, network, scoped, si, recs, addrsOf)
+// addPTR adds target (a name in the key arena, made absolute by a dot) to
+// the reverse name of addr.
+func (b *builder) addPTR(addr netip.Addr, target keyRef, si *svcInfo) {
+	n := b.name(appendReverse(b.key[:0], addr))
+	b.nbs[n].reverse = true
+	s := b.set(n, "", si)
+	if s.ptr.n == 0 {
+		s.ptr = target
+		return
+	}
+	want := b.refKey(target)
+	b.ptrs = b.ptrsOf(s, b.ptrs[:0])
+	for _, p := range b.ptrs {
+		if string(b.refKey(p)) == string(want) {
+			return
+		}
+	}
+	m := b.moreOf(s)
+	m.ptrs = append(m.ptrs, target)
 }
 
-func (b *builder) addSRV(name, network string, scoped bool, si *svcInfo, recs []srvRec) {
-	add(b, name, network, scoped, si, recs, srvsOf)
+func (b *builder) refKey(r keyRef) []byte { return b.idx.keys[r.off : r.off+uint32(r.n)] }
+
+// ref returns the key of name n as a keyRef.
+func (b *builder) ref(n int32) keyRef {
+	e := &b.idx.names[n]
+	return keyRef{off: e.key, n: e.klen}
+}
+
+// rawRef puts key in the arena without making it a name, unless it is one.
+func (b *builder) rawRef(key []byte) keyRef {
+	if n := b.idx.find(key, hashKey(key)); n >= 0 {
+		return b.ref(n)
+	}
+	off := uint32(len(b.idx.keys))
+	b.idx.keys = append(b.idx.keys, key...)
+	return keyRef{off: off, n: uint8(len(key))}
+}
+
+// appendReverse appends the reverse name of a without the trailing dot
+// ("4.3.2.1.in-addr.arpa"), as dns.ReverseAddr gives it.
+func appendReverse(b []byte, a netip.Addr) []byte {
+	if a.Is4() {
+		v := a.As4()
+		for i := 3; i >= 0; i-- {
+			b = strconv.AppendUint(b, uint64(v[i]), 10)
+			b = append(b, '.')
+		}
+		return append(b, "in-addr.arpa"...)
+	}
+	const hex = "0123456789abcdef"
+	v := a.As16()
+	for i := 15; i >= 0; i-- {
+		b = append(b, hex[v[i]&0xF], '.', hex[v[i]>>4], '.')
+	}
+	return append(b, "ip6.arpa"...)
+}
+
+// appendTaskKey appends Docker's name of a task's container:
+// <svc>.<slot>.<taskid>, or <svc>.<nodeid>.<taskid> for a global
+// service's task, lower case.
+func appendTaskKey(b []byte, svc string, t *Task) []byte {
+	b = append(b, svc...)
+	b = append(b, '.')
+	if t.Slot > 0 {
+		b = strconv.AppendInt(b, int64(t.Slot), 10)
+	} else {
+		b = appendLower(b, t.NodeID)
+	}
+	b = append(b, '.')
+	return appendLower(b, t.ID)
+}
+
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 func (b *builder) service(svc *Service) {
@@ -403,63 +530,57 @@ func (b *builder) service(svc *Service) {
 		return
 	}
 	tasks := b.tasks[svc.ID]
-	local := func(t *Task) bool {
-		return b.cfg.PreferLocal && b.data.LocalNode != "" && t.NodeID == b.data.LocalNode
+	localNode := ""
+	if b.cfg.PreferLocal {
+		localNode = b.data.LocalNode
 	}
-	// The networks this service is named on: its attachments and VIPs.
-	var networks []string
-	seen := map[string]bool{}
+	// The networks this service is named on: its attachments, its VIPs'
+	// networks and its tasks' networks, each sorted by ID.
+	networks := b.networks[:0]
 	addNet := func(id string) {
-		if !seen[id] && !b.ingress(id) {
-			seen[id] = true
+		for _, n := range networks {
+			if n == id {
+				return
+			}
+		}
+		if !b.ingress(id) {
 			networks = append(networks, id)
 		}
 	}
 	for _, a := range svc.Networks {
 		addNet(a.Network)
 	}
-	vipNets := make([]string, 0, len(svc.VirtualIPs))
-	for id := range svc.VirtualIPs {
-		vipNets = append(vipNets, id)
-	}
-	sort.Strings(vipNets)
-	for _, id := range vipNets {
+	b.ids = svc.VIPNetworkIDs(b.ids[:0])
+	for _, id := range b.ids {
 		addNet(id)
 	}
 	for _, t := range tasks {
-		ids := make([]string, 0, len(t.Addresses))
-		for id := range t.Addresses {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
+		b.ids = t.NetworkIDs(b.ids[:0])
+		for _, id := range b.ids {
 			addNet(id)
 		}
 	}
-	aliases := map[string][]string{}
-	for _, a := range svc.Networks {
-		for _, al := range a.Aliases {
-			al = strings.ToLower(al)
-			if err := checkName(al); err != nil {
-				b.warnf("service %s: alias: %v; not served", svc.Name, err)
-				continue
-			}
-			if al != si.name {
-				aliases[a.Network] = append(aliases[a.Network], al)
-			}
-		}
-	}
+	b.networks = networks
 
-	// By task index: the task's name and, as an SRV target, its FQDN.
-	taskNames := make([]string, len(tasks))
-	targets := make([]string, len(tasks))
-	for i, t := range tasks {
-		taskNames[i] = taskName(si.name, t)
-		targets[i] = taskNames[i] + "." + b.cfg.Domain
+	ti := b.ti[:0]
+	for _, t := range tasks {
+		ti = append(ti, taskInfo{
+			name:   -1,
+			info:   uint32(len(b.tab.infos)),
+			weight: si.weight * b.nodeWeight(t.NodeID),
+			local:  localNode != "" && t.NodeID == localNode,
+		})
+		b.tab.infos = append(b.tab.infos, t.ID)
 	}
+	b.ti = ti
 	firstPort := uint16(0)
 	if len(si.ports) > 0 {
 		firstPort = si.ports[0].Target
+	}
+	// The SRV owner's first labels per port: "_http._tcp".
+	srvLabels := make([]string, len(si.ports))
+	for k, p := range si.ports {
+		srvLabels[k] = "_" + portName(p) + "._" + strings.ToLower(p.Protocol)
 	}
 
 	for _, net := range networks {
@@ -468,554 +589,145 @@ func (b *builder) service(svc *Service) {
 		// records are a window of taskRecs.
 		n := 0
 		for _, t := range tasks {
-			n += len(t.Addresses[net])
+			n += len(t.AddrsOn(net))
 		}
-		taskRecs := takeN(&b.slab.addrRecs, n)[:0]
-		for _, t := range tasks {
-			w := si.weight * b.nodeWeight(t.NodeID)
-			for _, a := range t.Addresses[net] {
-				taskRecs = append(taskRecs, addrRec{addr: a.Unmap(), weight: w, local: local(t), info: t.ID})
+		taskRecs := takeN(&b.addrSlab, n)[:0]
+		for i, t := range tasks {
+			for _, a := range t.AddrsOn(net) {
+				taskRecs = append(taskRecs, addrRec{addr: a.Unmap(), weight: ti[i].weight, local: ti[i].local, info: ti[i].info})
 			}
 		}
 		var vipRecs []addrRec
-		if vip, ok := svc.VirtualIPs[net]; ok && vip.IsValid() {
-			vipRecs = takeN(&b.slab.addrRecs, 1)
-			vipRecs[0] = addrRec{addr: vip.Unmap(), weight: max(si.weight, 1), info: "vip"}
+		if vip, ok := svc.VIPOn(net); ok && vip.IsValid() {
+			vipRecs = takeN(&b.addrSlab, 1)
+			vipRecs[0] = addrRec{addr: vip.Unmap(), weight: max(si.weight, 1), info: infoVIP}
 		}
 		svcRecs := vipRecs
 		if si.tasksOn {
 			svcRecs = taskRecs
 		}
-		names := []string{si.name}
-		names = append(names, aliases[net]...)
+		names := append(b.names[:0], si.name)
+		names = b.aliases(names, svc, &si, net)
+		b.names = names
 		for _, name := range names {
-			b.addAddrs(name, net, false, &si, svcRecs)
-			b.addAddrs(tasksName(name), net, false, &si, taskRecs)
+			b.add(b.k(name), net, false, &si, svcRecs, nil)
+			b.add(b.k("tasks.", name), net, false, &si, taskRecs, nil)
 			if nn != "" {
-				b.addAddrs(networkName(name, nn), net, true, &si, svcRecs)
-				b.addAddrs(networkName(tasksName(name), nn), net, true, &si, taskRecs)
+				b.add(b.k(name, ".", nn), net, true, &si, svcRecs, nil)
+				b.add(b.k("tasks.", name, ".", nn), net, true, &si, taskRecs, nil)
 			}
 		}
 		// Each task by name and by slot, and the reverse of its addresses.
 		off := 0
 		for i, t := range tasks {
-			recs := taskRecs[off : off+len(t.Addresses[net])]
+			recs := taskRecs[off : off+len(t.AddrsOn(net))]
 			off += len(recs)
 			if len(recs) == 0 {
 				continue
 			}
-			tn := taskNames[i]
-			b.addAddrs(tn, net, false, &si, recs)
+			ti[i].name = b.add(appendTaskKey(b.key[:0], si.name, t), net, false, &si, recs, nil)
+			if ti[i].name < 0 {
+				continue
+			}
 			if t.Slot > 0 {
-				b.addAddrs(slotName(t.Slot, si.name), net, false, &si, recs)
+				b.key = strconv.AppendInt(b.key[:0], int64(t.Slot), 10)
+				b.key = append(append(b.key, '.'), si.name...)
+				b.add(b.key, net, false, &si, recs, nil)
 			}
 			if nn != "" {
-				scoped := networkName(tn, nn)
-				b.addAddrs(scoped, net, true, &si, recs)
-				for _, r := range recs {
-					b.addPTR(r.addr, scoped+".", &si)
+				b.key = append(append(append(b.key[:0], b.refKey(b.ref(ti[i].name))...), '.'), nn...)
+				if scoped := b.add(b.key, net, true, &si, recs, nil); scoped >= 0 {
+					for _, r := range recs {
+						b.addPTR(r.addr, b.ref(scoped), &si)
+					}
 				}
 			}
 		}
-		if nn != "" {
-			for _, r := range vipRecs {
-				b.addPTR(r.addr, networkName(si.name, nn)+".", &si)
+		if nn != "" && len(vipRecs) > 0 {
+			if key := b.k(si.name, ".", nn); len(key) <= maxKey {
+				target := b.rawRef(key)
+				for _, r := range vipRecs {
+					b.addPTR(r.addr, target, &si)
+				}
 			}
 		}
 		// SRV: per named port, and on the service and tasks names.
 		srvFor := func(port uint16) []srvRec {
-			srvs := takeN(&b.slab.srvRecs, len(tasks))[:0]
+			srvs := takeN(&b.srvSlab, len(tasks))[:0]
 			for i, t := range tasks {
-				glue := t.Addresses[net]
-				if len(glue) == 0 {
+				glue := t.AddrsOn(net)
+				if len(glue) == 0 || ti[i].name < 0 {
 					continue
 				}
 				srvs = append(srvs, srvRec{
-					target: targets[i], port: port,
-					weight: si.weight * b.nodeWeight(t.NodeID), local: local(t), info: t.ID, glue: glue,
+					task: ti[i].name, port: port, weight: ti[i].weight, local: ti[i].local, info: ti[i].info, glue: glue,
 				})
 			}
 			return srvs
 		}
-		portSRVs := make([][]srvRec, len(si.ports))
-		for k, p := range si.ports {
-			portSRVs[k] = srvFor(p.Target)
-		}
 		all := srvFor(firstPort)
 		for _, name := range names {
 			for k, p := range si.ports {
-				b.addSRV(srvName(portName(p), strings.ToLower(p.Protocol), name), net, false, &si, portSRVs[k])
+				recs := all
+				if p.Target != firstPort {
+					recs = srvFor(p.Target)
+				}
+				b.add(b.k(srvLabels[k], ".", name), net, false, &si, nil, recs)
 			}
-			b.addSRV(name, net, false, &si, all)
-			b.addSRV(tasksName(name), net, false, &si, all)
+			b.add(b.k(name), net, false, &si, nil, all)
+			b.add(b.k("tasks.", name), net, false, &si, nil, all)
 		}
 	}
 }
 
-func (b *builder) addPTR(addr netip.Addr, target string, si *svcInfo) {
-	n := b.nameB(reverseName(addr))
-	n.reverse = true
-	s := b.set(n, "", si)
-	for _, p := range s.ptrs {
-		if p == target {
-			return
-		}
-	}
-	s.ptrs = append(s.ptrs, target)
-}
-
-// reverseName is dns.ReverseAddr of a without the trailing dot
-// ("4.3.2.1.in-addr.arpa"), built without the intermediate strings.
-func reverseName(a netip.Addr) string {
-	var buf [72]byte // 32 nibbles of "x." and "ip6.arpa"
-	b := buf[:0]
-	if a.Is4() {
-		v := a.As4()
-		for i := 3; i >= 0; i-- {
-			b = strconv.AppendUint(b, uint64(v[i]), 10)
-			b = append(b, '.')
-		}
-		return string(append(b, "in-addr.arpa"...))
-	}
-	const hex = "0123456789abcdef"
-	v := a.As16()
-	for i := 15; i >= 0; i-- {
-		b = append(b, hex[v[i]&0xF], '.', hex[v[i]>>4], '.')
-	}
-	return string(append(b, "ip6.arpa"...))
-}
-
-// snapshotNames packs every collected name into s.
-func (b *builder) snapshotNames(s *Snapshot, prev *Snapshot) {
-	s.names = b.names
-	for _, nb := range b.order {
-		key := nb.key
-		n := nb.name
-		n.views = takeOne(&b.slab.views)
-		var def *setB
-		for _, v := range nb.views {
-			if v.network == "" {
-				def = v.set
-			}
-		}
-		n.views[0] = b.view(key, "", def, prev)
-		if len(nb.views) > 1 || def == nil {
-			netViews := b.netViews[:0]
-			for _, v := range nb.views {
-				if v.network != "" {
-					netViews = append(netViews, v)
-				}
-			}
-			b.netViews = netViews
-			slices.SortFunc(netViews, func(x, y viewB) int { return strings.Compare(x.network, y.network) })
-			for _, v := range netViews {
-				if def != nil && sameSet(def, v.set) {
-					continue // packs to the default view; sameView would drop it
-				}
-				view := b.view(key, v.network, v.set, prev)
-				if !sameView(&view, &n.views[0]) {
-					n.views = append(n.views, view)
-				}
-			}
-		}
-		n.b = nil
-	}
-	// Empty non-terminals exist (NODATA, not NXDOMAIN): "1.abc" under
-	// "web.1.abc", "_tcp.web" under "_http._tcp.web". The walk up from a
-	// name stops at the first suffix that exists: an empty non-terminal
-	// added already has its own suffixes, and a name gets its walk.
-	empty := &Name{views: []View{{}}}
-	for _, nb := range b.order {
-		if nb.reverse {
+// aliases appends the service's valid aliases on net other than its name.
+func (b *builder) aliases(names []string, svc *Service, si *svcInfo, net string) []string {
+	for _, a := range svc.Networks {
+		if a.Network != net {
 			continue
 		}
-		for rest := nb.key; ; {
-			_, after, ok := strings.Cut(rest, ".")
-			if !ok {
+		for _, al := range a.Aliases {
+			al = strings.ToLower(al)
+			if err := checkName(al); err != nil {
+				b.warnf("service %s: alias: %v; not served", svc.Name, err)
+				continue
+			}
+			if al != si.name {
+				names = append(names, al)
+			}
+		}
+	}
+	return names
+}
+
+// emptyNonTerminals adds the names that exist only because names below
+// them do (NODATA, not NXDOMAIN): "1.abc" under "web.1.abc", "_tcp.web"
+// under "_http._tcp.web". Their keys are suffixes of the names' keys, in
+// the arena already. The walk up from a name stops at the first suffix
+// that exists: an empty non-terminal added already has its own suffixes.
+func (b *builder) emptyNonTerminals() {
+	real := len(b.nbs)
+	for n := 0; n < real; n++ {
+		if b.nbs[n].reverse {
+			continue
+		}
+		e := b.idx.names[n]
+		off, end := e.key, e.key+uint32(e.klen)
+		for {
+			dot := bytes.IndexByte(b.idx.keys[off:end], '.')
+			if dot < 0 {
 				break
 			}
-			if _, exists := s.names[after]; exists {
+			off += uint32(dot) + 1
+			suffix := b.idx.keys[off:end]
+			h := hashKey(suffix)
+			if b.idx.find(suffix, h) >= 0 {
 				break
 			}
-			s.names[after] = empty
-			rest = after
+			num := b.idx.insert(off, len(suffix), h)
+			b.idx.names[num].view, b.idx.names[num].nview = 0, 1 // the empty view
 		}
 	}
-	b.apex(s)
-}
-
-// sameSet reports whether two collectors hold the same records in the
-// same order, with the same TTL and policy.
-func sameSet(a, b *setB) bool {
-	if a.ttl != b.ttl || a.policy != b.policy || len(a.addrs) != len(b.addrs) || len(a.srvs) != len(b.srvs) || len(a.ptrs) != len(b.ptrs) {
-		return false
-	}
-	for i := range a.addrs {
-		if a.addrs[i] != b.addrs[i] {
-			return false
-		}
-	}
-	for i := range a.srvs {
-		x, y := &a.srvs[i], &b.srvs[i]
-		if x.target != y.target || x.port != y.port || x.weight != y.weight || x.local != y.local || x.info != y.info || len(x.glue) != len(y.glue) {
-			return false
-		}
-		for j := range x.glue {
-			if x.glue[j] != y.glue[j] {
-				return false
-			}
-		}
-	}
-	for i := range a.ptrs {
-		if a.ptrs[i] != b.ptrs[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func sameView(a, b *View) bool {
-	same := func(x, y *RRSet) bool {
-		return (x == nil) == (y == nil) && (x == nil || x.print == y.print)
-	}
-	return same(a.A, b.A) && same(a.AAAA, b.AAAA) && same(a.SRV, b.SRV) && same(a.PTR, b.PTR)
-}
-
-// view packs the records of one name in one view. A name that only has
-// network views (a service outside the --network restriction) gets an
-// empty default view.
-func (b *builder) view(key, network string, sb *setB, prev *Snapshot) View {
-	v := View{Network: network}
-	if sb == nil {
-		return v
-	}
-	var prevView *View
-	if prev != nil {
-		if pn := prev.names[key]; pn != nil {
-			for i := range pn.views {
-				if pn.views[i].Network == network {
-					prevView = &pn.views[i]
-				}
-			}
-		}
-	}
-	// Split by family, first occurrence of each address kept, in order.
-	v4, v6 := b.v4[:0], b.v6[:0]
-	var seen map[netip.Addr]bool
-	if len(sb.addrs) > smallSet {
-		seen = make(map[netip.Addr]bool, len(sb.addrs))
-	}
-	for i, r := range sb.addrs {
-		if seen != nil {
-			if seen[r.addr] {
-				continue
-			}
-			seen[r.addr] = true
-		} else if hasAddr(sb.addrs[:i], r.addr) {
-			continue
-		}
-		if r.addr.Is4() {
-			v4 = append(v4, r)
-		} else {
-			v6 = append(v6, r)
-		}
-	}
-	b.v4, b.v6 = v4, v6
-	v.A = b.addrSet(dns.TypeA, v4, sb, prevView)
-	v.AAAA = b.addrSet(dns.TypeAAAA, v6, sb, prevView)
-	v.SRV = b.srvSet(sb, prevView)
-	if len(sb.ptrs) > 0 {
-		rs := b.rrset(dns.TypePTR, sb.ttl, len(sb.ptrs))
-		for _, target := range sb.ptrs {
-			rs.Records = append(rs.Records, packPTR(b.slab.bytes(12+len(target)+1), sb.ttl, target))
-			rs.Weights = append(rs.Weights, 1)
-			rs.Info = append(rs.Info, target)
-		}
-		b.finish(rs, sb.policy, 0, nil, prevView)
-		v.PTR = rs
-	}
-	return v
-}
-
-// smallSet is the size up to which a linear scan beats a map for
-// duplicates.
-const smallSet = 32
-
-func hasAddr(recs []addrRec, a netip.Addr) bool {
-	for i := range recs {
-		if recs[i].addr == a {
-			return true
-		}
-	}
-	return false
-}
-
-// rrset returns an empty RRSet with room for n records.
-func (b *builder) rrset(t uint16, ttl uint32, n int) *RRSet {
-	rs := take(&b.slab.rrsets)
-	rs.Type, rs.TTL = t, ttl
-	rs.Records = takeN(&b.slab.records, n)[:0]
-	rs.Weights = takeN(&b.slab.weights, n)[:0]
-	rs.Info = takeN(&b.slab.infos, n)[:0]
-	return rs
-}
-
-func (b *builder) addrSet(t uint16, recs []addrRec, sb *setB, prevView *View) *RRSet {
-	if len(recs) == 0 {
-		return nil
-	}
-	// A task's one address answers under its name, its slot and its
-	// network-scoped name, collected from the same record: pack it once.
-	// A set of one record has no rotation to keep apart.
-	var src *addrRec
-	if len(sb.addrs) == 1 {
-		src = &sb.addrs[0]
-		if rs := b.single[src]; rs != nil && rs.TTL == sb.ttl && rs.policy == sb.policy {
-			return rs
-		}
-	}
-	rs := b.rrset(t, sb.ttl, len(recs))
-	if src != nil {
-		defer func() { b.single[src] = rs }()
-	}
-	var local []bool // nil while no record is local: the same as all false
-	for i, r := range recs {
-		rs.Records = append(rs.Records, packAddr(b.slab.bytes(addrLen(r.addr)), sb.ttl, r.addr))
-		rs.Weights = append(rs.Weights, r.weight)
-		rs.Info = append(rs.Info, r.info)
-		if r.local && local == nil {
-			local = b.scratchLocal(len(recs))
-		}
-		if local != nil {
-			local[i] = r.local
-		}
-	}
-	b.finish(rs, sb.policy, b.cfg.MaxAnswers, local, prevView)
-	return rs
-}
-
-type srvKey struct {
-	target string
-	port   uint16
-}
-
-func (b *builder) srvSet(sb *setB, prevView *View) *RRSet {
-	if len(sb.srvs) == 0 {
-		return nil
-	}
-	rs := b.rrset(dns.TypeSRV, sb.ttl, len(sb.srvs))
-	rs.Extra = takeN(&b.slab.records, len(sb.srvs))[:0]
-	rs.ExtraCount = takeN(&b.slab.counts, len(sb.srvs))[:0]
-	local := b.scratchLocal(len(sb.srvs))[:0]
-	var seen map[srvKey]bool
-	if len(sb.srvs) > smallSet {
-		seen = make(map[srvKey]bool, len(sb.srvs))
-	}
-	for i, r := range sb.srvs {
-		k := srvKey{r.target, r.port}
-		if seen != nil {
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-		} else if hasSRV(sb.srvs[:i], k) {
-			continue
-		}
-		prio := uint16(0)
-		if r.local {
-			prio = 0
-		} else if b.cfg.PreferLocal && b.data.LocalNode != "" {
-			prio = 1
-		}
-		target := b.slab.bytes(len(r.target) + 2)
-		target = packName(target, r.target)
-		rs.Records = append(rs.Records, packSRV(b.slab.bytes(18+len(target)), sb.ttl, prio, uint16(min(r.weight, 65535)), r.port, target))
-		glueLen := 0
-		for _, a := range r.glue {
-			glueLen += len(target) + addrLen(a.Unmap()) - 2
-		}
-		glue := b.slab.bytes(glueLen)
-		for _, a := range r.glue {
-			glue = packGlue(glue, sb.ttl, target, a.Unmap())
-		}
-		if len(r.glue) == 0 {
-			glue = nil
-		}
-		rs.Extra = append(rs.Extra, glue)
-		rs.ExtraCount = append(rs.ExtraCount, len(r.glue))
-		rs.Weights = append(rs.Weights, r.weight)
-		rs.Info = append(rs.Info, r.info)
-		local = append(local, r.local)
-	}
-	b.finish(rs, sb.policy, b.cfg.MaxAnswers, local, prevView)
-	return rs
-}
-
-func hasSRV(recs []srvRec, k srvKey) bool {
-	for i := range recs {
-		if recs[i].port == k.port && recs[i].target == k.target {
-			return true
-		}
-	}
-	return false
-}
-
-// finish drains zero-weight records, compiles the scheduler and carries
-// the rotation state over from the previous snapshot when nothing changed.
-func (b *builder) finish(rs *RRSet, policyName string, limit int, local []bool, prevView *View) {
-	anyWeight := false
-	for _, w := range rs.Weights {
-		anyWeight = anyWeight || w > 0
-	}
-	if anyWeight {
-		// Weight 0 drains a record, unless nothing else is left.
-		keep := 0
-		for i, w := range rs.Weights {
-			if w == 0 {
-				continue
-			}
-			rs.Records[keep], rs.Weights[keep], rs.Info[keep] = rs.Records[i], w, rs.Info[i]
-			if rs.Extra != nil {
-				rs.Extra[keep], rs.ExtraCount[keep] = rs.Extra[i], rs.ExtraCount[i]
-			}
-			if local != nil {
-				local[keep] = local[i]
-			}
-			keep++
-		}
-		rs.Records, rs.Weights, rs.Info = rs.Records[:keep], rs.Weights[:keep], rs.Info[:keep]
-		if rs.Extra != nil {
-			rs.Extra, rs.ExtraCount = rs.Extra[:keep], rs.ExtraCount[:keep]
-		}
-		if local != nil {
-			local = local[:keep]
-		}
-	} else {
-		for i := range rs.Weights {
-			rs.Weights[i] = 1
-		}
-	}
-	policy, err := b.policy(policyName)
-	if err != nil {
-		policy, _ = b.policy(b.cfg.Policy)
-	}
-	rs.policy, rs.limit = policy.Name(), limit
-	rs.order = compileGroups(policy, rs.Weights, local)
-	rs.print = fingerprint(rs, local)
-	if prevView != nil {
-		if p := prevView.Set(rs.Type); p != nil && p.print == rs.print {
-			rs.state = p.state
-		}
-	}
-	if rs.state == nil {
-		rs.state = takeSmall(&b.slab.states)
-	}
-	if !anyWeight || allOne(rs.Weights) {
-		rs.Weights = b.ones(len(rs.Weights))
-	}
-}
-
-func allOne(ws []uint32) bool {
-	for _, w := range ws {
-		if w != 1 {
-			return false
-		}
-	}
-	return true
-}
-
-// ones returns n weights of 1, shared by every RRSet of the snapshot whose
-// records all weigh 1.
-func (b *builder) ones(n int) []uint32 {
-	if n > len(b.one) {
-		b.one = make([]uint32, max(n, 64, 2*len(b.one)))
-		for i := range b.one {
-			b.one[i] = 1
-		}
-	}
-	return b.one[:n:n]
-}
-
-// scratchLocal returns a zeroed []bool of n, reused from RRSet to RRSet
-// (finish reads it and keeps nothing).
-func (b *builder) scratchLocal(n int) []bool {
-	if cap(b.local) < n {
-		b.local = make([]bool, n)
-	}
-	l := b.local[:n]
-	clear(l)
-	return l
-}
-
-// compileGroups compiles the policy over all records, or over the local
-// and remote groups separately when some but not all records are local.
-func compileGroups(policy scheduler.Policy, weights []uint32, local []bool) scheduler.Orderer {
-	nl := 0
-	for _, l := range local {
-		if l {
-			nl++
-		}
-	}
-	if nl == 0 || nl == len(weights) {
-		return policy.Compile(weights)
-	}
-	var li, ri []int
-	var lw, rw []uint32
-	for i, w := range weights {
-		if local[i] {
-			li, lw = append(li, i), append(lw, w)
-		} else {
-			ri, rw = append(ri, i), append(rw, w)
-		}
-	}
-	return scheduler.Grouped(
-		scheduler.Group{Indices: li, Orderer: policy.Compile(lw)},
-		scheduler.Group{Indices: ri, Orderer: policy.Compile(rw)},
-	)
-}
-
-// fingerprint identifies an RRSet's content for rotation carry-over
-// (FNV-1a over the policy, and each record with its weight and locality).
-func fingerprint(rs *RRSet, local []bool) uint64 {
-	const prime = 1099511628211
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(rs.policy); i++ {
-		h = (h ^ uint64(rs.policy[i])) * prime
-	}
-	for i, r := range rs.Records {
-		for _, c := range r {
-			h = (h ^ uint64(c)) * prime
-		}
-		w := rs.Weights[i]
-		for _, c := range [4]byte{byte(w >> 24), byte(w >> 16), byte(w >> 8), byte(w)} {
-			h = (h ^ uint64(c)) * prime
-		}
-		if local != nil && local[i] {
-			h = (h ^ 1) * prime
-		}
-	}
-	return h
-}
-
-// apex builds the zone's SOA and NS.
-func (b *builder) apex(s *Snapshot) {
-	ns := "ns." + b.cfg.Domain
-	soa := &dns.SOA{
-		Hdr:     dns.RR_Header{Name: b.cfg.Domain, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: b.cfg.TTL},
-		Ns:      ns,
-		Mbox:    "hostmaster." + b.cfg.Domain,
-		Serial:  s.Serial,
-		Refresh: 3600, Retry: 600, Expire: 86400,
-		Minttl: b.cfg.TTL,
-	}
-	nsRR := &dns.NS{Hdr: dns.RR_Header{Name: b.cfg.Domain, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: b.cfg.TTL}, Ns: ns}
-	// The domain passed Config.Check, so these records always pack.
-	s.soa, _ = packFull(soa)
-	soaSet := &RRSet{Type: dns.TypeSOA, TTL: b.cfg.TTL, Records: [][]byte{packOwnerless(soa)}, Weights: []uint32{1}, Info: []string{"soa"}}
-	b.finish(soaSet, scheduler.RoundRobin, 0, nil, nil)
-	nsSet := &RRSet{Type: dns.TypeNS, TTL: b.cfg.TTL, Records: [][]byte{packOwnerless(nsRR)}, Weights: []uint32{1}, Info: []string{"ns"}}
-	b.finish(nsSet, scheduler.RoundRobin, 0, nil, nil)
-	s.apex = &Name{views: []View{{SOA: soaSet, NS: nsSet}}}
 }
 
 // clients indexes the subnets of the networks and the addresses of local
@@ -1048,85 +760,17 @@ func (b *builder) clients(s *Snapshot) {
 	}
 }
 
-// slabs hands out the snapshot's many small objects from chunks: one
-// allocation per chunk instead of one per object, and far fewer objects
-// for the garbage collector to trace. Rotation State, which a later
-// snapshot may carry over and so keep its chunk, comes in small chunks.
-type slabs struct {
-	names    []Name
-	views    []View
-	rrsets   []RRSet
-	records  [][]byte
-	weights  []uint32
-	infos    []string
-	counts   []int
-	states   []scheduler.State
-	nameBs   []nameB
-	setBs    []setB
-	addrRecs []addrRec
-	srvRecs  []srvRec
-	buf      []byte
-}
-
-const slabLen = 1024
-
-func take[T any](chunk *[]T) *T {
-	if len(*chunk) == 0 {
-		*chunk = make([]T, slabLen)
-	}
-	p := &(*chunk)[0]
-	*chunk = (*chunk)[1:]
-	return p
-}
-
-// takeOne returns a slice of one element (an append to it copies it out).
-func takeOne[T any](chunk *[]T) []T {
-	if len(*chunk) == 0 {
-		*chunk = make([]T, slabLen)
-	}
-	one := (*chunk)[:1:1]
-	*chunk = (*chunk)[1:]
-	return one
-}
-
 // takeN returns a slice of n elements with capacity n, from a chunk
-// unless n is large.
+// unless n is large: one allocation per chunk instead of one per slice.
 func takeN[T any](chunk *[]T, n int) []T {
-	if n > slabLen/8 {
+	const chunkLen = 1024
+	if n > chunkLen/8 {
 		return make([]T, n)
 	}
 	if len(*chunk) < n {
-		*chunk = make([]T, slabLen)
+		*chunk = make([]T, chunkLen)
 	}
 	s := (*chunk)[:n:n]
 	*chunk = (*chunk)[n:]
 	return s
-}
-
-// takeSmall is take with chunks of 64, for objects a later snapshot may keep.
-func takeSmall[T any](chunk *[]T) *T {
-	if len(*chunk) == 0 {
-		*chunk = make([]T, 64)
-	}
-	p := &(*chunk)[0]
-	*chunk = (*chunk)[1:]
-	return p
-}
-
-func (s *slabs) nameB() *nameB { return take(&s.nameBs) }
-func (s *slabs) setB() *setB   { return take(&s.setBs) }
-
-// bytes returns an empty slice with room for n bytes, from a shared chunk
-// for small n.
-func (s *slabs) bytes(n int) []byte {
-	const chunk = 64 << 10
-	if n > chunk/8 {
-		return make([]byte, 0, n)
-	}
-	if len(s.buf)+n > cap(s.buf) {
-		s.buf = make([]byte, 0, chunk)
-	}
-	start := len(s.buf)
-	s.buf = s.buf[:start+n]
-	return s.buf[start : start : start+n]
 }

@@ -17,7 +17,7 @@ func records(t *testing.T, set *RRSet, order []int) []string {
 		return nil
 	}
 	if order == nil {
-		for i := range set.Records {
+		for i := 0; i < set.Len(); i++ {
 			order = append(order, i)
 		}
 	}
@@ -25,7 +25,7 @@ func records(t *testing.T, set *RRSet, order []int) []string {
 	for _, i := range order {
 		// A message whose question "q." sits at offset 12, for 0xC00C.
 		msg := []byte{0, 0, 0x80, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 'q', 0, 0, 1, 0, 1}
-		msg = append(msg, set.Records[i]...)
+		msg = append(msg, set.Record(i)...)
 		m := new(dns.Msg)
 		if err := m.Unpack(msg); err != nil {
 			t.Fatalf("record %d does not unpack: %v", i, err)
@@ -59,8 +59,8 @@ func exampleSnapshot(t *testing.T, cfg Config) *Snapshot {
 }
 
 func lookup(s *Snapshot, key string, nets ...string) *View {
-	n := s.Lookup([]byte(key))
-	if n == nil {
+	n, ok := s.Lookup([]byte(key))
+	if !ok {
 		return nil
 	}
 	return n.View(nets)
@@ -134,10 +134,10 @@ func TestTTLLabelOverridesTheDefault(t *testing.T) {
 func TestSRVGlueCarriesTheTargetsAddresses(t *testing.T) {
 	s := exampleSnapshot(t, Config{})
 	set := lookup(s, "_http._tcp.web").SRV
-	for i, info := range set.Info {
-		if info == "webtask1" {
-			if set.ExtraCount[i] != 2 || !strings.Contains(string(set.Extra[i]), "webtask1") {
-				t.Fatalf("glue of webtask1: %d records %q", set.ExtraCount[i], set.Extra[i])
+	for i := 0; i < set.Len(); i++ {
+		if set.Info(i) == "webtask1" {
+			if glue, n := set.Extra(i); n != 2 || !strings.Contains(string(glue), "webtask1") {
+				t.Fatalf("glue of webtask1: %d records %q", n, glue)
 			}
 			return
 		}

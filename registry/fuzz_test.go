@@ -36,13 +36,14 @@ func FuzzParseFile(f *testing.F) {
 			return
 		}
 		s, _ := Build(d, cfg, nil)
-		s.Names(func(key string, n *Name) {
+		s.Names(func(key string, n Name) {
 			for _, v := range n.Views() {
 				for _, set := range []*RRSet{v.A, v.AAAA, v.SRV, v.PTR} {
 					if set == nil {
 						continue
 					}
-					for _, rec := range set.Records {
+					for i := 0; i < set.Len(); i++ {
+						rec := set.Record(i)
 						msg := append([]byte{0, 0, 0x80, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 'q', 0, 0, 1, 0, 1}, rec...)
 						if err := new(dns.Msg).Unpack(msg); err != nil {
 							t.Fatalf("%s: record does not unpack: %v", key, err)

@@ -106,3 +106,21 @@ func packOwnerless(rr dns.RR) []byte {
 	}
 	return append(append([]byte{}, questionPtr...), b[1:]...)
 }
+
+// packLabels appends the labels of a dotted name (no trailing dot, not
+// empty) in wire format, without the root label.
+func packLabels(b []byte, name []byte) []byte {
+	for len(name) > 0 {
+		i := 0
+		for i < len(name) && name[i] != '.' {
+			i++
+		}
+		b = append(b, byte(i))
+		b = append(b, name[:i]...)
+		if i == len(name) {
+			break
+		}
+		name = name[i+1:]
+	}
+	return b
+}

@@ -12,6 +12,13 @@ import (
 // Snapshot is the registry at one moment, immutable once published. Every
 // record is packed at build time; a query looks its name up, picks the view
 // of the client's network and lets the RRSet order its records.
+//
+// The layout is made for a large registry: names are keys in one byte
+// arena found through an open-addressing index, records are offsets into
+// one packed byte arena, and names, views and RRSets are values in a few
+// large slices. Empty non-terminals are index entries whose key is a
+// suffix of the name that made them. Little of it holds pointers, so the
+// garbage collector has little to trace.
 type Snapshot struct {
 	// Domain is the zone, a lower-case FQDN ("swarm.local.").
 	Domain string
@@ -21,8 +28,11 @@ type Snapshot struct {
 	// Data is what the snapshot was built from; read only.
 	Data *Data
 
-	names map[string]*Name
-	apex  *Name
+	index nameIndex
+	views []View
+	sets  []RRSet
+	tab   *table
+	apex  []View
 	// soa is the zone's SOA record packed with its full owner name, for the
 	// authority section of negative answers.
 	soa []byte
@@ -43,69 +53,137 @@ type subnet struct {
 	nets   []string
 }
 
-// Name is one owner name with its records, in one or more views.
+// Name is one owner name with its records, in one or more views. The zero
+// Name is no name.
 type Name struct {
 	// views[0] is the default view, for clients with no network context.
 	views []View
-	b     *nameB // while building
 }
 
 // View is a name's records as seen from one network.
 type View struct {
-	Network                    string // network ID; "" for the default view
-	A, AAAA, SRV, PTR, NS, SOA *RRSet
+	Network            string // network ID; "" for the default view
+	A, AAAA, SRV, PTR *RRSet
+	zone               *zoneSets // the apex's NS and SOA
 }
+
+type zoneSets struct{ ns, soa *RRSet }
 
 // RRSet is the records of one type at one name in one view, packed in wire
 // format with the owner name compressed to the question (0xC00C), so they
 // can be copied behind any question for that name.
 type RRSet struct {
-	Type    uint16
-	TTL     uint32
-	Records [][]byte
-	// Extra holds, per record, the additional-section records it brings
-	// (the address of an SRV target), packed with full owner names.
-	Extra [][]byte
-	// ExtraCount is the number of records in each Extra.
-	ExtraCount []int
-	Weights    []uint32
-	// Info describes each record for the operations API (task ID, "vip").
-	Info []string
+	Type uint16
+	TTL  uint32
 
-	order  scheduler.Orderer
-	state  *scheduler.State
-	limit  int
-	policy string
-	print  uint64
+	tab   *table
+	first uint32 // the first record's entry in tab.recs
+	n     uint32
+	limit int32
+	pol   uint8 // index in tab.policies
+	print uint64
+	// order and state are nil for a set of one record: nothing to rotate.
+	order scheduler.Orderer
+	state *scheduler.State
 }
+
+// table holds the packed records of a snapshot.
+type table struct {
+	bytes    []byte
+	recs     []rec
+	infos    []string
+	policies []string
+}
+
+// rec is one record: where its bytes (and an SRV record's glue) are.
+type rec struct {
+	off    uint32 // record bytes in table.bytes
+	extra  uint32 // glue bytes in table.bytes
+	weight uint32
+	info   uint32 // index in table.infos, or infoTarget
+	n      uint16 // record length
+	xn     uint16 // glue length
+	xc     uint16 // glue record count
+}
+
+// infoTarget marks a PTR record, whose info is its target.
+const infoTarget = ^uint32(0)
 
 // Order appends to dst the indices of the records to answer, in order.
 func (r *RRSet) Order(dst []int) []int {
-	return r.order.Order(dst, r.state.Next(), r.limit)
+	if r.order == nil {
+		return append(dst, 0)
+	}
+	return r.order.Order(dst, r.state.Next(), int(r.limit))
 }
 
 // Peek appends the order the next query would get, without advancing the
 // rotation (for the operations API).
 func (r *RRSet) Peek(dst []int) []int {
-	return r.order.Order(dst, r.state.Peek(), r.limit)
+	if r.order == nil {
+		return append(dst, 0)
+	}
+	return r.order.Order(dst, r.state.Peek(), int(r.limit))
 }
 
 // Policy names the scheduler that orders this RRSet.
-func (r *RRSet) Policy() string { return r.policy }
+func (r *RRSet) Policy() string { return r.tab.policies[r.pol] }
 
 // Len is the number of records.
-func (r *RRSet) Len() int { return len(r.Records) }
+func (r *RRSet) Len() int { return int(r.n) }
+
+// Record returns record i, packed behind a question.
+func (r *RRSet) Record(i int) []byte {
+	e := &r.tab.recs[r.first+uint32(i)]
+	return r.tab.bytes[e.off : e.off+uint32(e.n) : e.off+uint32(e.n)]
+}
+
+// HasExtra reports whether the records bring additional-section records
+// (SRV records bring their targets' addresses).
+func (r *RRSet) HasExtra() bool { return r.Type == dns.TypeSRV }
+
+// Extra returns the additional-section records that record i brings,
+// packed with full owner names, and how many there are.
+func (r *RRSet) Extra(i int) ([]byte, int) {
+	e := &r.tab.recs[r.first+uint32(i)]
+	if e.xc == 0 {
+		return nil, 0
+	}
+	return r.tab.bytes[e.extra : e.extra+uint32(e.xn) : e.extra+uint32(e.xn)], int(e.xc)
+}
+
+// Weight returns the scheduling weight of record i.
+func (r *RRSet) Weight(i int) uint32 { return r.tab.recs[r.first+uint32(i)].weight }
+
+// Info describes record i for the operations API: the task ID, "vip", or
+// a PTR record's target (slow; not for the query path).
+func (r *RRSet) Info(i int) string {
+	e := &r.tab.recs[r.first+uint32(i)]
+	if e.info != infoTarget {
+		return r.tab.infos[e.info]
+	}
+	// A PTR record: header (2 + 10 bytes), then the target.
+	name, _, err := dns.UnpackDomainName(r.Record(i), 12)
+	if err != nil {
+		return ""
+	}
+	return name
+}
 
 // Lookup returns the name with this key: lower case, relative to the zone
 // (or an absolute reverse name such as "5.0.0.10.in-addr.arpa"), no
-// trailing dot. The []byte to string conversion in a map index does not
-// allocate.
-func (s *Snapshot) Lookup(key []byte) *Name {
-	return s.names[string(key)]
+// trailing dot.
+func (s *Snapshot) Lookup(key []byte) (Name, bool) {
+	i := s.index.find(key, hashKey(key))
+	if i < 0 {
+		return Name{}, false
+	}
+	e := &s.index.names[i]
+	return Name{views: s.views[e.view : e.view+uint32(e.nview) : e.view+uint32(e.nview)]}, true
 }
 
 // Apex returns the zone apex (SOA and NS).
-func (s *Snapshot) Apex() *Name { return s.apex }
+func (s *Snapshot) Apex() Name { return Name{views: s.apex} }
 
 // SOA returns the zone's SOA record packed with its full owner name.
 func (s *Snapshot) SOA() []byte { return s.soa }
@@ -114,9 +192,10 @@ func (s *Snapshot) SOA() []byte { return s.soa }
 func (s *Snapshot) Stats() Stats { return s.stats }
 
 // Names calls fn for every name key in the snapshot (slow; for the API).
-func (s *Snapshot) Names(fn func(key string, n *Name)) {
-	for k, n := range s.names {
-		fn(k, n)
+func (s *Snapshot) Names(fn func(key string, n Name)) {
+	for i := range s.index.names {
+		e := &s.index.names[i]
+		fn(string(s.index.key(e)), Name{views: s.views[e.view : e.view+uint32(e.nview)]})
 	}
 }
 
@@ -137,7 +216,7 @@ func (s *Snapshot) ClientNetworks(addr netip.Addr) []string {
 
 // View picks the view of the first of nets that the name has, or the
 // default view.
-func (n *Name) View(nets []string) *View {
+func (n Name) View(nets []string) *View {
 	if len(n.views) > 1 {
 		for _, id := range nets {
 			for i := 1; i < len(n.views); i++ {
@@ -151,7 +230,7 @@ func (n *Name) View(nets []string) *View {
 }
 
 // Views returns every view of the name, the default first.
-func (n *Name) Views() []View { return n.views }
+func (n Name) Views() []View { return n.views }
 
 // Set returns the RRSet of type t in view v, or nil.
 func (v *View) Set(t uint16) *RRSet {
@@ -165,15 +244,31 @@ func (v *View) Set(t uint16) *RRSet {
 	case dns.TypePTR:
 		return v.PTR
 	case dns.TypeNS:
-		return v.NS
+		if v.zone != nil {
+			return v.zone.ns
+		}
 	case dns.TypeSOA:
-		return v.SOA
+		if v.zone != nil {
+			return v.zone.soa
+		}
 	}
 	return nil
+}
+
+// Sets returns the view's RRSets, A, AAAA, SRV, PTR, NS, SOA, skipping
+// the types it has not.
+func (v *View) Sets() []*RRSet {
+	var sets []*RRSet
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypePTR, dns.TypeNS, dns.TypeSOA} {
+		if s := v.Set(t); s != nil {
+			sets = append(sets, s)
+		}
+	}
+	return sets
 }
 
 // Empty reports whether the view holds no record at all (an empty
 // non-terminal, or a name whose tasks are all gone).
 func (v *View) Empty() bool {
-	return v.A == nil && v.AAAA == nil && v.SRV == nil && v.PTR == nil && v.NS == nil && v.SOA == nil
+	return v.A == nil && v.AAAA == nil && v.SRV == nil && v.PTR == nil && v.zone == nil
 }

@@ -163,11 +163,12 @@ func (h *Handler) answer(msg []byte, client netip.Addr, tcp bool, sc *scratch) (
 			key, inZone = key[:len(key)-len(h.zone)-1], true
 		}
 	}
-	var name *registry.Name
+	var name registry.Name
+	found := false
 	if q.keyOK && !(inZone && isReverse(key)) {
-		name = snap.Lookup(key)
+		name, found = snap.Lookup(key)
 	}
-	if name == nil {
+	if !found {
 		if inZone || (!q.keyOK && inZoneKey(key, h.zone)) {
 			return h.negative(msg, sc, snap, dns.RcodeNameError, limit, flags|flagAA), false
 		}
@@ -195,7 +196,7 @@ func (h *Handler) recursionFor(client netip.Addr) bool {
 }
 
 // authoritative answers for a name the registry has.
-func (h *Handler) authoritative(msg []byte, sc *scratch, snap *registry.Snapshot, name *registry.Name, limit int, flags uint16) []byte {
+func (h *Handler) authoritative(msg []byte, sc *scratch, snap *registry.Snapshot, name registry.Name, limit int, flags uint16) []byte {
 	q := &sc.q
 	var view *registry.View
 	if len(name.Views()) > 1 {

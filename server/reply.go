@@ -98,13 +98,13 @@ func (r *reply) rrset(set *registry.RRSet, order []int, peek bool) []int {
 		order = set.Order(order[:0])
 	}
 	for _, i := range order {
-		if !r.answer(set.Records[i]) {
+		if !r.answer(set.Record(i)) {
 			break
 		}
 	}
-	if set.Extra != nil && !r.tc {
+	if set.HasExtra() && !r.tc {
 		for _, i := range order {
-			r.additional(set.Extra[i], set.ExtraCount[i])
+			r.additional(set.Extra(i))
 		}
 	}
 	return order

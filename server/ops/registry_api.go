@@ -180,7 +180,7 @@ func registryView(snap *registry.Snapshot, cfg registry.Config, lastSync time.Ti
 		}
 		return a.ID < b.ID
 	})
-	snap.Names(func(key string, n *registry.Name) {
+	snap.Names(func(key string, n registry.Name) {
 		owner := key + "." + snap.Domain
 		if strings.HasSuffix(key, ".arpa") {
 			owner = key + "."
@@ -188,10 +188,8 @@ func registryView(snap *registry.Snapshot, cfg registry.Config, lastSync time.Ti
 		nj := nameJSON{Name: owner}
 		for _, v := range n.Views() {
 			vj := viewJSON{Network: nameOf(v.Network), Sets: []rrsetJSON{}}
-			for _, set := range []*registry.RRSet{v.A, v.AAAA, v.SRV, v.PTR, v.NS, v.SOA} {
-				if set != nil {
-					vj.Sets = append(vj.Sets, rrsetView(owner, set))
-				}
+			for _, set := range v.Sets() {
+				vj.Sets = append(vj.Sets, rrsetView(owner, set))
 			}
 			nj.Views = append(nj.Views, vj)
 		}
@@ -203,15 +201,8 @@ func registryView(snap *registry.Snapshot, cfg registry.Config, lastSync time.Ti
 
 func rrsetView(owner string, set *registry.RRSet) rrsetJSON {
 	rj := rrsetJSON{Type: dns.TypeToString[set.Type], TTL: set.TTL, Scheduler: set.Policy(), Records: []recordJSON{}}
-	for i, rec := range set.Records {
-		r := recordJSON{Data: recordData(owner, rec)}
-		if i < len(set.Weights) {
-			r.Weight = set.Weights[i]
-		}
-		if i < len(set.Info) {
-			r.Info = set.Info[i]
-		}
-		rj.Records = append(rj.Records, r)
+	for i := 0; i < set.Len(); i++ {
+		rj.Records = append(rj.Records, recordJSON{Data: recordData(owner, set.Record(i)), Weight: set.Weight(i), Info: set.Info(i)})
 	}
 	return rj
 }

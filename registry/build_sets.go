@@ -1,0 +1,540 @@
+package registry
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/swarmdns/swarmdns/scheduler"
+)
+
+// packNames packs the views of every collected name.
+func (b *builder) packNames() {
+	b.vix = append(b.vix, viewIx{a: -1, aaaa: -1, srv: -1, ptr: -1}) // 0: the empty view
+	for n := range b.nbs {
+		b.packName(int32(n))
+	}
+}
+
+func (b *builder) packName(n int32) {
+	def := int32(-1)
+	nets := b.netViews[:0]
+	for v := b.nbs[n].head; v >= 0; v = b.vbs[v].next {
+		if b.vbs[v].network == "" {
+			def = b.vbs[v].set
+		} else {
+			nets = append(nets, v)
+		}
+	}
+	b.netViews = nets
+	e := &b.idx.names[n]
+	first := int32(len(b.vix))
+	dv := b.view(n, "", def)
+	if len(nets) == 0 {
+		// A name whose one view is one set: names sharing that set (a
+		// task's name, slot and network-scoped name) share the view.
+		if s := dv.alone(); s >= 0 {
+			if v := b.setView[s]; v >= 0 {
+				e.view, e.nview = uint32(v), 1
+				return
+			}
+			b.setView[s] = first
+		}
+		b.vix = append(b.vix, dv)
+		e.view, e.nview = uint32(first), 1
+		return
+	}
+	// A name that only has network views (a service outside the
+	// --network restriction) gets an empty default view.
+	b.vix = append(b.vix, dv)
+	slices.SortFunc(nets, func(x, y int32) int { return strings.Compare(b.vbs[x].network, b.vbs[y].network) })
+	for _, v := range nets {
+		vb := b.vbs[v]
+		if def >= 0 && b.sameSet(&b.sbs[def], &b.sbs[vb.set]) {
+			continue // packs to the default view; sameView would drop it
+		}
+		x := b.view(n, vb.network, vb.set)
+		if !b.sameView(&x, &b.vix[first]) {
+			b.vix = append(b.vix, x)
+		}
+	}
+	e = &b.idx.names[n]
+	e.view, e.nview = uint32(first), uint16(int32(len(b.vix))-first)
+	if e.nview == 1 && def >= 0 {
+		if s := b.vix[first].alone(); s >= 0 {
+			if v := b.setView[s]; v >= 0 {
+				b.vix = b.vix[:first]
+				e.view = uint32(v)
+			} else {
+				b.setView[s] = first
+			}
+		}
+	}
+}
+
+// alone returns the one set of a default view that has one, else -1.
+func (v *viewIx) alone() int32 {
+	if v.network != "" {
+		return -1
+	}
+	one := int32(-1)
+	for _, s := range [4]int32{v.a, v.aaaa, v.srv, v.ptr} {
+		if s >= 0 {
+			if one >= 0 {
+				return -1
+			}
+			one = s
+		}
+	}
+	return one
+}
+
+func (b *builder) sameView(x, y *viewIx) bool {
+	same := func(p, q int32) bool {
+		return (p < 0) == (q < 0) && (p < 0 || b.sets[p].print == b.sets[q].print)
+	}
+	return same(x.a, y.a) && same(x.aaaa, y.aaaa) && same(x.srv, y.srv) && same(x.ptr, y.ptr)
+}
+
+// sameSet reports whether two collectors hold the same records in the
+// same order, with the same TTL and policy.
+func (b *builder) sameSet(x, y *setB) bool {
+	if x.ttl != y.ttl || x.pol != y.pol || len(x.addrs) != len(y.addrs) || x.ptr != y.ptr {
+		return false
+	}
+	for i := range x.addrs {
+		p, q := &x.addrs[i], &y.addrs[i]
+		if p.addr != q.addr || p.weight != q.weight || p.info != q.info || p.local != q.local {
+			return false
+		}
+	}
+	if x.more == 0 || y.more == 0 {
+		return x.more == y.more
+	}
+	xm, ym := &b.more[x.more-1], &b.more[y.more-1]
+	if len(xm.srvs) != len(ym.srvs) || !slices.Equal(xm.ptrs, ym.ptrs) {
+		return false
+	}
+	for i := range xm.srvs {
+		p, q := &xm.srvs[i], &ym.srvs[i]
+		if p.task != q.task || p.port != q.port || p.weight != q.weight || p.local != q.local || p.info != q.info || !slices.Equal(p.glue, q.glue) {
+			return false
+		}
+	}
+	return true
+}
+
+// view packs the records of name n in one view.
+func (b *builder) view(n int32, network string, s int32) viewIx {
+	v := viewIx{network: network, a: -1, aaaa: -1, srv: -1, ptr: -1}
+	if s < 0 {
+		return v
+	}
+	sb := &b.sbs[s]
+	if len(sb.addrs) > 0 {
+		v.a, v.aaaa = b.addrSets(sb, n, network)
+	}
+	if srvs := b.srvsOf(sb); len(srvs) > 0 {
+		v.srv = b.srvSet(sb, srvs, n, network)
+	}
+	if sb.ptr.n > 0 {
+		v.ptr = b.ptrSet(sb, n, network)
+	}
+	return v
+}
+
+// addrSets packs the A and AAAA sets of a collector. A task's one address
+// answers under its name, its slot and its network-scoped name, collected
+// from the same record: it is packed once, into one RRSet (a set of one
+// record has no rotation to keep apart). A larger record slice shared by
+// several names is packed once too, each name's RRSet keeping its own
+// rotation.
+func (b *builder) addrSets(sb *setB, n int32, network string) (a, aaaa int32) {
+	if len(sb.addrs) == 1 {
+		src := &sb.addrs[0]
+		if src.single > 0 {
+			rs := &b.sets[src.single-1]
+			if rs.TTL == sb.ttl && b.tab.policies[rs.pol] == b.polNames[sb.pol] {
+				if rs.Type == dns.TypeA {
+					return src.single - 1, -1
+				}
+				return -1, src.single - 1
+			}
+		}
+		t := dns.TypeA
+		if !src.addr.Is4() {
+			t = dns.TypeAAAA
+		}
+		s := b.addrSet(t, sb.addrs, sb, n, network)
+		src.single = s + 1
+		if t == dns.TypeA {
+			return s, -1
+		}
+		return -1, s
+	}
+	key := sharedKey{addrs: &sb.addrs[0], n: len(sb.addrs), ttl: sb.ttl, pol: sb.pol, typ: dns.TypeA}
+	if s, ok := b.shared[key]; ok {
+		a = b.clone(s, n, network)
+		key.typ = dns.TypeAAAA
+		return a, b.clone(b.shared[key], n, network)
+	}
+	// Split by family, first occurrence of each address kept, in order.
+	v4, v6 := b.v4[:0], b.v6[:0]
+	if len(sb.addrs) > smallSet {
+		if b.seen == nil {
+			b.seen = make(map[netip.Addr]struct{})
+		}
+		clear(b.seen)
+	}
+	for i, r := range sb.addrs {
+		if len(sb.addrs) > smallSet {
+			if _, dup := b.seen[r.addr]; dup {
+				continue
+			}
+			b.seen[r.addr] = struct{}{}
+		} else if hasAddr(sb.addrs[:i], r.addr) {
+			continue
+		}
+		if r.addr.Is4() {
+			v4 = append(v4, r)
+		} else {
+			v6 = append(v6, r)
+		}
+	}
+	b.v4, b.v6 = v4, v6
+	a = b.addrSet(dns.TypeA, v4, sb, n, network)
+	aaaa = b.addrSet(dns.TypeAAAA, v6, sb, n, network)
+	b.shared[key] = a
+	key.typ = dns.TypeAAAA
+	b.shared[key] = aaaa
+	return a, aaaa
+}
+
+// clone returns a new RRSet with the records of set s (-1: none) and the
+// rotation of name n in network's view.
+func (b *builder) clone(s, n int32, network string) int32 {
+	if s < 0 {
+		return -1
+	}
+	rs := b.sets[s]
+	if rs.order != nil {
+		rs.state = b.carry(n, network, rs.Type, rs.print)
+	}
+	return b.addSet(rs)
+}
+
+// smallSet is the size up to which a linear scan beats a map for
+// duplicates.
+const smallSet = 32
+
+func hasAddr(recs []addrRec, a netip.Addr) bool {
+	for i := range recs {
+		if recs[i].addr == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *builder) addrSet(t uint16, recs []addrRec, sb *setB, n int32, network string) int32 {
+	if len(recs) == 0 {
+		return -1
+	}
+	first := len(b.tab.recs)
+	var local []bool // nil while no record is local: the same as all false
+	for i, r := range recs {
+		off := len(b.tab.bytes)
+		b.tab.bytes = packAddr(b.tab.bytes, sb.ttl, r.addr)
+		b.tab.recs = append(b.tab.recs, rec{off: uint32(off), n: uint16(len(b.tab.bytes) - off), weight: r.weight, info: r.info})
+		if r.local && local == nil {
+			local = b.scratchLocal(len(recs))
+		}
+		if local != nil {
+			local[i] = r.local
+		}
+	}
+	return b.finish(t, sb.ttl, first, b.polNames[sb.pol], b.cfg.MaxAnswers, local, n, network)
+}
+
+func (b *builder) srvSet(sb *setB, srvs []srvRec, n int32, network string) int32 {
+	key := sharedKey{srvs: &srvs[0], n: len(srvs), ttl: sb.ttl, pol: sb.pol, typ: dns.TypeSRV}
+	if s, ok := b.shared[key]; ok {
+		return b.clone(s, n, network)
+	}
+	first := len(b.tab.recs)
+	local := b.scratchLocal(len(srvs))[:0]
+	big := len(srvs) > smallSet
+	if big {
+		if b.srvSeen == nil {
+			b.srvSeen = make(map[srvKey]struct{})
+		}
+		clear(b.srvSeen)
+	}
+	for i, r := range srvs {
+		k := srvKey{r.task, r.port}
+		if big {
+			if _, dup := b.srvSeen[k]; dup {
+				continue
+			}
+			b.srvSeen[k] = struct{}{}
+		} else if hasSRV(srvs[:i], k) {
+			continue
+		}
+		prio := uint16(0)
+		if !r.local && b.cfg.PreferLocal && b.data.LocalNode != "" {
+			prio = 1
+		}
+		// The target, the task's name in the zone, packed.
+		target := packLabels(b.key[:0], b.refKey(b.ref(r.task)))
+		target = append(target, b.domainWire()...)
+		b.key = target
+		off := len(b.tab.bytes)
+		b.tab.bytes = packSRV(b.tab.bytes, sb.ttl, prio, uint16(min(r.weight, 65535)), r.port, target)
+		e := rec{off: uint32(off), n: uint16(len(b.tab.bytes) - off), weight: r.weight, info: r.info}
+		e.extra = uint32(len(b.tab.bytes))
+		for _, a := range r.glue {
+			b.tab.bytes = packGlue(b.tab.bytes, sb.ttl, target, a.Unmap())
+		}
+		e.xn, e.xc = uint16(len(b.tab.bytes)-int(e.extra)), uint16(len(r.glue))
+		b.tab.recs = append(b.tab.recs, e)
+		local = append(local, r.local)
+	}
+	s := b.finish(dns.TypeSRV, sb.ttl, first, b.polNames[sb.pol], b.cfg.MaxAnswers, local, n, network)
+	b.shared[key] = s
+	return s
+}
+
+func hasSRV(recs []srvRec, k srvKey) bool {
+	for i := range recs {
+		if recs[i].port == k.port && recs[i].task == k.task {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *builder) ptrSet(sb *setB, n int32, network string) int32 {
+	first := len(b.tab.recs)
+	b.ptrs = b.ptrsOf(sb, b.ptrs[:0])
+	for _, p := range b.ptrs {
+		off := len(b.tab.bytes)
+		b.tab.bytes = rrHeader(append(b.tab.bytes, questionPtr...), dns.TypePTR, sb.ttl, 0)
+		b.tab.bytes = append(packLabels(b.tab.bytes, b.refKey(p)), 0)
+		rdlen := len(b.tab.bytes) - off - 12
+		b.tab.bytes[off+10], b.tab.bytes[off+11] = byte(rdlen>>8), byte(rdlen)
+		b.tab.recs = append(b.tab.recs, rec{off: uint32(off), n: uint16(len(b.tab.bytes) - off), weight: 1, info: infoTarget})
+	}
+	return b.finish(dns.TypePTR, sb.ttl, first, b.polNames[sb.pol], 0, nil, n, network)
+}
+
+// domainWire is the zone's name in wire format.
+func (b *builder) domainWire() []byte {
+	if b.domain == nil {
+		b.domain = packName(nil, b.cfg.Domain)
+	}
+	return b.domain
+}
+
+// finish ends the set whose records are tab.recs[first:]: it drains
+// zero-weight records, compiles the scheduler and carries the rotation
+// state over from the previous snapshot when nothing changed. It returns
+// the set's number.
+func (b *builder) finish(t uint16, ttl uint32, first int, policyName string, limit int, local []bool, n int32, network string) int32 {
+	recs := b.tab.recs[first:]
+	anyWeight := false
+	for i := range recs {
+		anyWeight = anyWeight || recs[i].weight > 0
+	}
+	if anyWeight {
+		// Weight 0 drains a record, unless nothing else is left.
+		keep := 0
+		for i := range recs {
+			if recs[i].weight == 0 {
+				continue
+			}
+			recs[keep] = recs[i]
+			if local != nil {
+				local[keep] = local[i]
+			}
+			keep++
+		}
+		recs = recs[:keep]
+		b.tab.recs = b.tab.recs[:first+keep]
+		if local != nil {
+			local = local[:keep]
+		}
+	} else {
+		for i := range recs {
+			recs[i].weight = 1
+		}
+	}
+	policy, err := b.policy(policyName)
+	if err != nil {
+		policy, _ = b.policy(b.cfg.Policy)
+	}
+	name := policy.Name()
+	rs := RRSet{Type: t, TTL: ttl, tab: b.tab, first: uint32(first), n: uint32(len(recs)), limit: int32(min(limit, 1<<30)), pol: b.polIndex(name)}
+	rs.print = fingerprint(name, b.tab, recs, local)
+	if len(recs) > 1 {
+		weights := takeN(&b.weights, len(recs))
+		for i := range recs {
+			weights[i] = recs[i].weight
+		}
+		rs.order = compileGroups(policy, weights, local)
+		rs.state = b.carry(n, network, t, rs.print)
+	}
+	return b.addSet(rs)
+}
+
+func (b *builder) addSet(rs RRSet) int32 {
+	b.sets = append(b.sets, rs)
+	b.setView = append(b.setView, -1)
+	return int32(len(b.sets) - 1)
+}
+
+func (b *builder) polIndex(name string) uint8 {
+	if i, ok := b.polIdx[name]; ok {
+		return i
+	}
+	i := uint8(len(b.tab.policies))
+	b.tab.policies = append(b.tab.policies, name)
+	b.polIdx[name] = i
+	return i
+}
+
+// carry returns the rotation state of the set of type t in network's view
+// of name n in the previous snapshot when its fingerprint is print, or a
+// new state.
+func (b *builder) carry(n int32, network string, t uint16, print uint64) *scheduler.State {
+	if b.prev != nil && n >= 0 {
+		if b.prevNum != n {
+			b.prevNum = n
+			b.prevName, _ = b.prev.Lookup(b.idx.key(&b.idx.names[n]))
+		}
+		var pv *View
+		for i := range b.prevName.views {
+			if b.prevName.views[i].Network == network {
+				pv = &b.prevName.views[i]
+			}
+		}
+		if pv != nil {
+			if p := pv.Set(t); p != nil && p.print == print && p.state != nil {
+				return p.state
+			}
+		}
+	}
+	// States come in small chunks: a later snapshot may keep one, and
+	// with it its chunk.
+	if len(b.states) == 0 {
+		b.states = make([]scheduler.State, 64)
+	}
+	st := &b.states[0]
+	b.states = b.states[1:]
+	return st
+}
+
+// scratchLocal returns a zeroed []bool of n, reused from set to set
+// (finish reads it and keeps nothing).
+func (b *builder) scratchLocal(n int) []bool {
+	if cap(b.local) < n {
+		b.local = make([]bool, n)
+	}
+	l := b.local[:n]
+	clear(l)
+	return l
+}
+
+// compileGroups compiles the policy over all records, or over the local
+// and remote groups separately when some but not all records are local.
+func compileGroups(policy scheduler.Policy, weights []uint32, local []bool) scheduler.Orderer {
+	nl := 0
+	for _, l := range local {
+		if l {
+			nl++
+		}
+	}
+	if nl == 0 || nl == len(weights) {
+		return policy.Compile(weights)
+	}
+	var li, ri []int
+	var lw, rw []uint32
+	for i, w := range weights {
+		if local[i] {
+			li, lw = append(li, i), append(lw, w)
+		} else {
+			ri, rw = append(ri, i), append(rw, w)
+		}
+	}
+	return scheduler.Grouped(
+		scheduler.Group{Indices: li, Orderer: policy.Compile(lw)},
+		scheduler.Group{Indices: ri, Orderer: policy.Compile(rw)},
+	)
+}
+
+// fingerprint identifies a set's content for rotation carry-over (FNV-1a
+// over the policy, and each record with its weight and locality).
+func fingerprint(policy string, tab *table, recs []rec, local []bool) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(policy); i++ {
+		h = (h ^ uint64(policy[i])) * prime
+	}
+	for i := range recs {
+		for _, c := range tab.bytes[recs[i].off : recs[i].off+uint32(recs[i].n)] {
+			h = (h ^ uint64(c)) * prime
+		}
+		w := recs[i].weight
+		for _, c := range [4]byte{byte(w >> 24), byte(w >> 16), byte(w >> 8), byte(w)} {
+			h = (h ^ uint64(c)) * prime
+		}
+		if local != nil && local[i] {
+			h = (h ^ 1) * prime
+		}
+	}
+	return h
+}
+
+// apex packs the zone's SOA and NS.
+func (b *builder) apex(s *Snapshot) {
+	ns := "ns." + b.cfg.Domain
+	soa := &dns.SOA{
+		Hdr:     dns.RR_Header{Name: b.cfg.Domain, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: b.cfg.TTL},
+		Ns:      ns,
+		Mbox:    "hostmaster." + b.cfg.Domain,
+		Serial:  s.Serial,
+		Refresh: 3600, Retry: 600, Expire: 86400,
+		Minttl: b.cfg.TTL,
+	}
+	nsRR := &dns.NS{Hdr: dns.RR_Header{Name: b.cfg.Domain, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: b.cfg.TTL}, Ns: ns}
+	// The domain passed Config.Check, so these records always pack.
+	s.soa, _ = packFull(soa)
+	one := func(t uint16, packed []byte, info uint32) int32 {
+		first := len(b.tab.recs)
+		off := len(b.tab.bytes)
+		b.tab.bytes = append(b.tab.bytes, packed...)
+		b.tab.recs = append(b.tab.recs, rec{off: uint32(off), n: uint16(len(packed)), weight: 1, info: info})
+		return b.finish(t, b.cfg.TTL, first, scheduler.RoundRobin, 0, nil, -1, "")
+	}
+	b.apexSOA = one(dns.TypeSOA, packOwnerless(soa), infoSOA)
+	b.apexNS = one(dns.TypeNS, packOwnerless(nsRR), infoNS)
+}
+
+// publish hands the index, the sets and the views to the snapshot, the
+// views pointing at their sets.
+func (b *builder) publish(s *Snapshot) {
+	s.index, s.sets = b.idx, b.sets
+	set := func(i int32) *RRSet {
+		if i < 0 {
+			return nil
+		}
+		return &s.sets[i]
+	}
+	s.views = make([]View, len(b.vix))
+	for i := range b.vix {
+		x := &b.vix[i]
+		s.views[i] = View{Network: x.network, A: set(x.a), AAAA: set(x.aaaa), SRV: set(x.srv), PTR: set(x.ptr)}
+	}
+	s.apex = []View{{zone: &zoneSets{ns: set(b.apexNS), soa: set(b.apexSOA)}}}
+}

@@ -1,0 +1,118 @@
+package registry
+
+import "hash/maphash"
+
+// nameIndex maps name keys to entries: an open-addressing hash table
+// (linear probing) of entry numbers over keys kept in one byte arena. It
+// holds no pointers but its three slices, so a registry of a million names
+// costs the garbage collector nothing to trace, and a lookup is one hash
+// and, nearly always, one key comparison.
+type nameIndex struct {
+	// slots hold an entry's hash in the high half and its number + 1 in
+	// the low half; 0 is a free slot. A probe compares hashes without
+	// touching the entries.
+	slots []uint64
+	mask  uint32
+	names []nameEnt
+	keys  []byte
+}
+
+// nameEnt is one name: its key in the arena and its views.
+type nameEnt struct {
+	key   uint32 // offset in keys
+	hash  uint32
+	view  uint32 // first view in Snapshot.views
+	klen  uint8
+	nview uint16
+}
+
+// seed is the process's hash seed: a client cannot choose names that
+// collide.
+var seed = maphash.MakeSeed()
+
+func hashKey(key []byte) uint32 {
+	h := maphash.Bytes(seed, key)
+	return uint32(h) ^ uint32(h>>32)
+}
+
+// newNameIndex returns an index sized for about n names.
+func newNameIndex(n, keyBytes int) nameIndex {
+	size := uint32(1024)
+	for int(size) < 2*n {
+		size <<= 1
+	}
+	return nameIndex{
+		slots: make([]uint64, size),
+		mask:  size - 1,
+		names: make([]nameEnt, 0, n),
+		keys:  make([]byte, 0, keyBytes),
+	}
+}
+
+func (x *nameIndex) key(e *nameEnt) []byte {
+	return x.keys[e.key : e.key+uint32(e.klen) : e.key+uint32(e.klen)]
+}
+
+// find returns the entry number of key (whose hash is h), or -1.
+func (x *nameIndex) find(key []byte, h uint32) int32 {
+	if len(x.slots) == 0 {
+		return -1
+	}
+	for i := h & x.mask; ; i = (i + 1) & x.mask {
+		s := x.slots[i]
+		if s == 0 {
+			return -1
+		}
+		if uint32(s>>32) != h {
+			continue
+		}
+		num := uint32(s) - 1
+		e := &x.names[num]
+		if int(e.klen) == len(key) && string(x.keys[e.key:e.key+uint32(e.klen)]) == string(key) {
+			return int32(num)
+		}
+	}
+}
+
+// intern returns the entry number of key, adding the key to the arena and
+// a new entry when it is not there; added reports which.
+func (x *nameIndex) intern(key []byte) (n int32, added bool) {
+	h := hashKey(key)
+	if n = x.find(key, h); n >= 0 {
+		return n, false
+	}
+	off := uint32(len(x.keys))
+	x.keys = append(x.keys, key...)
+	return x.insert(off, len(key), h), true
+}
+
+// insert adds an entry for the key at keys[off:off+n], known to be absent.
+func (x *nameIndex) insert(off uint32, n int, h uint32) int32 {
+	if 2*(len(x.names)+1) > len(x.slots) {
+		x.grow()
+	}
+	num := int32(len(x.names))
+	x.names = append(x.names, nameEnt{key: off, klen: uint8(n), hash: h})
+	i := h & x.mask
+	for x.slots[i] != 0 {
+		i = (i + 1) & x.mask
+	}
+	x.slots[i] = uint64(h)<<32 | uint64(num+1)
+	return num
+}
+
+func (x *nameIndex) grow() {
+	size := uint32(2 * len(x.slots))
+	if size == 0 {
+		size = 1024
+	}
+	x.slots, x.mask = make([]uint64, size), size-1
+	for num := range x.names {
+		h := x.names[num].hash
+		i := h & x.mask
+		for x.slots[i] != 0 {
+			i = (i + 1) & x.mask
+		}
+		x.slots[i] = uint64(h)<<32 | uint64(num+1)
+	}
+}
