@@ -211,17 +211,17 @@ type taskInfo struct {
 // viewIx is a packed view whose RRSets are numbers in builder.sets (-1:
 // none); publish turns it into a View.
 type viewIx struct {
-	network             string
+	network           string
 	a, aaaa, srv, ptr int32
 }
 
 type sharedKey struct {
-	addrs  *addrRec
-	srvs   *srvRec
-	n      int
-	ttl    uint32
-	pol    uint8
-	typ    uint16
+	addrs *addrRec
+	srvs  *srvRec
+	n     int
+	ttl   uint32
+	pol   uint8
+	typ   uint16
 }
 
 // Infos every snapshot has, at these indices of table.infos.

@@ -126,4 +126,3 @@ func (b *builder) policy(name string) (scheduler.Policy, error) {
 	b.policies[name] = p
 	return p, nil
 }
-

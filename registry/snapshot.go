@@ -62,9 +62,9 @@ type Name struct {
 
 // View is a name's records as seen from one network.
 type View struct {
-	Network            string // network ID; "" for the default view
+	Network           string // network ID; "" for the default view
 	A, AAAA, SRV, PTR *RRSet
-	zone               *zoneSets // the apex's NS and SOA
+	zone              *zoneSets // the apex's NS and SOA
 }
 
 type zoneSets struct{ ns, soa *RRSet }
