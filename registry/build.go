@@ -27,6 +27,10 @@ type Config struct {
 	Networks []string
 	// Policies looks a scheduler up by name; nil means scheduler.Lookup.
 	Policies func(name string) (scheduler.Policy, error)
+
+	// allNamesIndexed puts task names in the name index with every other
+	// name instead of the task index (see tasknames.go).
+	allNamesIndexed bool
 }
 
 // Check validates the configuration and normalizes the domain.
@@ -71,10 +75,17 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	for _, svc := range svcs {
 		b.service(svc)
 	}
+	if b.structural && b.taskNamesCollide() {
+		// Some other name is, or ends like, a task's name: build with
+		// every task name in the name index, where such names merge.
+		cfg.allNamesIndexed = true
+		return Build(d, cfg, prev)
+	}
 	b.packNames()
 	b.emptyNonTerminals()
 	b.apex(s)
 	b.publish(s)
+	b.publishTasks(s)
 	b.clients(s)
 	s.stats = Stats{Services: len(d.Services), Names: len(s.index.names)}
 	for _, ts := range b.tasks {
@@ -113,6 +124,14 @@ type builder struct {
 	// tasks name, each in two views) are packed once.
 	shared map[sharedKey]int32
 
+	// Task names (see tasknames.go).
+	structural bool
+	tix        nameIndex // task IDs; entry i heads tents list theads[i]
+	theads     []int32
+	tents      []taskEnt
+	tnets      []taskNet
+	nnUsed     []string // network names of network-scoped task names
+
 	nets        map[string]*Network
 	nodes       map[string]*Node
 	nodeWeights map[string]uint32
@@ -148,14 +167,21 @@ type builder struct {
 
 type nameB struct {
 	head    int32 // first viewB, -1 for none
+	tent    int32 // for a task's name, its entry in builder.tents, else -1
 	reverse bool
+	// task marks a task's name and network-scoped name, found through the
+	// task index rather than the name index (see tasknames.go).
+	task bool
 }
 
 // viewB is one view of a name while collecting: the records it gets.
 type viewB struct {
 	network string // network ID, "" for the default view
-	set     int32  // setB
-	next    int32  // next viewB of the name, -1 at the end
+	// mirror is, for a default view, the network whose view has had the
+	// same records so far (see add).
+	mirror string
+	set    int32 // setB
+	next   int32 // next viewB of the name, -1 at the end
 }
 
 type setB struct {
@@ -235,9 +261,9 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 	// About nine names per task (task, slot, PTR, network forms and the
 	// empty non-terminals under them): sized once, not regrown.
 	names := 9*len(d.Tasks) + 8*len(d.Services) + 16
-	// Seven collectors per task (its name and slot in two views, its
-	// network-scoped name, its PTR) and fourteen per service.
-	collectors := 7*len(d.Tasks) + 14*len(d.Services) + 16
+	// About four collectors per task (its name, slot, network-scoped name
+	// and PTR) and eight per service.
+	collectors := 5*len(d.Tasks) + 10*len(d.Services) + 16
 	b := &builder{
 		cfg:         cfg,
 		data:        d,
@@ -255,6 +281,12 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 		policies:    make(map[string]scheduler.Policy),
 		polIdx:      make(map[string]uint8),
 		prevNum:     -1,
+		structural:  !cfg.allNamesIndexed,
+	}
+	if b.structural {
+		b.tix = newNameIndex(len(d.Tasks), 12*len(d.Tasks))
+		b.tents = make([]taskEnt, 0, len(d.Tasks))
+		b.tnets = make([]taskNet, 0, len(d.Tasks))
 	}
 	b.tab.recs = make([]rec, 0, 3*len(d.Tasks)+8*len(d.Services)+16)
 	b.tab.bytes = make([]byte, 0, 120*len(d.Tasks)+1024)
@@ -348,7 +380,7 @@ const maxKey = 253
 func (b *builder) name(key []byte) int32 {
 	n, added := b.idx.intern(key)
 	if added {
-		b.nbs = append(b.nbs, nameB{head: -1})
+		b.nbs = append(b.nbs, nameB{head: -1, tent: -1})
 	}
 	return n
 }
@@ -356,19 +388,57 @@ func (b *builder) name(key []byte) int32 {
 // set returns the record collector of name n in view (network ID, "" for
 // the default view), creating it with si's TTL and policy.
 func (b *builder) set(n int32, view string, si *svcInfo) *setB {
+	v := b.findView(n, view)
+	if v < 0 {
+		v = b.newView(n, view, si)
+	}
+	return b.touch(v, si)
+}
+
+func (b *builder) findView(n int32, view string) int32 {
 	for v := b.nbs[n].head; v >= 0; v = b.vbs[v].next {
 		if b.vbs[v].network == view {
-			s := &b.sbs[b.vbs[v].set]
-			if si.ttl < s.ttl {
-				s.ttl = si.ttl // one RRset, one TTL: the smallest (RFC 2181)
-			}
-			return s
+			return v
 		}
 	}
+	return -1
+}
+
+func (b *builder) newView(n int32, view string, si *svcInfo) int32 {
 	b.sbs = append(b.sbs, setB{ttl: si.ttl, pol: si.pol})
 	b.vbs = append(b.vbs, viewB{network: view, set: int32(len(b.sbs) - 1), next: b.nbs[n].head})
 	b.nbs[n].head = int32(len(b.vbs) - 1)
-	return &b.sbs[len(b.sbs)-1]
+	return b.nbs[n].head
+}
+
+// touch returns the collector of view v as si adds to it.
+func (b *builder) touch(v int32, si *svcInfo) *setB {
+	s := &b.sbs[b.vbs[v].set]
+	if si.ttl < s.ttl {
+		s.ttl = si.ttl // one RRset, one TTL: the smallest (RFC 2181)
+	}
+	return s
+}
+
+// split gives the network that default view d mirrors a collector of its
+// own, a copy of d's records so far.
+func (b *builder) split(n, d int32) {
+	src := b.sbs[b.vbs[d].set]
+	// Both copies get their capacity cut, so that appends to one never
+	// write into the other's array.
+	src.addrs = src.addrs[:len(src.addrs):len(src.addrs)]
+	b.sbs[b.vbs[d].set].addrs = src.addrs
+	if src.more != 0 {
+		m := b.more[src.more-1]
+		m.srvs, m.ptrs = m.srvs[:len(m.srvs):len(m.srvs)], m.ptrs[:len(m.ptrs):len(m.ptrs)]
+		b.more[src.more-1] = m
+		b.more = append(b.more, m)
+		src.more = int32(len(b.more))
+	}
+	b.sbs = append(b.sbs, src)
+	b.vbs = append(b.vbs, viewB{network: b.vbs[d].mirror, set: int32(len(b.sbs) - 1), next: b.nbs[n].head})
+	b.nbs[n].head = int32(len(b.vbs) - 1)
+	b.vbs[d].mirror = ""
 }
 
 // add adds records to the name with this key in the view of network and,
@@ -380,10 +450,34 @@ func (b *builder) add(key []byte, network string, scoped bool, si *svcInfo, addr
 	if len(addrs)+len(srvs) == 0 || len(key) > maxKey {
 		return -1
 	}
-	n := b.name(key)
+	return b.addTo(b.name(key), network, scoped, si, addrs, srvs)
+}
+
+// addTo is add for the name with number n.
+func (b *builder) addTo(n int32, network string, scoped bool, si *svcInfo, addrs []addrRec, srvs []srvRec) int32 {
+	inDefault := b.inDefault(network)
+	d := b.findView(n, "")
+	if !scoped && inDefault {
+		// The network's view and the default view get the same records:
+		// while nothing else comes to either, one collector stands for
+		// both (a network view equal to the default one is not kept).
+		if d < 0 && b.findView(n, network) < 0 {
+			d = b.newView(n, "", si)
+			b.vbs[d].mirror = network
+			b.put(b.touch(d, si), addrs, srvs)
+			return n
+		}
+		if d >= 0 && b.vbs[d].mirror == network {
+			b.put(b.touch(d, si), addrs, srvs)
+			return n
+		}
+	}
+	if d >= 0 && b.vbs[d].mirror != "" {
+		b.split(n, d)
+	}
 	if !scoped {
 		b.put(b.set(n, network, si), addrs, srvs)
-		if !b.inDefault(network) {
+		if !inDefault {
 			return n
 		}
 	}
@@ -625,10 +719,11 @@ func (b *builder) service(svc *Service) {
 			if len(recs) == 0 {
 				continue
 			}
-			ti[i].name = b.add(appendTaskKey(b.key[:0], si.name, t), net, false, &si, recs, nil)
-			if ti[i].name < 0 {
+			b.key = appendTaskKey(b.key[:0], si.name, t)
+			if len(b.key) > maxKey {
 				continue
 			}
+			ti[i].name = b.addTo(b.taskName(b.key), net, false, &si, recs, nil)
 			if t.Slot > 0 {
 				b.key = strconv.AppendInt(b.key[:0], int64(t.Slot), 10)
 				b.key = append(append(b.key, '.'), si.name...)
@@ -636,7 +731,8 @@ func (b *builder) service(svc *Service) {
 			}
 			if nn != "" {
 				b.key = append(append(append(b.key[:0], b.refKey(b.ref(ti[i].name))...), '.'), nn...)
-				if scoped := b.add(b.key, net, true, &si, recs, nil); scoped >= 0 {
+				if len(b.key) <= maxKey {
+					scoped := b.addTo(b.taskNetName(ti[i].name, nn, b.key), net, true, &si, recs, nil)
 					for _, r := range recs {
 						b.addPTR(r.addr, b.ref(scoped), &si)
 					}
@@ -708,7 +804,7 @@ func (b *builder) aliases(names []string, svc *Service, si *svcInfo, net string)
 func (b *builder) emptyNonTerminals() {
 	real := len(b.nbs)
 	for n := 0; n < real; n++ {
-		if b.nbs[n].reverse {
+		if b.nbs[n].reverse || b.nbs[n].task {
 			continue
 		}
 		e := b.idx.names[n]
@@ -727,6 +823,11 @@ func (b *builder) emptyNonTerminals() {
 			num := b.idx.insert(off, len(suffix), h)
 			b.idx.names[num].view, b.idx.names[num].nview = 0, 1 // the empty view
 		}
+	}
+	// The network of a network-scoped task name exists: "appnet" under
+	// "web.1.x.appnet".
+	for _, nn := range b.nnUsed {
+		b.ensureName([]byte(nn))
 	}
 }
 

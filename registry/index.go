@@ -15,6 +15,7 @@ type nameIndex struct {
 	mask  uint32
 	names []nameEnt
 	keys  []byte
+	used  int // entries in slots
 }
 
 // nameEnt is one name: its key in the arena and its views.
@@ -22,8 +23,10 @@ type nameEnt struct {
 	key   uint32 // offset in keys
 	hash  uint32
 	view  uint32 // first view in Snapshot.views
-	klen  uint8
 	nview uint16
+	klen  uint8
+	// unindexed entries are not in slots (task names, see tasknames.go).
+	unindexed bool
 }
 
 // seed is the process's hash seed: a client cannot choose names that
@@ -88,9 +91,10 @@ func (x *nameIndex) intern(key []byte) (n int32, added bool) {
 
 // insert adds an entry for the key at keys[off:off+n], known to be absent.
 func (x *nameIndex) insert(off uint32, n int, h uint32) int32 {
-	if 2*(len(x.names)+1) > len(x.slots) {
+	if 2*(x.used+1) > len(x.slots) {
 		x.grow()
 	}
+	x.used++
 	num := int32(len(x.names))
 	x.names = append(x.names, nameEnt{key: off, klen: uint8(n), hash: h})
 	i := h & x.mask
@@ -108,6 +112,9 @@ func (x *nameIndex) grow() {
 	}
 	x.slots, x.mask = make([]uint64, size), size-1
 	for num := range x.names {
+		if x.names[num].unindexed {
+			continue
+		}
 		h := x.names[num].hash
 		i := h & x.mask
 		for x.slots[i] != 0 {

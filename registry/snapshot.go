@@ -29,6 +29,7 @@ type Snapshot struct {
 	Data *Data
 
 	index nameIndex
+	tasks *taskNames // nil when every name is in index
 	views []View
 	sets  []RRSet
 	tab   *table
@@ -175,11 +176,20 @@ func (r *RRSet) Info(i int) string {
 // trailing dot.
 func (s *Snapshot) Lookup(key []byte) (Name, bool) {
 	i := s.index.find(key, hashKey(key))
-	if i < 0 {
-		return Name{}, false
+	if i >= 0 && s.index.names[i].view != 0 {
+		return s.name(i), true
 	}
-	e := &s.index.names[i]
-	return Name{views: s.views[e.view : e.view+uint32(e.nview) : e.view+uint32(e.nview)]}, true
+	// Not a name with records: it may be a task's name, which wins over
+	// an empty non-terminal.
+	if s.tasks != nil {
+		if n, ok := s.lookupTask(key); ok {
+			return n, true
+		}
+	}
+	if i >= 0 {
+		return s.name(i), true // an empty non-terminal
+	}
+	return Name{}, false
 }
 
 // Apex returns the zone apex (SOA and NS).

@@ -1,0 +1,239 @@
+package registry
+
+import "bytes"
+
+// Task names are most of a registry's names: each task has its name
+// (<svc>.<slot>.<taskid>), its network-scoped name (<name>.<network>) on
+// every network, and the empty non-terminals under them (<slot>.<taskid>,
+// <taskid>, and the same under the network). Rather than putting every one
+// of them in the name index, a snapshot keeps a task index by task ID; a
+// name the name index does not have (or has as an empty non-terminal) is
+// looked up there by its last label, or by its last-but-one when the last
+// is a network's name. The names and their records are the same either
+// way; the index is smaller and the build does not hash a million names.
+//
+// The task index is only exact when no other name is, or ends like, a
+// task's name: when some other name's last label is a task ID (or it ends
+// with <taskid>.<network>), or a task ID is a network's name, the snapshot
+// is built again with every task name in the name index, where equal names
+// merge as they always do. A Swarm task ID is 25 random characters, so
+// this is for hand-written registry files.
+
+// taskEnt is one task name: its number, and its network-scoped names.
+type taskEnt struct {
+	name int32 // the task's name, in index.names
+	nets int32 // first taskNet, -1 for none
+	next int32 // the next taskEnt with the same task ID, -1 at the end
+}
+
+// taskNet is a task's name scoped to one network.
+type taskNet struct {
+	network string // the network's name, lower case
+	name    int32
+	next    int32
+}
+
+// taskNames is a snapshot's task index.
+type taskNames struct {
+	ids   nameIndex // task IDs; entry i heads the taskEnt list heads[i]
+	heads []int32
+	ents  []taskEnt
+	nets  []taskNet
+}
+
+func lastLabel(key []byte) []byte {
+	return key[bytes.LastIndexByte(key, '.')+1:]
+}
+
+// taskName returns the number of a task's name, creating it: in the task
+// index, or in the name index when every name goes there.
+func (b *builder) taskName(key []byte) int32 {
+	if !b.structural {
+		return b.name(key)
+	}
+	id := lastLabel(key)
+	h := hashKey(id)
+	x := b.tix.find(id, h)
+	if x >= 0 {
+		for e := b.theads[x]; e >= 0; e = b.tents[e].next {
+			if string(b.idx.key(&b.idx.names[b.tents[e].name])) == string(key) {
+				return b.tents[e].name
+			}
+		}
+	} else {
+		off := uint32(len(b.tix.keys))
+		b.tix.keys = append(b.tix.keys, id...)
+		x = b.tix.insert(off, len(id), h)
+		b.theads = append(b.theads, -1)
+	}
+	n := b.unindexedName(key)
+	b.tents = append(b.tents, taskEnt{name: n, nets: -1, next: b.theads[x]})
+	b.theads[x] = int32(len(b.tents) - 1)
+	b.nbs[n].tent = b.theads[x]
+	return n
+}
+
+// taskNetName returns the number of task name tn scoped to the network
+// named nn, whose key is key, creating it.
+func (b *builder) taskNetName(tn int32, nn string, key []byte) int32 {
+	if !b.structural {
+		return b.name(key)
+	}
+	e := &b.tents[b.nbs[tn].tent]
+	for x := e.nets; x >= 0; x = b.tnets[x].next {
+		if b.tnets[x].network == nn {
+			return b.tnets[x].name
+		}
+	}
+	n := b.unindexedName(key)
+	e = &b.tents[b.nbs[tn].tent]
+	b.tnets = append(b.tnets, taskNet{network: nn, name: n, next: e.nets})
+	e.nets = int32(len(b.tnets) - 1)
+	found := false
+	for _, u := range b.nnUsed {
+		found = found || u == nn
+	}
+	if !found {
+		b.nnUsed = append(b.nnUsed, nn)
+	}
+	return n
+}
+
+// unindexedName adds a name that the name index will not find.
+func (b *builder) unindexedName(key []byte) int32 {
+	off := uint32(len(b.idx.keys))
+	b.idx.keys = append(b.idx.keys, key...)
+	b.idx.names = append(b.idx.names, nameEnt{key: off, klen: uint8(len(key)), unindexed: true})
+	b.nbs = append(b.nbs, nameB{head: -1, tent: -1, task: true})
+	return int32(len(b.idx.names) - 1)
+}
+
+// ensureName adds key as an empty non-terminal unless it is a name.
+func (b *builder) ensureName(key []byte) {
+	h := hashKey(key)
+	if b.idx.find(key, h) >= 0 {
+		return
+	}
+	off := uint32(len(b.idx.keys))
+	b.idx.keys = append(b.idx.keys, key...)
+	num := b.idx.insert(off, len(key), h)
+	b.idx.names[num].view, b.idx.names[num].nview = 0, 1
+}
+
+// taskNamesCollide reports whether the task index would not be exact (see
+// the top of this file).
+func (b *builder) taskNamesCollide() bool {
+	if len(b.tents) == 0 {
+		return false
+	}
+	isID := func(label []byte) bool { return b.tix.find(label, hashKey(label)) >= 0 }
+	isNet := func(label []byte) bool {
+		for _, nn := range b.nnUsed {
+			if string(label) == nn {
+				return true
+			}
+		}
+		return false
+	}
+	for _, nn := range b.nnUsed {
+		if isID([]byte(nn)) {
+			return true
+		}
+	}
+	checked := make(map[string]bool)
+	for n := range b.nbs {
+		if b.nbs[n].task {
+			continue
+		}
+		key := b.idx.key(&b.idx.names[n])
+		last := lastLabel(key)
+		if checked[string(last)] {
+			continue
+		}
+		if isID(last) {
+			return true
+		}
+		if isNet(last) && len(last) < len(key) {
+			if isID(lastLabel(key[:len(key)-len(last)-1])) {
+				return true
+			}
+			continue // the label before differs from name to name
+		}
+		checked[string(last)] = true
+	}
+	return false
+}
+
+// publishTasks hands the task index to the snapshot.
+func (b *builder) publishTasks(s *Snapshot) {
+	if b.structural && len(b.tents) > 0 {
+		s.tasks = &taskNames{ids: b.tix, heads: b.theads, ents: b.tents, nets: b.tnets}
+	}
+}
+
+// lookupTask finds key among the task names and the empty non-terminals
+// under them; ok is false when it is none of them.
+func (s *Snapshot) lookupTask(key []byte) (n Name, ok bool) {
+	// A task's name, or a suffix of it.
+	if num, ent, found := s.matchTask(lastLabel(key), key, ""); found {
+		if ent {
+			return Name{views: s.views[0:1:1]}, true
+		}
+		return s.name(num), true
+	}
+	// A network-scoped task name, or a suffix of it down to <taskid>.<net>.
+	nn := lastLabel(key)
+	if len(nn) == len(key) {
+		return Name{}, false
+	}
+	rest := key[:len(key)-len(nn)-1]
+	num, ent, found := s.matchTask(lastLabel(rest), rest, string(nn))
+	if !found {
+		return Name{}, false
+	}
+	if ent {
+		return Name{views: s.views[0:1:1]}, true
+	}
+	return s.name(num), true
+}
+
+// matchTask looks for a task with this ID whose name is key (ent false;
+// num is the name, or its scoped name on network nn when nn is not
+// empty) or ends with key (ent true).
+func (s *Snapshot) matchTask(id, key []byte, nn string) (num int32, ent, found bool) {
+	t := s.tasks
+	x := t.ids.find(id, hashKey(id))
+	if x < 0 {
+		return 0, false, false
+	}
+	for e := t.heads[x]; e >= 0; e = t.ents[e].next {
+		ent := &t.ents[e]
+		name := ent.name
+		if nn != "" {
+			name = -1
+			for y := ent.nets; y >= 0; y = t.nets[y].next {
+				if t.nets[y].network == nn {
+					name = t.nets[y].name
+					break
+				}
+			}
+			if name < 0 {
+				continue
+			}
+		}
+		tk := s.index.key(&s.index.names[ent.name])
+		if string(tk) == string(key) {
+			return name, false, true
+		}
+		if len(key) < len(tk) && tk[len(tk)-len(key)-1] == '.' && string(tk[len(tk)-len(key):]) == string(key) {
+			return 0, true, true
+		}
+	}
+	return 0, false, false
+}
+
+// name returns the name with number num.
+func (s *Snapshot) name(num int32) Name {
+	e := &s.index.names[num]
+	return Name{views: s.views[e.view : e.view+uint32(e.nview) : e.view+uint32(e.nview)]}
+}

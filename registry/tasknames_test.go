@@ -1,0 +1,157 @@
+package registry
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+)
+
+// TestTaskIndexAnswersAsTheNameIndex holds a snapshot whose task names are
+// in the task index to one with every name in the name index: for the
+// golden registries, every name (the empty non-terminals under task names
+// included) answers the same views, records and rotation, names that do
+// not exist do not, and rotation carries over a rebuild the same way.
+func TestTaskIndexAnswersAsTheNameIndex(t *testing.T) {
+	for _, c := range goldenCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c.cfg
+			cfg.Domain, cfg.TTL = "swarm.local", 5
+			if err := cfg.Check(); err != nil {
+				t.Fatal(err)
+			}
+			all := cfg
+			all.allNamesIndexed = true
+			want, _ := Build(c.data, all, nil)
+			got, _ := Build(c.data, cfg, nil)
+			if got.tasks == nil {
+				t.Fatal("the task index is not used")
+			}
+			sameAnswers(t, want, got)
+			// Advance the same rotations in both, rebuild each on top.
+			want.Names(func(k string, n Name) {
+				g, _ := got.Lookup([]byte(k))
+				for i, v := range n.Views() {
+					for _, set := range v.Sets() {
+						set.Order(nil)
+						g.Views()[i].Set(set.Type).Order(nil)
+					}
+				}
+			})
+			want2, _ := Build(c.data, all, want)
+			got2, _ := Build(c.data, cfg, got)
+			sameAnswers(t, want2, got2)
+		})
+	}
+}
+
+// sameAnswers checks that got answers every name of want as want does,
+// and has no other name.
+func sameAnswers(t *testing.T, want, got *Snapshot) {
+	t.Helper()
+	var keys []string
+	want.Names(func(k string, _ Name) { keys = append(keys, k) })
+	probes := append([]string(nil), keys...)
+	for _, k := range keys {
+		// Names that do not exist: a label more, or the first one changed.
+		probes = append(probes, "x."+k, "zz"+k)
+	}
+	for _, k := range probes {
+		w, wok := want.Lookup([]byte(k))
+		g, gok := got.Lookup([]byte(k))
+		if wok != gok {
+			t.Errorf("%s: found %v, want %v", k, gok, wok)
+			continue
+		}
+		var wb, gb bytes.Buffer
+		if wok {
+			dumpName(&wb, w)
+			dumpName(&gb, g)
+		}
+		if !bytes.Equal(wb.Bytes(), gb.Bytes()) {
+			t.Errorf("%s answers\n%s\nwant\n%s", k, gb.String(), wb.String())
+		}
+	}
+	got.Names(func(k string, _ Name) {
+		if _, ok := want.Lookup([]byte(k)); !ok {
+			t.Errorf("%s: a name only with the task index", k)
+		}
+	})
+}
+
+// TestNamesLikeTaskNamesUseTheNameIndex: when another name ends like a
+// task's name, or a task ID is a network's name, equal names must merge,
+// so the snapshot puts every name in the name index; it answers as one
+// built that way.
+func TestNamesLikeTaskNamesUseTheNameIndex(t *testing.T) {
+	task := func(id, svc, addr string) Task {
+		return Task{ID: id, ServiceID: svc, Slot: 1, State: TaskRunning, Addresses: map[string][]netip.Addr{"n1": {netip.MustParseAddr(addr)}}}
+	}
+	nets := []Network{{ID: "n1", Name: "appnet"}}
+	tests := []struct {
+		name     string
+		services []Service
+		tasks    []Task
+		nets     []Network
+	}{
+		{"a service named like a task ID, no network-scoped names",
+			[]Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}, {ID: "b", Name: "t1", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}},
+			[]Task{task("t1", "a", "10.0.0.1"), task("t2", "b", "10.0.0.2")}, []Network{}},
+		{"a service named like a task ID",
+			[]Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}, {ID: "b", Name: "t1", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}},
+			[]Task{task("t1", "a", "10.0.0.1"), task("t2", "b", "10.0.0.2")}, nets},
+		{"an alias that is another service's task name",
+			[]Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}, {ID: "b", Name: "db", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1", Aliases: []string{"web.1.t1"}}}}},
+			[]Task{task("t1", "a", "10.0.0.1"), task("t2", "b", "10.0.0.2")}, nets},
+		{"an alias that ends like a network-scoped task name",
+			[]Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}, {ID: "b", Name: "db", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1", Aliases: []string{"x.t1.appnet"}}}}},
+			[]Task{task("t1", "a", "10.0.0.1"), task("t2", "b", "10.0.0.2")}, nets},
+		{"a task ID that is a network's name",
+			[]Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}},
+			[]Task{task("appnet", "a", "10.0.0.1"), task("t2", "a", "10.0.0.2")}, nets},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &Data{Services: tc.services, Tasks: tc.tasks, Networks: tc.nets}
+			cfg := Config{Domain: "swarm.local", TTL: 5}
+			if err := cfg.Check(); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := Build(d, cfg, nil)
+			if got.tasks != nil {
+				t.Fatal("built with the task index")
+			}
+			all := cfg
+			all.allNamesIndexed = true
+			want, _ := Build(d, all, nil)
+			sameAnswers(t, want, got)
+		})
+	}
+}
+
+// TestDuplicateTaskIDsMerge: two tasks with one ID (a hand-written file)
+// have one name, with both addresses, as in the name index.
+func TestDuplicateTaskIDsMerge(t *testing.T) {
+	d := &Data{
+		Networks: []Network{{ID: "n1", Name: "appnet"}},
+		Services: []Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}},
+		Tasks: []Task{
+			{ID: "t1", ServiceID: "a", Slot: 1, State: TaskRunning, Addresses: map[string][]netip.Addr{"n1": {netip.MustParseAddr("10.0.0.1")}}},
+			{ID: "T1", ServiceID: "a", Slot: 1, State: TaskRunning, Addresses: map[string][]netip.Addr{"n1": {netip.MustParseAddr("10.0.0.2")}}},
+		},
+	}
+	cfg := Config{Domain: "swarm.local", TTL: 5}
+	if err := cfg.Check(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := Build(d, cfg, nil)
+	if got.tasks == nil {
+		t.Fatal("the task index is not used")
+	}
+	if n := lookup(got, "web.1.t1").A.Len(); n != 2 {
+		t.Fatalf("web.1.t1 has %d records, want 2", n)
+	}
+	all := cfg
+	all.allNamesIndexed = true
+	want, _ := Build(d, all, nil)
+	sameAnswers(t, want, got)
+}
