@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -258,18 +257,23 @@ const (
 )
 
 func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
-	// About nine names per task (task, slot, PTR, network forms and the
-	// empty non-terminals under them): sized once, not regrown.
-	names := 9*len(d.Tasks) + 8*len(d.Services) + 16
+	// About four names per task (its name, slot, network-scoped name and
+	// PTR), two of them in the name index, and eight per service; about
+	// 85 bytes of keys per task: sized once, not regrown.
+	names := 4*len(d.Tasks) + 8*len(d.Services) + 16
+	indexed := 2*len(d.Tasks) + 8*len(d.Services) + 16
+	if cfg.allNamesIndexed {
+		indexed = 9*len(d.Tasks) + 8*len(d.Services) + 16
+	}
 	// About four collectors per task (its name, slot, network-scoped name
 	// and PTR) and eight per service.
-	collectors := 5*len(d.Tasks) + 10*len(d.Services) + 16
+	collectors := 4*len(d.Tasks) + 10*len(d.Services) + 16
 	b := &builder{
 		cfg:         cfg,
 		data:        d,
 		prev:        prev,
-		idx:         newNameIndex(names, 24*names/2),
-		nbs:         make([]nameB, 0, names/2),
+		idx:         newNameIndex(indexed, names, 85*len(d.Tasks)+64*len(d.Services)+256),
+		nbs:         make([]nameB, 0, names),
 		vbs:         make([]viewB, 0, collectors),
 		sbs:         make([]setB, 0, collectors),
 		tab:         &table{infos: []string{infoVIP: "vip", infoNS: "ns", infoSOA: "soa"}},
@@ -284,14 +288,14 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 		structural:  !cfg.allNamesIndexed,
 	}
 	if b.structural {
-		b.tix = newNameIndex(len(d.Tasks), 12*len(d.Tasks))
+		b.tix = newNameIndex(len(d.Tasks), len(d.Tasks), 12*len(d.Tasks))
 		b.tents = make([]taskEnt, 0, len(d.Tasks))
 		b.tnets = make([]taskNet, 0, len(d.Tasks))
 	}
 	b.tab.recs = make([]rec, 0, 3*len(d.Tasks)+8*len(d.Services)+16)
 	b.tab.bytes = make([]byte, 0, 120*len(d.Tasks)+1024)
 	b.tab.infos = append(make([]string, 0, len(d.Tasks)+3), b.tab.infos...)
-	b.sets = make([]RRSet, 0, 2*len(d.Tasks)+6*len(d.Services)+4)
+	b.sets = make([]RRSet, 0, 2*len(d.Tasks)+8*len(d.Services)+4)
 	b.setView = make([]int32, 0, cap(b.sets))
 	b.vix = make([]viewIx, 0, 2*len(d.Tasks)+6*len(d.Services)+4)
 	b.more = make([]setMore, 0, 8*len(d.Services)+4)
@@ -572,51 +576,6 @@ func (b *builder) rawRef(key []byte) keyRef {
 	return keyRef{off: off, n: uint8(len(key))}
 }
 
-// appendReverse appends the reverse name of a without the trailing dot
-// ("4.3.2.1.in-addr.arpa"), as dns.ReverseAddr gives it.
-func appendReverse(b []byte, a netip.Addr) []byte {
-	if a.Is4() {
-		v := a.As4()
-		for i := 3; i >= 0; i-- {
-			b = strconv.AppendUint(b, uint64(v[i]), 10)
-			b = append(b, '.')
-		}
-		return append(b, "in-addr.arpa"...)
-	}
-	const hex = "0123456789abcdef"
-	v := a.As16()
-	for i := 15; i >= 0; i-- {
-		b = append(b, hex[v[i]&0xF], '.', hex[v[i]>>4], '.')
-	}
-	return append(b, "ip6.arpa"...)
-}
-
-// appendTaskKey appends Docker's name of a task's container:
-// <svc>.<slot>.<taskid>, or <svc>.<nodeid>.<taskid> for a global
-// service's task, lower case.
-func appendTaskKey(b []byte, svc string, t *Task) []byte {
-	b = append(b, svc...)
-	b = append(b, '.')
-	if t.Slot > 0 {
-		b = strconv.AppendInt(b, int64(t.Slot), 10)
-	} else {
-		b = appendLower(b, t.NodeID)
-	}
-	b = append(b, '.')
-	return appendLower(b, t.ID)
-}
-
-func appendLower(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	return b
-}
-
 func (b *builder) service(svc *Service) {
 	si := b.labels(svc)
 	if err := checkName(si.name); err != nil {
@@ -672,9 +631,9 @@ func (b *builder) service(svc *Service) {
 		firstPort = si.ports[0].Target
 	}
 	// The SRV owner's first labels per port: "_http._tcp".
-	srvLabels := make([]string, len(si.ports))
+	srvFirst := make([]string, len(si.ports))
 	for k, p := range si.ports {
-		srvLabels[k] = "_" + portName(p) + "._" + strings.ToLower(p.Protocol)
+		srvFirst[k] = srvLabels(p)
 	}
 
 	for _, net := range networks {
@@ -725,8 +684,7 @@ func (b *builder) service(svc *Service) {
 			}
 			ti[i].name = b.addTo(b.taskName(b.key), net, false, &si, recs, nil)
 			if t.Slot > 0 {
-				b.key = strconv.AppendInt(b.key[:0], int64(t.Slot), 10)
-				b.key = append(append(b.key, '.'), si.name...)
+				b.key = appendSlotKey(b.key[:0], t.Slot, si.name)
 				b.add(b.key, net, false, &si, recs, nil)
 			}
 			if nn != "" {
@@ -768,7 +726,7 @@ func (b *builder) service(svc *Service) {
 				if p.Target != firstPort {
 					recs = srvFor(p.Target)
 				}
-				b.add(b.k(srvLabels[k], ".", name), net, false, &si, nil, recs)
+				b.add(b.k(srvFirst[k], ".", name), net, false, &si, nil, recs)
 			}
 			b.add(b.k(name), net, false, &si, nil, all)
 			b.add(b.k("tasks.", name), net, false, &si, nil, all)

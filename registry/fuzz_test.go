@@ -70,7 +70,7 @@ func FuzzParsePorts(f *testing.F) {
 			if p.Target == 0 {
 				t.Fatalf("port 0 accepted from %q", label)
 			}
-			if err := checkName(srvName(portName(p), p.Protocol, "svc")); err != nil {
+			if err := checkName(srvLabels(p) + ".svc"); err != nil {
 				t.Fatalf("%q gives an unservable SRV name: %v", label, err)
 			}
 		}

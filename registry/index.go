@@ -38,10 +38,11 @@ func hashKey(key []byte) uint32 {
 	return uint32(h) ^ uint32(h>>32)
 }
 
-// newNameIndex returns an index sized for about n names.
-func newNameIndex(n, keyBytes int) nameIndex {
+// newNameIndex returns an index sized for about indexed names in the
+// table among n names in all.
+func newNameIndex(indexed, n, keyBytes int) nameIndex {
 	size := uint32(1024)
-	for int(size) < 2*n {
+	for int(size) < 2*indexed {
 		size <<= 1
 	}
 	return nameIndex{

@@ -2,28 +2,69 @@ package registry
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
 
-// Name forms, bare (relative to the zone), as docs/names.md lists them.
-// Every function returns a lower-case name without a trailing dot.
+// Name forms, bare (relative to the zone), as docs/names.md lists them,
+// are made in the builder's scratch by the appendX functions below, lower
+// case and without a trailing dot; the service, alias and network names
+// they join are lower case already.
 
-func tasksName(svc string) string             { return "tasks." + svc }
-func networkName(name, network string) string { return name + "." + network }
-func slotName(slot int, svc string) string    { return strconv.Itoa(slot) + "." + svc }
-
-// taskName is Docker's name of a task's container: <svc>.<slot>.<taskid>,
-// or <svc>.<nodeid>.<taskid> for a global service's task.
-func taskName(svc string, t *Task) string {
+// appendTaskKey appends Docker's name of a task's container:
+// <svc>.<slot>.<taskid>, or <svc>.<nodeid>.<taskid> for a global
+// service's task.
+func appendTaskKey(b []byte, svc string, t *Task) []byte {
+	b = append(b, svc...)
+	b = append(b, '.')
 	if t.Slot > 0 {
-		return svc + "." + strconv.Itoa(t.Slot) + "." + strings.ToLower(t.ID)
+		b = strconv.AppendInt(b, int64(t.Slot), 10)
+	} else {
+		b = appendLower(b, t.NodeID)
 	}
-	return svc + "." + strings.ToLower(t.NodeID) + "." + strings.ToLower(t.ID)
+	b = append(b, '.')
+	return appendLower(b, t.ID)
 }
 
-// srvName is _<port>._<proto>.<name>.
-func srvName(port, proto, name string) string { return "_" + port + "._" + proto + "." + name }
+// appendSlotKey appends <slot>.<svc>.
+func appendSlotKey(b []byte, slot int, svc string) []byte {
+	b = strconv.AppendInt(b, int64(slot), 10)
+	return append(append(b, '.'), svc...)
+}
+
+// appendReverse appends the reverse name of a without the trailing dot
+// ("4.3.2.1.in-addr.arpa"), as dns.ReverseAddr gives it.
+func appendReverse(b []byte, a netip.Addr) []byte {
+	if a.Is4() {
+		v := a.As4()
+		for i := 3; i >= 0; i-- {
+			b = strconv.AppendUint(b, uint64(v[i]), 10)
+			b = append(b, '.')
+		}
+		return append(b, "in-addr.arpa"...)
+	}
+	const hex = "0123456789abcdef"
+	v := a.As16()
+	for i := 15; i >= 0; i-- {
+		b = append(b, hex[v[i]&0xF], '.', hex[v[i]>>4], '.')
+	}
+	return append(b, "ip6.arpa"...)
+}
+
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// srvLabels is the start of a port's SRV name, _<port>._<proto>.
+func srvLabels(p Port) string { return "_" + portName(p) + "._" + strings.ToLower(p.Protocol) }
 
 // normalizeDomain returns the zone as a lower-case FQDN ("swarm.local.").
 func normalizeDomain(d string) (string, error) {

@@ -20,14 +20,6 @@ func rrHeader(b []byte, t uint16, ttl uint32, rdlen int) []byte {
 
 var questionPtr = []byte{0xC0, 0x0C}
 
-// addrLen is the packed length of an A or AAAA record for the question.
-func addrLen(a netip.Addr) int {
-	if a.Is4() {
-		return 2 + 10 + 4
-	}
-	return 2 + 10 + 16
-}
-
 // packAddr appends an A or AAAA record for the question name to b.
 func packAddr(b []byte, ttl uint32, a netip.Addr) []byte {
 	if a.Is4() {
@@ -59,16 +51,6 @@ func packSRV(b []byte, ttl uint32, prio, weight, port uint16, target []byte) []b
 	b = rrHeader(append(b, questionPtr...), dns.TypeSRV, ttl, 6+len(target))
 	b = append(b, byte(prio>>8), byte(prio), byte(weight>>8), byte(weight), byte(port>>8), byte(port))
 	return append(b, target...)
-}
-
-// packPTR appends a PTR record for the question name to b.
-func packPTR(b []byte, ttl uint32, target string) []byte {
-	start := len(b)
-	b = rrHeader(append(b, questionPtr...), dns.TypePTR, ttl, 0)
-	b = packName(b, target)
-	rdlen := len(b) - start - 12
-	b[start+10], b[start+11] = byte(rdlen>>8), byte(rdlen)
-	return b
 }
 
 // packName appends the uncompressed wire form of an FQDN whose labels
