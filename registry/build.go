@@ -292,8 +292,10 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 		b.tents = make([]taskEnt, 0, len(d.Tasks))
 		b.tnets = make([]taskNet, 0, len(d.Tasks))
 	}
-	b.tab.recs = make([]rec, 0, 3*len(d.Tasks)+8*len(d.Services)+16)
-	b.tab.bytes = make([]byte, 0, 120*len(d.Tasks)+1024)
+	// About four records per task (its own, in its service's tasks set,
+	// SRV, PTR) and 170 bytes of them.
+	b.tab.recs = make([]rec, 0, 4*len(d.Tasks)+2*len(d.Services)+16)
+	b.tab.bytes = make([]byte, 0, 170*len(d.Tasks)+64*len(d.Services)+1024)
 	b.tab.infos = append(make([]string, 0, len(d.Tasks)+3), b.tab.infos...)
 	b.sets = make([]RRSet, 0, 2*len(d.Tasks)+8*len(d.Services)+4)
 	b.setView = make([]int32, 0, cap(b.sets))

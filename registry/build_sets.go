@@ -219,8 +219,11 @@ func (b *builder) clone(s, n int32, network string) int32 {
 		return -1
 	}
 	rs := b.sets[s]
-	if rs.order != nil {
-		rs.state = b.carry(n, network, rs.Type, rs.print)
+	if rs.rot != 0 {
+		rot := b.tab.rots[rs.rot-1]
+		rot.state = b.carry(n, network, rs.Type, rs.print)
+		b.tab.rots = append(b.tab.rots, rot)
+		rs.rot = uint32(len(b.tab.rots))
 	}
 	return b.addSet(rs)
 }
@@ -382,8 +385,8 @@ func (b *builder) finish(t uint16, ttl uint32, first int, policyName string, lim
 		for i := range recs {
 			weights[i] = recs[i].weight
 		}
-		rs.order = compileGroups(policy, weights, local)
-		rs.state = b.carry(n, network, t, rs.print)
+		b.tab.rots = append(b.tab.rots, rotation{order: compileGroups(policy, weights, local), state: b.carry(n, network, t, rs.print)})
+		rs.rot = uint32(len(b.tab.rots))
 	}
 	return b.addSet(rs)
 }
@@ -420,8 +423,8 @@ func (b *builder) carry(n int32, network string, t uint16, print uint64) *schedu
 			}
 		}
 		if pv != nil {
-			if p := pv.Set(t); p != nil && p.print == print && p.state != nil {
-				return p.state
+			if p := pv.Set(t); p != nil && p.print == print && p.state() != nil {
+				return p.state()
 			}
 		}
 	}
@@ -524,7 +527,9 @@ func (b *builder) apex(s *Snapshot) {
 // publish hands the index, the sets and the views to the snapshot, the
 // views pointing at their sets.
 func (b *builder) publish(s *Snapshot) {
-	s.index, s.sets = b.idx, b.sets
+	b.idx.names, b.idx.keys = trim(b.idx.names), trim(b.idx.keys)
+	b.tab.recs, b.tab.bytes = trim(b.tab.recs), trim(b.tab.bytes)
+	s.index, s.sets = b.idx, trim(b.sets)
 	set := func(i int32) *RRSet {
 		if i < 0 {
 			return nil
@@ -537,4 +542,13 @@ func (b *builder) publish(s *Snapshot) {
 		s.views[i] = View{Network: x.network, A: set(x.a), AAAA: set(x.aaaa), SRV: set(x.srv), PTR: set(x.ptr)}
 	}
 	s.apex = []View{{zone: &zoneSets{ns: set(b.apexNS), soa: set(b.apexSOA)}}}
+}
+
+// trim returns s without much unused capacity, which a snapshot would
+// otherwise keep as long as it lives.
+func trim[T any](s []T) []T {
+	if cap(s)-len(s) <= len(s)/8 {
+		return s
+	}
+	return append(make([]T, 0, len(s)), s...)
 }

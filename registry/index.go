@@ -12,7 +12,6 @@ type nameIndex struct {
 	// the low half; 0 is a free slot. A probe compares hashes without
 	// touching the entries.
 	slots []uint64
-	mask  uint32
 	names []nameEnt
 	keys  []byte
 	used  int // entries in slots
@@ -38,19 +37,27 @@ func hashKey(key []byte) uint32 {
 	return uint32(h) ^ uint32(h>>32)
 }
 
+// The table is kept at most 70% full; it starts 50% full when the
+// estimate of its names is right.
+const (
+	maxLoad10   = 7
+	startLoad10 = 5
+)
+
 // newNameIndex returns an index sized for about indexed names in the
 // table among n names in all.
 func newNameIndex(indexed, n, keyBytes int) nameIndex {
-	size := uint32(1024)
-	for int(size) < 2*indexed {
-		size <<= 1
-	}
 	return nameIndex{
-		slots: make([]uint64, size),
-		mask:  size - 1,
+		slots: make([]uint64, max(64, indexed*10/startLoad10)),
 		names: make([]nameEnt, 0, n),
 		keys:  make([]byte, 0, keyBytes),
 	}
+}
+
+// home is the first slot to probe for hash h: h scaled to the table
+// (Lemire's multiply-shift), so the size need not be a power of two.
+func (x *nameIndex) home(h uint32) int {
+	return int(uint64(h) * uint64(len(x.slots)) >> 32)
 }
 
 func (x *nameIndex) key(e *nameEnt) []byte {
@@ -62,7 +69,10 @@ func (x *nameIndex) find(key []byte, h uint32) int32 {
 	if len(x.slots) == 0 {
 		return -1
 	}
-	for i := h & x.mask; ; i = (i + 1) & x.mask {
+	for i := x.home(h); ; i++ {
+		if i == len(x.slots) {
+			i = 0
+		}
 		s := x.slots[i]
 		if s == 0 {
 			return -1
@@ -92,35 +102,31 @@ func (x *nameIndex) intern(key []byte) (n int32, added bool) {
 
 // insert adds an entry for the key at keys[off:off+n], known to be absent.
 func (x *nameIndex) insert(off uint32, n int, h uint32) int32 {
-	if 2*(x.used+1) > len(x.slots) {
+	if 10*(x.used+1) > maxLoad10*len(x.slots) {
 		x.grow()
 	}
 	x.used++
 	num := int32(len(x.names))
 	x.names = append(x.names, nameEnt{key: off, klen: uint8(n), hash: h})
-	i := h & x.mask
-	for x.slots[i] != 0 {
-		i = (i + 1) & x.mask
-	}
-	x.slots[i] = uint64(h)<<32 | uint64(num+1)
+	x.put(h, num)
 	return num
 }
 
-func (x *nameIndex) grow() {
-	size := uint32(2 * len(x.slots))
-	if size == 0 {
-		size = 1024
+func (x *nameIndex) put(h uint32, num int32) {
+	i := x.home(h)
+	for x.slots[i] != 0 {
+		if i++; i == len(x.slots) {
+			i = 0
+		}
 	}
-	x.slots, x.mask = make([]uint64, size), size-1
+	x.slots[i] = uint64(h)<<32 | uint64(num+1)
+}
+
+func (x *nameIndex) grow() {
+	x.slots = make([]uint64, max(64, 2*len(x.slots)))
 	for num := range x.names {
-		if x.names[num].unindexed {
-			continue
+		if !x.names[num].unindexed {
+			x.put(x.names[num].hash, int32(num))
 		}
-		h := x.names[num].hash
-		i := h & x.mask
-		for x.slots[i] != 0 {
-			i = (i + 1) & x.mask
-		}
-		x.slots[i] = uint64(h)<<32 | uint64(num+1)
 	}
 }

@@ -74,16 +74,22 @@ type zoneSets struct{ ns, soa *RRSet }
 // format with the owner name compressed to the question (0xC00C), so they
 // can be copied behind any question for that name.
 type RRSet struct {
-	Type uint16
 	TTL  uint32
+	Type uint16
 
-	tab   *table
+	pol   uint8  // index in tab.policies
 	first uint32 // the first record's entry in tab.recs
 	n     uint32
 	limit int32
-	pol   uint8 // index in tab.policies
+	// rot is the set's rotation in tab.rots, +1; 0 for a set of one
+	// record: nothing to rotate.
+	rot   uint32
 	print uint64
-	// order and state are nil for a set of one record: nothing to rotate.
+	tab   *table
+}
+
+// rotation is how a set of more than one record is ordered.
+type rotation struct {
 	order scheduler.Orderer
 	state *scheduler.State
 }
@@ -94,6 +100,7 @@ type table struct {
 	recs     []rec
 	infos    []string
 	policies []string
+	rots     []rotation
 }
 
 // rec is one record: where its bytes (and an SRV record's glue) are.
@@ -112,19 +119,29 @@ const infoTarget = ^uint32(0)
 
 // Order appends to dst the indices of the records to answer, in order.
 func (r *RRSet) Order(dst []int) []int {
-	if r.order == nil {
+	if r.rot == 0 {
 		return append(dst, 0)
 	}
-	return r.order.Order(dst, r.state.Next(), int(r.limit))
+	rot := &r.tab.rots[r.rot-1]
+	return rot.order.Order(dst, rot.state.Next(), int(r.limit))
 }
 
 // Peek appends the order the next query would get, without advancing the
 // rotation (for the operations API).
 func (r *RRSet) Peek(dst []int) []int {
-	if r.order == nil {
+	if r.rot == 0 {
 		return append(dst, 0)
 	}
-	return r.order.Order(dst, r.state.Peek(), int(r.limit))
+	rot := &r.tab.rots[r.rot-1]
+	return rot.order.Order(dst, rot.state.Peek(), int(r.limit))
+}
+
+// state is the set's rotation state, nil for a set of one record.
+func (r *RRSet) state() *scheduler.State {
+	if r.rot == 0 {
+		return nil
+	}
+	return r.tab.rots[r.rot-1].state
 }
 
 // Policy names the scheduler that orders this RRSet.

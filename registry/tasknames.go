@@ -28,9 +28,9 @@ type taskEnt struct {
 
 // taskNet is a task's name scoped to one network.
 type taskNet struct {
-	network string // the network's name, lower case
 	name    int32
 	next    int32
+	network uint16 // the network's name, in taskNames.networks
 }
 
 // taskNames is a snapshot's task index.
@@ -39,6 +39,9 @@ type taskNames struct {
 	heads []int32
 	ents  []taskEnt
 	nets  []taskNet
+	// networks are the names of the networks of network-scoped names,
+	// lower case.
+	networks []string
 }
 
 func lastLabel(key []byte) []byte {
@@ -79,23 +82,26 @@ func (b *builder) taskNetName(tn int32, nn string, key []byte) int32 {
 	if !b.structural {
 		return b.name(key)
 	}
+	nx := -1
+	for i, u := range b.nnUsed {
+		if u == nn {
+			nx = i
+		}
+	}
+	if nx < 0 {
+		nx = len(b.nnUsed)
+		b.nnUsed = append(b.nnUsed, nn)
+	}
 	e := &b.tents[b.nbs[tn].tent]
 	for x := e.nets; x >= 0; x = b.tnets[x].next {
-		if b.tnets[x].network == nn {
+		if int(b.tnets[x].network) == nx {
 			return b.tnets[x].name
 		}
 	}
 	n := b.unindexedName(key)
 	e = &b.tents[b.nbs[tn].tent]
-	b.tnets = append(b.tnets, taskNet{network: nn, name: n, next: e.nets})
+	b.tnets = append(b.tnets, taskNet{network: uint16(nx), name: n, next: e.nets})
 	e.nets = int32(len(b.tnets) - 1)
-	found := false
-	for _, u := range b.nnUsed {
-		found = found || u == nn
-	}
-	if !found {
-		b.nnUsed = append(b.nnUsed, nn)
-	}
 	return n
 }
 
@@ -167,7 +173,7 @@ func (b *builder) taskNamesCollide() bool {
 // publishTasks hands the task index to the snapshot.
 func (b *builder) publishTasks(s *Snapshot) {
 	if b.structural && len(b.tents) > 0 {
-		s.tasks = &taskNames{ids: b.tix, heads: b.theads, ents: b.tents, nets: b.tnets}
+		s.tasks = &taskNames{ids: b.tix, heads: b.theads, ents: b.tents, nets: b.tnets, networks: b.nnUsed}
 	}
 }
 
@@ -206,13 +212,22 @@ func (s *Snapshot) matchTask(id, key []byte, nn string) (num int32, ent, found b
 	if x < 0 {
 		return 0, false, false
 	}
+	nx := -1
+	for i, u := range t.networks {
+		if u == nn {
+			nx = i
+		}
+	}
+	if nn != "" && nx < 0 {
+		return 0, false, false
+	}
 	for e := t.heads[x]; e >= 0; e = t.ents[e].next {
 		ent := &t.ents[e]
 		name := ent.name
 		if nn != "" {
 			name = -1
 			for y := ent.nets; y >= 0; y = t.nets[y].next {
-				if t.nets[y].network == nn {
+				if int(t.nets[y].network) == nx {
 					name = t.nets[y].name
 					break
 				}
