@@ -44,7 +44,9 @@ type Snapshot struct {
 	stats Stats
 }
 
-// Stats counts what a snapshot holds.
+// Stats counts what a snapshot holds. Names are the names it keeps:
+// every name with records and the empty non-terminals above service-level
+// names; those under task names are answered from the task index.
 type Stats struct {
 	Services, Tasks, Names int
 }

@@ -18,7 +18,7 @@ type registryCollector struct {
 var (
 	descServices   = prometheus.NewDesc("swarmdns_registry_services", "Services in the published snapshot.", nil, nil)
 	descTasks      = prometheus.NewDesc("swarmdns_registry_tasks", "Running tasks in the published snapshot.", nil, nil)
-	descNames      = prometheus.NewDesc("swarmdns_registry_names", "Owner names in the published snapshot.", nil, nil)
+	descNames      = prometheus.NewDesc("swarmdns_registry_names", "Owner names kept in the published snapshot (the empty non-terminals under task names are answered, not kept).", nil, nil)
 	descPolicies   = prometheus.NewDesc("swarmdns_registry_services_by_scheduler", "Services by the scheduler that orders their answers (--scheduler or label swarmdns.scheduler).", []string{"scheduler"}, nil)
 	descSwaps      = prometheus.NewDesc("swarmdns_snapshot_swaps_total", "Registry snapshots published.", nil, nil)
 	descSyncErrors = prometheus.NewDesc("swarmdns_sync_errors_total", "Syncs that could not read the source; the last snapshot keeps serving.", nil, nil)
