@@ -130,6 +130,9 @@ type builder struct {
 	tents      []taskEnt
 	tnets      []taskNet
 	nnUsed     []string // network names of network-scoped task names
+	// lastNames are the names of the services and aliases served, one
+	// per service and network (see taskNamesCollide).
+	lastNames []string
 
 	nets        map[string]*Network
 	nodes       map[string]*Node
@@ -664,6 +667,9 @@ func (b *builder) service(svc *Service) {
 		names := append(b.names[:0], si.name)
 		names = b.aliases(names, svc, &si, net)
 		b.names = names
+		if b.structural {
+			b.lastNames = append(b.lastNames, names...)
+		}
 		for _, name := range names {
 			b.add(b.k(name), net, false, &si, svcRecs, nil)
 			b.add(b.k("tasks.", name), net, false, &si, taskRecs, nil)

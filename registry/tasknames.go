@@ -1,6 +1,9 @@
 package registry
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // Task names are most of a registry's names: each task has its name
 // (<svc>.<slot>.<taskid>), its network-scoped name (<name>.<network>) on
@@ -127,45 +130,41 @@ func (b *builder) ensureName(key []byte) {
 }
 
 // taskNamesCollide reports whether the task index would not be exact (see
-// the top of this file).
+// the top of this file). Every other name ends with the last label of a
+// service's name or alias, of a network's name, or with "arpa"; a name
+// ending with a network's name has before it the last label of a
+// service's name or alias, or, when that name or alias itself ends with a
+// network's name, its last label but one. So it is enough to look those
+// labels up among the task IDs.
 func (b *builder) taskNamesCollide() bool {
 	if len(b.tents) == 0 {
 		return false
 	}
 	isID := func(label []byte) bool { return b.tix.find(label, hashKey(label)) >= 0 }
-	isNet := func(label []byte) bool {
-		for _, nn := range b.nnUsed {
-			if string(label) == nn {
-				return true
-			}
-		}
-		return false
-	}
 	for _, nn := range b.nnUsed {
 		if isID([]byte(nn)) {
 			return true
 		}
 	}
-	checked := make(map[string]bool)
-	for n := range b.nbs {
-		if b.nbs[n].task {
-			continue
+	nets := make(map[string]bool, len(b.data.Networks))
+	for n := range b.data.Networks {
+		name := strings.ToLower(b.data.Networks[n].Name)
+		nets[name] = true
+		if isID(lastLabel([]byte(name))) {
+			return true
 		}
-		key := b.idx.key(&b.idx.names[n])
-		last := lastLabel(key)
-		if checked[string(last)] {
-			continue
-		}
+	}
+	if isID([]byte("arpa")) {
+		return true
+	}
+	for _, name := range b.lastNames {
+		last := lastLabel([]byte(name))
 		if isID(last) {
 			return true
 		}
-		if isNet(last) && len(last) < len(key) {
-			if isID(lastLabel(key[:len(key)-len(last)-1])) {
-				return true
-			}
-			continue // the label before differs from name to name
+		if nets[string(last)] && len(last) < len(name) && isID(lastLabel([]byte(name[:len(name)-len(last)-1]))) {
+			return true
 		}
-		checked[string(last)] = true
 	}
 	return false
 }
