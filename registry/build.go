@@ -141,7 +141,12 @@ type builder struct {
 	policies    map[string]scheduler.Policy
 	polIdx      map[string]uint8
 	defaultNets map[string]bool // nil: every network
-	warnings    []error
+	// netIDs numbers the networks views are of; netIDs[0] is "", the
+	// default view. inDefault is by that number.
+	netIDs   []string
+	netIdx   map[string]int32
+	netInDef []bool
+	warnings []error
 
 	// Scratch, reused from service to service and name to name.
 	key      []byte
@@ -178,10 +183,10 @@ type nameB struct {
 
 // viewB is one view of a name while collecting: the records it gets.
 type viewB struct {
-	network string // network ID, "" for the default view
+	network int32 // in builder.netIDs; 0 is the default view
 	// mirror is, for a default view, the network whose view has had the
-	// same records so far (see add).
-	mirror string
+	// same records so far (see add), or 0.
+	mirror int32
 	set    int32 // setB
 	next   int32 // next viewB of the name, -1 at the end
 }
@@ -239,7 +244,7 @@ type taskInfo struct {
 // viewIx is a packed view whose RRSets are numbers in builder.sets (-1:
 // none); publish turns it into a View.
 type viewIx struct {
-	network           string
+	network           int32 // in builder.netIDs
 	a, aaaa, srv, ptr int32
 }
 
@@ -317,6 +322,7 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 		}
 	}
 	b.defaultNets = b.resolveNetworks(cfg.Networks)
+	b.netIDs, b.netIdx, b.netInDef = []string{""}, map[string]int32{"": 0}, []bool{true}
 	return b
 }
 
@@ -353,8 +359,18 @@ func (b *builder) resolveNetworks(list []string) map[string]bool {
 	return set
 }
 
-func (b *builder) inDefault(network string) bool {
-	return b.defaultNets == nil || b.defaultNets[network]
+func (b *builder) inDefault(net int32) bool { return b.netInDef[net] }
+
+// netOf returns the number of the network with this ID.
+func (b *builder) netOf(id string) int32 {
+	if x, ok := b.netIdx[id]; ok {
+		return x
+	}
+	x := int32(len(b.netIDs))
+	b.netIDs = append(b.netIDs, id)
+	b.netIdx[id] = x
+	b.netInDef = append(b.netInDef, b.defaultNets == nil || b.defaultNets[id])
+	return x
 }
 
 // netName is the lower-case name of a network, or "" for an unknown or
@@ -396,7 +412,7 @@ func (b *builder) name(key []byte) int32 {
 
 // set returns the record collector of name n in view (network ID, "" for
 // the default view), creating it with si's TTL and policy.
-func (b *builder) set(n int32, view string, si *svcInfo) *setB {
+func (b *builder) set(n int32, view int32, si *svcInfo) *setB {
 	v := b.findView(n, view)
 	if v < 0 {
 		v = b.newView(n, view, si)
@@ -404,7 +420,7 @@ func (b *builder) set(n int32, view string, si *svcInfo) *setB {
 	return b.touch(v, si)
 }
 
-func (b *builder) findView(n int32, view string) int32 {
+func (b *builder) findView(n int32, view int32) int32 {
 	for v := b.nbs[n].head; v >= 0; v = b.vbs[v].next {
 		if b.vbs[v].network == view {
 			return v
@@ -413,7 +429,7 @@ func (b *builder) findView(n int32, view string) int32 {
 	return -1
 }
 
-func (b *builder) newView(n int32, view string, si *svcInfo) int32 {
+func (b *builder) newView(n int32, view int32, si *svcInfo) int32 {
 	b.sbs = append(b.sbs, setB{ttl: si.ttl, pol: si.pol})
 	b.vbs = append(b.vbs, viewB{network: view, set: int32(len(b.sbs) - 1), next: b.nbs[n].head})
 	b.nbs[n].head = int32(len(b.vbs) - 1)
@@ -447,7 +463,7 @@ func (b *builder) split(n, d int32) {
 	b.sbs = append(b.sbs, src)
 	b.vbs = append(b.vbs, viewB{network: b.vbs[d].mirror, set: int32(len(b.sbs) - 1), next: b.nbs[n].head})
 	b.nbs[n].head = int32(len(b.vbs) - 1)
-	b.vbs[d].mirror = ""
+	b.vbs[d].mirror = 0
 }
 
 // add adds records to the name with this key in the view of network and,
@@ -455,7 +471,7 @@ func (b *builder) split(n, d int32) {
 // name's number (-1 when there is nothing to add). The ".<network>" forms
 // pass scoped=true: they have the one view only. The records must not
 // change afterwards: a collector may keep the slice rather than copy it.
-func (b *builder) add(key []byte, network string, scoped bool, si *svcInfo, addrs []addrRec, srvs []srvRec) int32 {
+func (b *builder) add(key []byte, network int32, scoped bool, si *svcInfo, addrs []addrRec, srvs []srvRec) int32 {
 	if len(addrs)+len(srvs) == 0 || len(key) > maxKey {
 		return -1
 	}
@@ -463,15 +479,15 @@ func (b *builder) add(key []byte, network string, scoped bool, si *svcInfo, addr
 }
 
 // addTo is add for the name with number n.
-func (b *builder) addTo(n int32, network string, scoped bool, si *svcInfo, addrs []addrRec, srvs []srvRec) int32 {
+func (b *builder) addTo(n int32, network int32, scoped bool, si *svcInfo, addrs []addrRec, srvs []srvRec) int32 {
 	inDefault := b.inDefault(network)
-	d := b.findView(n, "")
+	d := b.findView(n, 0)
 	if !scoped && inDefault {
 		// The network's view and the default view get the same records:
 		// while nothing else comes to either, one collector stands for
 		// both (a network view equal to the default one is not kept).
 		if d < 0 && b.findView(n, network) < 0 {
-			d = b.newView(n, "", si)
+			d = b.newView(n, 0, si)
 			b.vbs[d].mirror = network
 			b.put(b.touch(d, si), addrs, srvs)
 			return n
@@ -481,7 +497,7 @@ func (b *builder) addTo(n int32, network string, scoped bool, si *svcInfo, addrs
 			return n
 		}
 	}
-	if d >= 0 && b.vbs[d].mirror != "" {
+	if d >= 0 && b.vbs[d].mirror != 0 {
 		b.split(n, d)
 	}
 	if !scoped {
@@ -490,7 +506,7 @@ func (b *builder) addTo(n int32, network string, scoped bool, si *svcInfo, addrs
 			return n
 		}
 	}
-	b.put(b.set(n, "", si), addrs, srvs)
+	b.put(b.set(n, 0, si), addrs, srvs)
 	return n
 }
 
@@ -547,7 +563,7 @@ func appendRecs[T any](dst *[]T, recs []T) {
 func (b *builder) addPTR(addr netip.Addr, target keyRef, si *svcInfo) {
 	n := b.name(appendReverse(b.key[:0], addr))
 	b.nbs[n].reverse = true
-	s := b.set(n, "", si)
+	s := b.set(n, 0, si)
 	if s.ptr.n == 0 {
 		s.ptr = target
 		return
@@ -641,22 +657,23 @@ func (b *builder) service(svc *Service) {
 		srvFirst[k] = srvLabels(p)
 	}
 
-	for _, net := range networks {
-		nn := b.netName(net)
-		// Every task's addresses on net, task after task: a task's own
-		// records are a window of taskRecs.
+	for _, netID := range networks {
+		nn := b.netName(netID)
+		net := b.netOf(netID)
+		// Every task's addresses on the network, task after task: a task's
+		// own records are a window of taskRecs.
 		n := 0
 		for _, t := range tasks {
-			n += len(t.AddrsOn(net))
+			n += len(t.AddrsOn(netID))
 		}
 		taskRecs := takeN(&b.addrSlab, n)[:0]
 		for i, t := range tasks {
-			for _, a := range t.AddrsOn(net) {
+			for _, a := range t.AddrsOn(netID) {
 				taskRecs = append(taskRecs, addrRec{addr: a.Unmap(), weight: ti[i].weight, local: ti[i].local, info: ti[i].info})
 			}
 		}
 		var vipRecs []addrRec
-		if vip, ok := svc.VIPOn(net); ok && vip.IsValid() {
+		if vip, ok := svc.VIPOn(netID); ok && vip.IsValid() {
 			vipRecs = takeN(&b.addrSlab, 1)
 			vipRecs[0] = addrRec{addr: vip.Unmap(), weight: max(si.weight, 1), info: infoVIP}
 		}
@@ -665,7 +682,7 @@ func (b *builder) service(svc *Service) {
 			svcRecs = taskRecs
 		}
 		names := append(b.names[:0], si.name)
-		names = b.aliases(names, svc, &si, net)
+		names = b.aliases(names, svc, &si, netID)
 		b.names = names
 		if b.structural {
 			b.lastNames = append(b.lastNames, names...)
@@ -681,7 +698,7 @@ func (b *builder) service(svc *Service) {
 		// Each task by name and by slot, and the reverse of its addresses.
 		off := 0
 		for i, t := range tasks {
-			recs := taskRecs[off : off+len(t.AddrsOn(net))]
+			recs := taskRecs[off : off+len(t.AddrsOn(netID))]
 			off += len(recs)
 			if len(recs) == 0 {
 				continue
@@ -717,7 +734,7 @@ func (b *builder) service(svc *Service) {
 		srvFor := func(port uint16) []srvRec {
 			srvs := takeN(&b.srvSlab, len(tasks))[:0]
 			for i, t := range tasks {
-				glue := t.AddrsOn(net)
+				glue := t.AddrsOn(netID)
 				if len(glue) == 0 || ti[i].name < 0 {
 					continue
 				}

@@ -22,7 +22,7 @@ func (b *builder) packName(n int32) {
 	def := int32(-1)
 	nets := b.netViews[:0]
 	for v := b.nbs[n].head; v >= 0; v = b.vbs[v].next {
-		if b.vbs[v].network == "" {
+		if b.vbs[v].network == 0 {
 			def = b.vbs[v].set
 		} else {
 			nets = append(nets, v)
@@ -31,7 +31,7 @@ func (b *builder) packName(n int32) {
 	b.netViews = nets
 	e := &b.idx.names[n]
 	first := int32(len(b.vix))
-	dv := b.view(n, "", def)
+	dv := b.view(n, 0, def)
 	if len(nets) == 0 {
 		// A name whose one view is one set: names sharing that set (a
 		// task's name, slot and network-scoped name) share the view.
@@ -49,7 +49,7 @@ func (b *builder) packName(n int32) {
 	// A name that only has network views (a service outside the
 	// --network restriction) gets an empty default view.
 	b.vix = append(b.vix, dv)
-	slices.SortFunc(nets, func(x, y int32) int { return strings.Compare(b.vbs[x].network, b.vbs[y].network) })
+	slices.SortFunc(nets, func(x, y int32) int { return strings.Compare(b.netIDs[b.vbs[x].network], b.netIDs[b.vbs[y].network]) })
 	for _, v := range nets {
 		vb := b.vbs[v]
 		if def >= 0 && b.sameSet(&b.sbs[def], &b.sbs[vb.set]) {
@@ -76,7 +76,7 @@ func (b *builder) packName(n int32) {
 
 // alone returns the one set of a default view that has one, else -1.
 func (v *viewIx) alone() int32 {
-	if v.network != "" {
+	if v.network != 0 {
 		return -1
 	}
 	one := int32(-1)
@@ -127,7 +127,7 @@ func (b *builder) sameSet(x, y *setB) bool {
 }
 
 // view packs the records of name n in one view.
-func (b *builder) view(n int32, network string, s int32) viewIx {
+func (b *builder) view(n int32, network int32, s int32) viewIx {
 	v := viewIx{network: network, a: -1, aaaa: -1, srv: -1, ptr: -1}
 	if s < 0 {
 		return v
@@ -151,7 +151,7 @@ func (b *builder) view(n int32, network string, s int32) viewIx {
 // record has no rotation to keep apart). A larger record slice shared by
 // several names is packed once too, each name's RRSet keeping its own
 // rotation.
-func (b *builder) addrSets(sb *setB, n int32, network string) (a, aaaa int32) {
+func (b *builder) addrSets(sb *setB, n int32, network int32) (a, aaaa int32) {
 	if len(sb.addrs) == 1 {
 		src := &sb.addrs[0]
 		if src.single > 0 {
@@ -214,7 +214,7 @@ func (b *builder) addrSets(sb *setB, n int32, network string) (a, aaaa int32) {
 
 // clone returns a new RRSet with the records of set s (-1: none) and the
 // rotation of name n in network's view.
-func (b *builder) clone(s, n int32, network string) int32 {
+func (b *builder) clone(s, n int32, network int32) int32 {
 	if s < 0 {
 		return -1
 	}
@@ -241,7 +241,7 @@ func hasAddr(recs []addrRec, a netip.Addr) bool {
 	return false
 }
 
-func (b *builder) addrSet(t uint16, recs []addrRec, sb *setB, n int32, network string) int32 {
+func (b *builder) addrSet(t uint16, recs []addrRec, sb *setB, n int32, network int32) int32 {
 	if len(recs) == 0 {
 		return -1
 	}
@@ -261,7 +261,7 @@ func (b *builder) addrSet(t uint16, recs []addrRec, sb *setB, n int32, network s
 	return b.finish(t, sb.ttl, first, b.polNames[sb.pol], b.cfg.MaxAnswers, local, n, network)
 }
 
-func (b *builder) srvSet(sb *setB, srvs []srvRec, n int32, network string) int32 {
+func (b *builder) srvSet(sb *setB, srvs []srvRec, n int32, network int32) int32 {
 	key := sharedKey{srvs: &srvs[0], n: len(srvs), ttl: sb.ttl, pol: sb.pol, typ: dns.TypeSRV}
 	if s, ok := b.shared[key]; ok {
 		return b.clone(s, n, network)
@@ -318,7 +318,7 @@ func hasSRV(recs []srvRec, k srvKey) bool {
 	return false
 }
 
-func (b *builder) ptrSet(sb *setB, n int32, network string) int32 {
+func (b *builder) ptrSet(sb *setB, n int32, network int32) int32 {
 	first := len(b.tab.recs)
 	b.ptrs = b.ptrsOf(sb, b.ptrs[:0])
 	for _, p := range b.ptrs {
@@ -344,7 +344,7 @@ func (b *builder) domainWire() []byte {
 // zero-weight records, compiles the scheduler and carries the rotation
 // state over from the previous snapshot when nothing changed. It returns
 // the set's number.
-func (b *builder) finish(t uint16, ttl uint32, first int, policyName string, limit int, local []bool, n int32, network string) int32 {
+func (b *builder) finish(t uint16, ttl uint32, first int, policyName string, limit int, local []bool, n int32, network int32) int32 {
 	recs := b.tab.recs[first:]
 	anyWeight := false
 	for i := range recs {
@@ -410,7 +410,7 @@ func (b *builder) polIndex(name string) uint8 {
 // carry returns the rotation state of the set of type t in network's view
 // of name n in the previous snapshot when its fingerprint is print, or a
 // new state.
-func (b *builder) carry(n int32, network string, t uint16, print uint64) *scheduler.State {
+func (b *builder) carry(n int32, network int32, t uint16, print uint64) *scheduler.State {
 	if b.prev != nil && n >= 0 {
 		if b.prevNum != n {
 			b.prevNum = n
@@ -418,7 +418,7 @@ func (b *builder) carry(n int32, network string, t uint16, print uint64) *schedu
 		}
 		var pv *View
 		for i := range b.prevName.views {
-			if b.prevName.views[i].Network == network {
+			if b.prevName.views[i].Network == b.netIDs[network] {
 				pv = &b.prevName.views[i]
 			}
 		}
@@ -518,7 +518,7 @@ func (b *builder) apex(s *Snapshot) {
 		off := len(b.tab.bytes)
 		b.tab.bytes = append(b.tab.bytes, packed...)
 		b.tab.recs = append(b.tab.recs, rec{off: uint32(off), n: uint16(len(packed)), weight: 1, info: info})
-		return b.finish(t, b.cfg.TTL, first, scheduler.RoundRobin, 0, nil, -1, "")
+		return b.finish(t, b.cfg.TTL, first, scheduler.RoundRobin, 0, nil, -1, 0)
 	}
 	b.apexSOA = one(dns.TypeSOA, packOwnerless(soa), infoSOA)
 	b.apexNS = one(dns.TypeNS, packOwnerless(nsRR), infoNS)
@@ -539,7 +539,7 @@ func (b *builder) publish(s *Snapshot) {
 	s.views = make([]View, len(b.vix))
 	for i := range b.vix {
 		x := &b.vix[i]
-		s.views[i] = View{Network: x.network, A: set(x.a), AAAA: set(x.aaaa), SRV: set(x.srv), PTR: set(x.ptr)}
+		s.views[i] = View{Network: b.netIDs[x.network], A: set(x.a), AAAA: set(x.aaaa), SRV: set(x.srv), PTR: set(x.ptr)}
 	}
 	s.apex = []View{{zone: &zoneSets{ns: set(b.apexNS), soa: set(b.apexSOA)}}}
 }
