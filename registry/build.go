@@ -158,16 +158,18 @@ type builder struct {
 	local    []bool
 	netViews []int32
 	ptrs     []keyRef
-	seen     map[netip.Addr]struct{}
+	seen     map[[16]byte]struct{}
 	srvSeen  map[srvKey]struct{}
 	prevNum  int32 // name whose previous views prevName holds
 	prevName Name
 
-	addrSlab []addrRec
-	srvSlab  []srvRec
-	weights  []uint32
-	states   []scheduler.State
-	domain   []byte // the zone in wire format
+	// arena holds every address record collected; collectors refer to
+	// windows of it.
+	arena   []addrRec
+	srvSlab []srvRec
+	weights []uint32
+	states  []scheduler.State
+	domain  []byte // the zone in wire format
 
 	apexNS, apexSOA int32
 }
@@ -192,7 +194,7 @@ type viewB struct {
 }
 
 type setB struct {
-	addrs []addrRec
+	addrs recsRef
 	ptr   keyRef // the first PTR target
 	more  int32  // the rest in builder.more, +1
 	ttl   uint32
@@ -211,13 +213,36 @@ type keyRef struct {
 	n   uint8
 }
 
+// addrRec is one address record while collecting. It holds no pointer
+// (netip.Addr does), so the collectors cost the garbage collector nothing.
 type addrRec struct {
-	addr   netip.Addr
+	ip     [16]byte
 	weight uint32
 	info   uint32
-	local  bool
 	single int32 // the packed set of this record alone, +1
+	is4    bool
+	local  bool
 }
+
+func newAddrRec(a netip.Addr, weight, info uint32, local bool) addrRec {
+	a = a.Unmap()
+	return addrRec{ip: a.As16(), is4: a.Is4(), weight: weight, info: info, local: local}
+}
+
+func (r *addrRec) addr() netip.Addr {
+	if r.is4 {
+		return netip.AddrFrom4([4]byte(r.ip[12:]))
+	}
+	return netip.AddrFrom16(r.ip)
+}
+
+// recsRef is a window of builder.arena.
+type recsRef struct{ off, n uint32 }
+
+func (b *builder) recs(r recsRef) []addrRec { return b.arena[r.off : r.off+r.n : r.off+r.n] }
+
+// window returns n records of r from its i-th.
+func (r recsRef) window(i, n int) recsRef { return recsRef{off: r.off + uint32(i), n: uint32(n)} }
 
 type srvRec struct {
 	task   int32 // the task's name number: the target, with the domain
@@ -249,7 +274,7 @@ type viewIx struct {
 }
 
 type sharedKey struct {
-	addrs *addrRec
+	addrs uint32 // recsRef.off + 1
 	srvs  *srvRec
 	n     int
 	ttl   uint32
@@ -303,6 +328,7 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 	// About four records per task (its own, in its service's tasks set,
 	// SRV, PTR) and 170 bytes of them.
 	b.tab.recs = make([]rec, 0, 4*len(d.Tasks)+2*len(d.Services)+16)
+	b.arena = make([]addrRec, 0, len(d.Tasks)+len(d.Services)+16)
 	b.tab.bytes = make([]byte, 0, 170*len(d.Tasks)+64*len(d.Services)+1024)
 	b.tab.infos = append(make([]string, 0, len(d.Tasks)+3), b.tab.infos...)
 	b.sets = make([]RRSet, 0, 2*len(d.Tasks)+8*len(d.Services)+4)
@@ -449,10 +475,9 @@ func (b *builder) touch(v int32, si *svcInfo) *setB {
 // own, a copy of d's records so far.
 func (b *builder) split(n, d int32) {
 	src := b.sbs[b.vbs[d].set]
-	// Both copies get their capacity cut, so that appends to one never
-	// write into the other's array.
-	src.addrs = src.addrs[:len(src.addrs):len(src.addrs)]
-	b.sbs[b.vbs[d].set].addrs = src.addrs
+	// Address records are never appended in place (see put), so both may
+	// keep the window; SRV records and PTR targets get their capacity cut,
+	// so that appends to one never write into the other's array.
 	if src.more != 0 {
 		m := b.more[src.more-1]
 		m.srvs, m.ptrs = m.srvs[:len(m.srvs):len(m.srvs)], m.ptrs[:len(m.ptrs):len(m.ptrs)]
@@ -471,15 +496,15 @@ func (b *builder) split(n, d int32) {
 // name's number (-1 when there is nothing to add). The ".<network>" forms
 // pass scoped=true: they have the one view only. The records must not
 // change afterwards: a collector may keep the slice rather than copy it.
-func (b *builder) add(key []byte, network int32, scoped bool, si *svcInfo, addrs []addrRec, srvs []srvRec) int32 {
-	if len(addrs)+len(srvs) == 0 || len(key) > maxKey {
+func (b *builder) add(key []byte, network int32, scoped bool, si *svcInfo, addrs recsRef, srvs []srvRec) int32 {
+	if int(addrs.n)+len(srvs) == 0 || len(key) > maxKey {
 		return -1
 	}
 	return b.addTo(b.name(key), network, scoped, si, addrs, srvs)
 }
 
 // addTo is add for the name with number n.
-func (b *builder) addTo(n int32, network int32, scoped bool, si *svcInfo, addrs []addrRec, srvs []srvRec) int32 {
+func (b *builder) addTo(n int32, network int32, scoped bool, si *svcInfo, addrs recsRef, srvs []srvRec) int32 {
 	inDefault := b.inDefault(network)
 	d := b.findView(n, 0)
 	if !scoped && inDefault {
@@ -510,8 +535,18 @@ func (b *builder) addTo(n int32, network int32, scoped bool, si *svcInfo, addrs 
 	return n
 }
 
-func (b *builder) put(s *setB, addrs []addrRec, srvs []srvRec) {
-	appendRecs(&s.addrs, addrs)
+func (b *builder) put(s *setB, addrs recsRef, srvs []srvRec) {
+	switch {
+	case addrs.n == 0:
+	case s.addrs.n == 0:
+		s.addrs = addrs // shared with whoever else has the window
+	default:
+		// A second window: both, copied to the end of the arena.
+		off := uint32(len(b.arena))
+		b.arena = append(b.arena, b.recs(s.addrs)...)
+		b.arena = append(b.arena, b.recs(addrs)...)
+		s.addrs = recsRef{off: off, n: s.addrs.n + addrs.n}
+	}
 	if len(srvs) > 0 {
 		appendRecs(&b.moreOf(s).srvs, srvs)
 	}
@@ -666,16 +701,16 @@ func (b *builder) service(svc *Service) {
 		for _, t := range tasks {
 			n += len(t.AddrsOn(netID))
 		}
-		taskRecs := takeN(&b.addrSlab, n)[:0]
+		taskRecs := recsRef{off: uint32(len(b.arena)), n: uint32(n)}
 		for i, t := range tasks {
 			for _, a := range t.AddrsOn(netID) {
-				taskRecs = append(taskRecs, addrRec{addr: a.Unmap(), weight: ti[i].weight, local: ti[i].local, info: ti[i].info})
+				b.arena = append(b.arena, newAddrRec(a, ti[i].weight, ti[i].info, ti[i].local))
 			}
 		}
-		var vipRecs []addrRec
+		var vipRecs recsRef
 		if vip, ok := svc.VIPOn(netID); ok && vip.IsValid() {
-			vipRecs = takeN(&b.addrSlab, 1)
-			vipRecs[0] = addrRec{addr: vip.Unmap(), weight: max(si.weight, 1), info: infoVIP}
+			vipRecs = recsRef{off: uint32(len(b.arena)), n: 1}
+			b.arena = append(b.arena, newAddrRec(vip, max(si.weight, 1), infoVIP, false))
 		}
 		svcRecs := vipRecs
 		if si.tasksOn {
@@ -698,9 +733,9 @@ func (b *builder) service(svc *Service) {
 		// Each task by name and by slot, and the reverse of its addresses.
 		off := 0
 		for i, t := range tasks {
-			recs := taskRecs[off : off+len(t.AddrsOn(netID))]
-			off += len(recs)
-			if len(recs) == 0 {
+			recs := taskRecs.window(off, len(t.AddrsOn(netID)))
+			off += int(recs.n)
+			if recs.n == 0 {
 				continue
 			}
 			b.key = appendTaskKey(b.key[:0], si.name, t)
@@ -716,18 +751,16 @@ func (b *builder) service(svc *Service) {
 				b.key = append(append(append(b.key[:0], b.refKey(b.ref(ti[i].name))...), '.'), nn...)
 				if len(b.key) <= maxKey {
 					scoped := b.addTo(b.taskNetName(ti[i].name, nn, b.key), net, true, &si, recs, nil)
-					for _, r := range recs {
-						b.addPTR(r.addr, b.ref(scoped), &si)
+					for k := range recs.n {
+						b.addPTR(b.arena[recs.off+k].addr(), b.ref(scoped), &si)
 					}
 				}
 			}
 		}
-		if nn != "" && len(vipRecs) > 0 {
+		if nn != "" && vipRecs.n > 0 {
 			if key := b.k(si.name, ".", nn); len(key) <= maxKey {
 				target := b.rawRef(key)
-				for _, r := range vipRecs {
-					b.addPTR(r.addr, target, &si)
-				}
+				b.addPTR(b.arena[vipRecs.off].addr(), target, &si)
 			}
 		}
 		// SRV: per named port, and on the service and tasks names.
@@ -751,10 +784,10 @@ func (b *builder) service(svc *Service) {
 				if p.Target != firstPort {
 					recs = srvFor(p.Target)
 				}
-				b.add(b.k(srvFirst[k], ".", name), net, false, &si, nil, recs)
+				b.add(b.k(srvFirst[k], ".", name), net, false, &si, recsRef{}, recs)
 			}
-			b.add(b.k(name), net, false, &si, nil, all)
-			b.add(b.k("tasks.", name), net, false, &si, nil, all)
+			b.add(b.k(name), net, false, &si, recsRef{}, all)
+			b.add(b.k("tasks.", name), net, false, &si, recsRef{}, all)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -101,13 +100,16 @@ func (b *builder) sameView(x, y *viewIx) bool {
 // sameSet reports whether two collectors hold the same records in the
 // same order, with the same TTL and policy.
 func (b *builder) sameSet(x, y *setB) bool {
-	if x.ttl != y.ttl || x.pol != y.pol || len(x.addrs) != len(y.addrs) || x.ptr != y.ptr {
+	if x.ttl != y.ttl || x.pol != y.pol || x.addrs.n != y.addrs.n || x.ptr != y.ptr {
 		return false
 	}
-	for i := range x.addrs {
-		p, q := &x.addrs[i], &y.addrs[i]
-		if p.addr != q.addr || p.weight != q.weight || p.info != q.info || p.local != q.local {
-			return false
+	if x.addrs != y.addrs {
+		xs, ys := b.recs(x.addrs), b.recs(y.addrs)
+		for i := range xs {
+			p, q := &xs[i], &ys[i]
+			if p.ip != q.ip || p.is4 != q.is4 || p.weight != q.weight || p.info != q.info || p.local != q.local {
+				return false
+			}
 		}
 	}
 	if x.more == 0 || y.more == 0 {
@@ -133,7 +135,7 @@ func (b *builder) view(n int32, network int32, s int32) viewIx {
 		return v
 	}
 	sb := &b.sbs[s]
-	if len(sb.addrs) > 0 {
+	if sb.addrs.n > 0 {
 		v.a, v.aaaa = b.addrSets(sb, n, network)
 	}
 	if srvs := b.srvsOf(sb); len(srvs) > 0 {
@@ -152,8 +154,9 @@ func (b *builder) view(n int32, network int32, s int32) viewIx {
 // several names is packed once too, each name's RRSet keeping its own
 // rotation.
 func (b *builder) addrSets(sb *setB, n int32, network int32) (a, aaaa int32) {
-	if len(sb.addrs) == 1 {
-		src := &sb.addrs[0]
+	addrs := b.recs(sb.addrs)
+	if len(addrs) == 1 {
+		src := &addrs[0]
 		if src.single > 0 {
 			rs := &b.sets[src.single-1]
 			if rs.TTL == sb.ttl && b.tab.policies[rs.pol] == b.polNames[sb.pol] {
@@ -164,17 +167,17 @@ func (b *builder) addrSets(sb *setB, n int32, network int32) (a, aaaa int32) {
 			}
 		}
 		t := dns.TypeA
-		if !src.addr.Is4() {
+		if !src.is4 {
 			t = dns.TypeAAAA
 		}
-		s := b.addrSet(t, sb.addrs, sb, n, network)
+		s := b.addrSet(t, addrs, sb, n, network)
 		src.single = s + 1
 		if t == dns.TypeA {
 			return s, -1
 		}
 		return -1, s
 	}
-	key := sharedKey{addrs: &sb.addrs[0], n: len(sb.addrs), ttl: sb.ttl, pol: sb.pol, typ: dns.TypeA}
+	key := sharedKey{addrs: sb.addrs.off + 1, n: len(addrs), ttl: sb.ttl, pol: sb.pol, typ: dns.TypeA}
 	if s, ok := b.shared[key]; ok {
 		a = b.clone(s, n, network)
 		key.typ = dns.TypeAAAA
@@ -182,22 +185,22 @@ func (b *builder) addrSets(sb *setB, n int32, network int32) (a, aaaa int32) {
 	}
 	// Split by family, first occurrence of each address kept, in order.
 	v4, v6 := b.v4[:0], b.v6[:0]
-	if len(sb.addrs) > smallSet {
+	if len(addrs) > smallSet {
 		if b.seen == nil {
-			b.seen = make(map[netip.Addr]struct{})
+			b.seen = make(map[[16]byte]struct{})
 		}
 		clear(b.seen)
 	}
-	for i, r := range sb.addrs {
-		if len(sb.addrs) > smallSet {
-			if _, dup := b.seen[r.addr]; dup {
+	for i, r := range addrs {
+		if len(addrs) > smallSet {
+			if _, dup := b.seen[r.ip]; dup {
 				continue
 			}
-			b.seen[r.addr] = struct{}{}
-		} else if hasAddr(sb.addrs[:i], r.addr) {
+			b.seen[r.ip] = struct{}{}
+		} else if hasAddr(addrs[:i], &r) {
 			continue
 		}
-		if r.addr.Is4() {
+		if r.is4 {
 			v4 = append(v4, r)
 		} else {
 			v6 = append(v6, r)
@@ -232,9 +235,9 @@ func (b *builder) clone(s, n int32, network int32) int32 {
 // duplicates.
 const smallSet = 32
 
-func hasAddr(recs []addrRec, a netip.Addr) bool {
+func hasAddr(recs []addrRec, a *addrRec) bool {
 	for i := range recs {
-		if recs[i].addr == a {
+		if recs[i].ip == a.ip {
 			return true
 		}
 	}
@@ -249,7 +252,7 @@ func (b *builder) addrSet(t uint16, recs []addrRec, sb *setB, n int32, network i
 	var local []bool // nil while no record is local: the same as all false
 	for i, r := range recs {
 		off := len(b.tab.bytes)
-		b.tab.bytes = packAddr(b.tab.bytes, sb.ttl, r.addr)
+		b.tab.bytes = packAddr(b.tab.bytes, sb.ttl, r.addr())
 		b.tab.recs = append(b.tab.recs, rec{off: uint32(off), n: uint16(len(b.tab.bytes) - off), weight: r.weight, info: r.info})
 		if r.local && local == nil {
 			local = b.scratchLocal(len(recs))
