@@ -418,21 +418,11 @@ func (b *builder) service(svc *Service) {
 	for _, a := range svc.Networks {
 		addNet(a.Network)
 	}
-	vipNets := make([]string, 0, len(svc.VirtualIPs))
-	for id := range svc.VirtualIPs {
-		vipNets = append(vipNets, id)
-	}
-	sort.Strings(vipNets)
-	for _, id := range vipNets {
+	for _, id := range svc.VIPNetworkIDs(nil) {
 		addNet(id)
 	}
 	for _, t := range tasks {
-		ids := make([]string, 0, len(t.Addresses))
-		for id := range t.Addresses {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
+		for _, id := range t.NetworkIDs(nil) {
 			addNet(id)
 		}
 	}
@@ -468,17 +458,17 @@ func (b *builder) service(svc *Service) {
 		// records are a window of taskRecs.
 		n := 0
 		for _, t := range tasks {
-			n += len(t.Addresses[net])
+			n += len(t.AddrsOn(net))
 		}
 		taskRecs := takeN(&b.slab.addrRecs, n)[:0]
 		for _, t := range tasks {
 			w := si.weight * b.nodeWeight(t.NodeID)
-			for _, a := range t.Addresses[net] {
+			for _, a := range t.AddrsOn(net) {
 				taskRecs = append(taskRecs, addrRec{addr: a.Unmap(), weight: w, local: local(t), info: t.ID})
 			}
 		}
 		var vipRecs []addrRec
-		if vip, ok := svc.VirtualIPs[net]; ok && vip.IsValid() {
+		if vip, ok := svc.VIPOn(net); ok && vip.IsValid() {
 			vipRecs = takeN(&b.slab.addrRecs, 1)
 			vipRecs[0] = addrRec{addr: vip.Unmap(), weight: max(si.weight, 1), info: "vip"}
 		}
@@ -499,7 +489,7 @@ func (b *builder) service(svc *Service) {
 		// Each task by name and by slot, and the reverse of its addresses.
 		off := 0
 		for i, t := range tasks {
-			recs := taskRecs[off : off+len(t.Addresses[net])]
+			recs := taskRecs[off : off+len(t.AddrsOn(net))]
 			off += len(recs)
 			if len(recs) == 0 {
 				continue
@@ -526,7 +516,7 @@ func (b *builder) service(svc *Service) {
 		srvFor := func(port uint16) []srvRec {
 			srvs := takeN(&b.slab.srvRecs, len(tasks))[:0]
 			for i, t := range tasks {
-				glue := t.Addresses[net]
+				glue := t.AddrsOn(net)
 				if len(glue) == 0 {
 					continue
 				}

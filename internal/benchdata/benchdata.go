@@ -86,21 +86,19 @@ func Data(sz Size) *registry.Data {
 	for i := 0; i < sz.Services; i++ {
 		svc := registry.Service{
 			ID: "id-" + ServiceName(i), Name: ServiceName(i), EndpointMode: registry.ModeVIP,
-			VirtualIPs: map[string]netip.Addr{},
-			Ports:      []registry.Port{{Name: PortName, Protocol: "tcp", Target: Port}},
-			Networks:   []registry.Attachment{{Network: NetworkID}},
+			Ports:    []registry.Port{{Name: PortName, Protocol: "tcp", Target: Port}},
+			Networks: []registry.Attachment{{Network: NetworkID}},
 		}
 		if DNSRR(i) {
 			svc.EndpointMode = registry.ModeDNSRR
 		} else {
-			svc.VirtualIPs[NetworkID] = VIP(i)
+			svc.SetVIP(NetworkID, VIP(i))
 		}
 		d.Services = append(d.Services, svc)
 		for j := 0; j < sz.Tasks; j++ {
-			d.Tasks = append(d.Tasks, registry.Task{
-				ID: TaskID(i, j), ServiceID: svc.ID, Slot: j + 1, NodeID: NodeID(j), State: registry.TaskRunning,
-				Addresses: map[string][]netip.Addr{NetworkID: {TaskAddr(sz, i, j)}},
-			})
+			t := registry.Task{ID: TaskID(i, j), ServiceID: svc.ID, Slot: j + 1, NodeID: d.Nodes[j%Nodes].ID, State: registry.TaskRunning}
+			t.AddAddrs(NetworkID, TaskAddr(sz, i, j))
+			d.Tasks = append(d.Tasks, t)
 		}
 	}
 	return d
