@@ -238,6 +238,13 @@ func (v *validator) data(f *fileRegistry) *Data {
 	if f.LocalNode != "" && !nodes[f.LocalNode] {
 		v.errorf(v.line("local_node"), "local_node %q is not a node", f.LocalNode)
 	}
+	// Sized up front: append's headroom on 100,000 tasks is megabytes the
+	// Data would keep.
+	tasks := 0
+	for i := range f.Services {
+		tasks += len(f.Services[i].Tasks)
+	}
+	d.Services, d.Tasks = slices.Grow(d.Services, len(f.Services)), slices.Grow(d.Tasks, tasks)
 	svcNames, svcIDs, taskIDs := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for i := range f.Services {
 		v.service(d, &f.Services[i], i, netByName, nodes, svcNames, svcIDs, taskIDs)

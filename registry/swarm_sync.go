@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -269,6 +270,15 @@ func (st *engineState) data() *Data {
 		}
 	}
 
+	// Sized up front: append's headroom on 100,000 tasks is megabytes the
+	// Data would keep.
+	tasks := 0
+	for i := range st.tasks {
+		if st.tasks[i].DesiredState == swarm.TaskStateRunning {
+			tasks++
+		}
+	}
+	d.Services, d.Tasks = slices.Grow(d.Services, len(st.services)), slices.Grow(d.Tasks, tasks)
 	for _, svc := range st.services {
 		d.Services = append(d.Services, serviceOf(svc, overlay, ingress, byName, strs))
 	}
