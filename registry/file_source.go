@@ -249,6 +249,7 @@ func (v *validator) data(f *fileRegistry) *Data {
 	for i := range f.Services {
 		v.service(d, &f.Services[i], i, netByName, nodes, svcNames, svcIDs, taskIDs)
 	}
+	packAddrs(d.Tasks)
 	return d
 }
 

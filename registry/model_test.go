@@ -121,3 +121,40 @@ func TestServiceVIPs(t *testing.T) {
 		})
 	}
 }
+
+func TestPackAddrs(t *testing.T) {
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	tasks := []Task{
+		{ID: "t1", Addresses: byNetwork(map[string][]netip.Addr{"n1": {a("10.0.0.1"), a("10.0.0.2")}, "n2": {a("fd00::1")}})},
+		{ID: "t2"},
+		{ID: "t3", Addresses: byNetwork(map[string][]netip.Addr{"n1": {a("10.0.0.3")}})},
+	}
+	want := make([]Task, len(tasks))
+	for i, tk := range tasks {
+		want[i] = tk
+		want[i].Addresses = nil
+		for _, na := range tk.Addresses {
+			want[i].AddAddrs(na.Network, na.Addrs...)
+		}
+	}
+	packAddrs(tasks)
+	if !reflect.DeepEqual(tasks, want) {
+		t.Fatalf("packed %+v, want %+v", tasks, want)
+	}
+	for _, tk := range tasks {
+		for _, na := range tk.Addresses {
+			if cap(tk.Addresses) != len(tk.Addresses) || cap(na.Addrs) != len(na.Addrs) {
+				t.Fatalf("task %s: slices not capped at their length", tk.ID)
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(10, func() { packAddrs(tasks) }); n != 2 {
+		t.Fatalf("packing allocates %v times, want 2 (one array for networks, one for addresses)", n)
+	}
+	// Appending to one task's addresses must not touch the next task's.
+	tasks[0].AddAddrs("n2", a("fd00::2"))
+	tasks[0].AddAddrs("n3", a("fd00::3"))
+	if got := tasks[2].AddrsOn("n1"); !slices.Equal(got, []netip.Addr{a("10.0.0.3")}) {
+		t.Fatalf("t3 on n1 = %v after t1 grew", got)
+	}
+}

@@ -330,6 +330,7 @@ func (st *engineState) data() *Data {
 	}
 
 	sortSwarmData(d)
+	packAddrs(d.Tasks)
 	return d
 }
 

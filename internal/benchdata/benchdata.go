@@ -80,6 +80,9 @@ func Data(sz Size) *registry.Data {
 		Services: make([]registry.Service, 0, sz.Services),
 		Tasks:    make([]registry.Task, 0, sz.Services*sz.Tasks),
 	}
+	// One array of addresses for every task, as the sources pack them.
+	nets := make([]registry.NetworkAddrs, sz.Services*sz.Tasks)
+	addrs := make([]netip.Addr, sz.Services*sz.Tasks)
 	for n := 0; n < Nodes; n++ {
 		d.Nodes = append(d.Nodes, registry.Node{ID: NodeID(n), Hostname: NodeID(n)})
 	}
@@ -96,9 +99,13 @@ func Data(sz Size) *registry.Data {
 		}
 		d.Services = append(d.Services, svc)
 		for j := 0; j < sz.Tasks; j++ {
-			t := registry.Task{ID: TaskID(i, j), ServiceID: svc.ID, Slot: j + 1, NodeID: d.Nodes[j%Nodes].ID, State: registry.TaskRunning}
-			t.AddAddrs(NetworkID, TaskAddr(sz, i, j))
-			d.Tasks = append(d.Tasks, t)
+			k := len(d.Tasks)
+			addrs[k] = TaskAddr(sz, i, j)
+			nets[k] = registry.NetworkAddrs{Network: NetworkID, Addrs: addrs[k : k+1 : k+1]}
+			d.Tasks = append(d.Tasks, registry.Task{
+				ID: TaskID(i, j), ServiceID: svc.ID, Slot: j + 1, NodeID: d.Nodes[j%Nodes].ID, State: registry.TaskRunning,
+				Addresses: nets[k : k+1 : k+1],
+			})
 		}
 	}
 	return d
