@@ -15,6 +15,16 @@ func (in interner) get(s string) string {
 	return s
 }
 
+// nonEmpty returns labels, or nil for none: the engine sends "Labels": {}
+// for every object without labels, and Data need not keep an empty map
+// for each.
+func nonEmpty(labels map[string]string) map[string]string {
+	if len(labels) == 0 {
+		return nil
+	}
+	return labels
+}
+
 // packAddrs moves the tasks' addresses into two arrays all of them share:
 // two allocations in place of two per task, none rounded up to a size
 // class. Each task's slices are capped, so an append copies rather than

@@ -233,7 +233,7 @@ func (v *validator) data(f *fileRegistry) *Data {
 				v.errorf(v.line("nodes", i, "labels"), "node %q: label %s: %v", n.ID, LabelWeight, err)
 			}
 		}
-		d.Nodes = append(d.Nodes, Node{ID: n.ID, Hostname: n.Hostname, Labels: n.Labels})
+		d.Nodes = append(d.Nodes, Node{ID: n.ID, Hostname: n.Hostname, Labels: nonEmpty(n.Labels)})
 	}
 	if f.LocalNode != "" && !nodes[f.LocalNode] {
 		v.errorf(v.line("local_node"), "local_node %q is not a node", f.LocalNode)
@@ -266,10 +266,7 @@ func (v *validator) service(d *Data, fs *fileService, i int, netByName map[strin
 		v.errorf(line, "service %q defined twice", fs.Name)
 	}
 	names[strings.ToLower(fs.Name)] = true
-	svc := Service{ID: fs.ID, Name: fs.Name, Labels: fs.Labels, EndpointMode: ModeVIP}
-	if len(svc.Labels) == 0 {
-		svc.Labels = nil // "labels: {}" keeps no map
-	}
+	svc := Service{ID: fs.ID, Name: fs.Name, Labels: nonEmpty(fs.Labels), EndpointMode: ModeVIP}
 	if svc.ID == "" {
 		svc.ID = fs.Name
 	}

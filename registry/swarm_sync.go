@@ -283,12 +283,12 @@ func (st *engineState) data() *Data {
 		d.Services = append(d.Services, serviceOf(svc, overlay, ingress, byName, strs))
 	}
 
-	// The containers are listed after the tasks: a task's container that
-	// ran when the tasks were listed and is missing now has stopped since.
 	for _, n := range st.nodes {
 		d.Nodes = append(d.Nodes, Node{ID: strs.get(n.ID), Hostname: n.Description.Hostname, Labels: nonEmpty(n.Spec.Labels)})
 	}
 
+	// The containers are listed after the tasks: a task's container that
+	// ran when the tasks were listed and is missing now has stopped since.
 	live := make(map[string]bool, len(st.containers))
 	for _, c := range st.containers {
 		live[c.ID] = true
@@ -425,14 +425,4 @@ func parseCIDRs(dst []netip.Addr, cidrs []string) []netip.Addr {
 		}
 	}
 	return dst
-}
-
-// nonEmpty returns labels, or nil for none: the engine sends "Labels": {}
-// for every object without labels, and Data need not keep an empty map
-// for each.
-func nonEmpty(labels map[string]string) map[string]string {
-	if len(labels) == 0 {
-		return nil
-	}
-	return labels
 }
