@@ -165,7 +165,7 @@ func goldenData() *Data {
 	for i := 0; i < 30; i++ {
 		id := fmt.Sprintf("id%d", i)
 		svc := Service{ID: id, Name: fmt.Sprintf("Svc%d", i), EndpointMode: ModeVIP, Global: i%7 == 3,
-			VirtualIPs: map[string]netip.Addr{}, Labels: map[string]string{},
+			Labels:   map[string]string{},
 			Ports:    []Port{{Name: "http", Protocol: "tcp", Target: 80}, {Protocol: "udp", Target: 53}},
 			Networks: []Attachment{{Network: "n1", Aliases: []string{fmt.Sprintf("Alias%d", i%4)}}, {Network: "in"}},
 		}
@@ -181,16 +181,17 @@ func goldenData() *Data {
 			svc.Labels[LabelPorts] = "dns:53/udp,grpc:9090"
 		case 4:
 			svc.Networks = append(svc.Networks, Attachment{Network: "n2"})
-			svc.VirtualIPs["n2"] = netip.MustParseAddr(fmt.Sprintf("fd00::ff:%x", i))
+			svc.SetVIP("n2", netip.MustParseAddr(fmt.Sprintf("fd00::ff:%x", i)))
 		}
 		if svc.EndpointMode == ModeVIP {
-			svc.VirtualIPs["n1"] = netip.AddrFrom4([4]byte{10, 200, 0, byte(i)})
-			svc.VirtualIPs["in"] = netip.AddrFrom4([4]byte{10, 255, 0, byte(i)})
+			svc.SetVIP("n1", netip.AddrFrom4([4]byte{10, 200, 0, byte(i)}))
+			svc.SetVIP("in", netip.AddrFrom4([4]byte{10, 255, 0, byte(i)}))
 		}
 		d.Services = append(d.Services, svc)
 		for j := 0; j < 5; j++ {
-			t := Task{ID: fmt.Sprintf("T%dx%d", i, j), ServiceID: id, Slot: j + 1, NodeID: fmt.Sprintf("node%d", j%3), State: TaskRunning,
-				Addresses: map[string][]netip.Addr{"n1": {netip.AddrFrom4([4]byte{10, 0, byte(i), byte(j + 1)})}, "in": {netip.AddrFrom4([4]byte{10, 254, byte(i), byte(j)})}}}
+			t := Task{ID: fmt.Sprintf("T%dx%d", i, j), ServiceID: id, Slot: j + 1, NodeID: fmt.Sprintf("node%d", j%3), State: TaskRunning}
+			t.AddAddrs("n1", netip.AddrFrom4([4]byte{10, 0, byte(i), byte(j + 1)}))
+			t.AddAddrs("in", netip.AddrFrom4([4]byte{10, 254, byte(i), byte(j)}))
 			if svc.Global {
 				t.Slot = 0
 			}
@@ -198,10 +199,10 @@ func goldenData() *Data {
 				t.State = "shutdown"
 			}
 			if i%5 == 4 {
-				t.Addresses["n2"] = []netip.Addr{netip.MustParseAddr(fmt.Sprintf("fd00::%x:%x", i, j+1)), netip.MustParseAddr(fmt.Sprintf("::ffff:10.1.%d.%d", i, j))}
+				t.AddAddrs("n2", netip.MustParseAddr(fmt.Sprintf("fd00::%x:%x", i, j+1)), netip.MustParseAddr(fmt.Sprintf("::ffff:10.1.%d.%d", i, j)))
 			}
 			if i == 7 && j == 0 {
-				t.Addresses["n1"] = append(t.Addresses["n1"], netip.AddrFrom4([4]byte{10, 0, 8, 1})) // shared with svc8
+				t.AddAddrs("n1", netip.AddrFrom4([4]byte{10, 0, 8, 1})) // shared with svc8
 			}
 			d.Tasks = append(d.Tasks, t)
 		}

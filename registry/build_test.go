@@ -162,12 +162,12 @@ func data(services []Service, tasks []Task, nodes ...Node) *Data {
 	}
 }
 
-func addrs(a ...string) map[string][]netip.Addr {
-	m := map[string][]netip.Addr{}
+func addrs(a ...string) []NetworkAddrs {
+	var t Task
 	for _, s := range a {
-		m["n1"] = append(m["n1"], netip.MustParseAddr(s))
+		t.AddAddrs("n1", netip.MustParseAddr(s))
 	}
-	return m
+	return t.Addresses
 }
 
 func build(t *testing.T, d *Data, cfg Config, prev *Snapshot) *Snapshot {
@@ -323,7 +323,7 @@ func TestMaxAnswersCutsAnswers(t *testing.T) {
 
 func TestIngressGetsNoNames(t *testing.T) {
 	svc := Service{ID: "s", Name: "svc", Networks: []Attachment{{Network: "n1"}, {Network: "ing"}},
-		VirtualIPs: map[string]netip.Addr{"n1": netip.MustParseAddr("10.1.0.2"), "ing": netip.MustParseAddr("10.255.0.2")}}
+		VirtualIPs: vips(map[string]netip.Addr{"n1": netip.MustParseAddr("10.1.0.2"), "ing": netip.MustParseAddr("10.255.0.2")})}
 	s := build(t, data([]Service{svc}, nil), Config{}, nil)
 	if got := records(t, lookup(s, "svc").A, nil); !slices.Equal(got, []string{"10.1.0.2"}) {
 		t.Fatalf("svc: %v", got)

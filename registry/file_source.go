@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,7 +96,7 @@ func ParseFile(path string, raw []byte) (*Data, error) {
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, yamlErrors(path, err)
 	}
-	v := &validator{path: path}
+	v := &validator{path: path, strs: interner{}}
 	d := v.data(&f)
 	if len(v.errs) == 0 {
 		return d, nil
@@ -107,7 +108,7 @@ func ParseFile(path string, raw []byte) (*Data, error) {
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return nil, yamlErrors(path, err)
 	}
-	v = &validator{path: path, root: &root}
+	v = &validator{path: path, root: &root, strs: interner{}}
 	v.data(&f)
 	return nil, errors.Join(v.errs...)
 }
@@ -139,6 +140,12 @@ type validator struct {
 	path string
 	root *yaml.Node
 	errs []error
+	// strs shares the strings many tasks repeat (node IDs, states, port
+	// names) across the Data.
+	strs interner
+	// Scratch space reused from task to task.
+	netNames []string
+	addrs    []netip.Addr
 }
 
 func (v *validator) errorf(line int, format string, args ...any) {
@@ -226,15 +233,23 @@ func (v *validator) data(f *fileRegistry) *Data {
 				v.errorf(v.line("nodes", i, "labels"), "node %q: label %s: %v", n.ID, LabelWeight, err)
 			}
 		}
-		d.Nodes = append(d.Nodes, Node{ID: n.ID, Hostname: n.Hostname, Labels: n.Labels})
+		d.Nodes = append(d.Nodes, Node{ID: n.ID, Hostname: n.Hostname, Labels: nonEmpty(n.Labels)})
 	}
 	if f.LocalNode != "" && !nodes[f.LocalNode] {
 		v.errorf(v.line("local_node"), "local_node %q is not a node", f.LocalNode)
 	}
+	// Sized up front: append's headroom on 100,000 tasks is megabytes the
+	// Data would keep.
+	tasks := 0
+	for i := range f.Services {
+		tasks += len(f.Services[i].Tasks)
+	}
+	d.Services, d.Tasks = slices.Grow(d.Services, len(f.Services)), slices.Grow(d.Tasks, tasks)
 	svcNames, svcIDs, taskIDs := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for i := range f.Services {
 		v.service(d, &f.Services[i], i, netByName, nodes, svcNames, svcIDs, taskIDs)
 	}
+	packAddrs(d.Tasks)
 	return d
 }
 
@@ -251,7 +266,7 @@ func (v *validator) service(d *Data, fs *fileService, i int, netByName map[strin
 		v.errorf(line, "service %q defined twice", fs.Name)
 	}
 	names[strings.ToLower(fs.Name)] = true
-	svc := Service{ID: fs.ID, Name: fs.Name, Labels: fs.Labels, EndpointMode: ModeVIP, VirtualIPs: map[string]netip.Addr{}}
+	svc := Service{ID: fs.ID, Name: fs.Name, Labels: nonEmpty(fs.Labels), EndpointMode: ModeVIP}
 	if svc.ID == "" {
 		svc.ID = fs.Name
 	}
@@ -276,7 +291,7 @@ func (v *validator) service(d *Data, fs *fileService, i int, netByName map[strin
 	v.labels(fs, i)
 	for j, p := range fs.Ports {
 		pl := v.line("services", i, "ports", j)
-		port := Port{Name: strings.ToLower(p.Name), Protocol: strings.ToLower(p.Protocol)}
+		port := Port{Name: v.strs.get(strings.ToLower(p.Name)), Protocol: v.strs.get(strings.ToLower(p.Protocol))}
 		if port.Protocol == "" {
 			port.Protocol = "tcp"
 		}
@@ -314,13 +329,13 @@ func (v *validator) service(d *Data, fs *fileService, i int, netByName map[strin
 			case svc.EndpointMode == ModeDNSRR:
 				v.errorf(v.line("services", i, "networks", j, "vip"), "service %q: a dnsrr service has no vip", fs.Name)
 			default:
-				svc.VirtualIPs[id] = a
+				svc.SetVIP(id, a)
 			}
 		}
 	}
 	for j, ft := range fs.Tasks {
 		tl := v.line("services", i, "tasks", j)
-		t := Task{ID: ft.ID, ServiceID: svc.ID, Slot: ft.Slot, NodeID: ft.Node, State: ft.State, Addresses: map[string][]netip.Addr{}}
+		t := Task{ID: ft.ID, ServiceID: svc.ID, Slot: ft.Slot, NodeID: v.strs.get(ft.Node), State: v.strs.get(ft.State)}
 		if t.State == "" {
 			t.State = TaskRunning
 		}
@@ -347,20 +362,29 @@ func (v *validator) service(d *Data, fs *fileService, i int, netByName map[strin
 		if t.NodeID != "" && !nodes[t.NodeID] {
 			v.errorf(tl, "service %q: task %q: node %q is not in nodes", fs.Name, t.ID, t.NodeID)
 		}
-		for netName, addrs := range ft.Addresses {
+		// In name order: two spellings of one network add up the same
+		// way every time.
+		v.netNames = v.netNames[:0]
+		for netName := range ft.Addresses {
+			v.netNames = append(v.netNames, netName)
+		}
+		slices.Sort(v.netNames)
+		for _, netName := range v.netNames {
 			id, ok := netByName[strings.ToLower(netName)]
 			if !ok || !onNet[id] {
 				v.errorf(v.line("services", i, "tasks", j, "addresses"), "service %q: task %q: network %q is not one of the service's networks", fs.Name, t.ID, netName)
 				continue
 			}
-			for _, s := range addrs {
+			v.addrs = v.addrs[:0]
+			for _, s := range ft.Addresses[netName] {
 				a, err := netip.ParseAddr(s)
 				if err != nil {
 					v.errorf(v.line("services", i, "tasks", j, "addresses", netName), "service %q: task %q: address %q is not an IP address", fs.Name, t.ID, s)
 					continue
 				}
-				t.Addresses[id] = append(t.Addresses[id], a)
+				v.addrs = append(v.addrs, a)
 			}
+			t.AddAddrs(id, v.addrs...)
 		}
 		d.Tasks = append(d.Tasks, t)
 	}

@@ -55,10 +55,17 @@ type Service struct {
 	EndpointMode string // ModeVIP or ModeDNSRR
 	Global       bool
 	Labels       map[string]string
-	// VirtualIPs holds the service VIP on each network (network ID → address).
-	VirtualIPs map[string]netip.Addr
+	// VirtualIPs holds the service VIP on each network, sorted by network
+	// ID, one per network. SetVIP keeps that order.
+	VirtualIPs []VirtualIP
 	Ports      []Port
 	Networks   []Attachment
+}
+
+// VirtualIP is a service's virtual IP on one network.
+type VirtualIP struct {
+	Network string // network ID
+	Addr    netip.Addr
 }
 
 // Port is a port the service exposes. Name may be empty.
@@ -82,8 +89,17 @@ type Task struct {
 	Slot      int // 0 for global services
 	NodeID    string
 	State     string
-	// Addresses holds the task's addresses on each network (network ID → addresses).
-	Addresses map[string][]netip.Addr
+	// Addresses holds the task's addresses on each network, sorted by
+	// network ID, one entry per network and none without addresses.
+	// AddAddrs keeps that order. Most tasks are on one network: a slice
+	// costs a fraction of a map there.
+	Addresses []NetworkAddrs
+}
+
+// NetworkAddrs is a task's addresses on one network.
+type NetworkAddrs struct {
+	Network string // network ID
+	Addrs   []netip.Addr
 }
 
 // Network is an overlay (or other) network tasks attach to.
@@ -103,32 +119,79 @@ type Node struct {
 }
 
 // AddrsOn returns the task's addresses on the network with this ID.
-func (t *Task) AddrsOn(network string) []netip.Addr { return t.Addresses[network] }
+func (t *Task) AddrsOn(network string) []netip.Addr {
+	if i, ok := t.addrsIndex(network); ok {
+		return t.Addresses[i].Addrs
+	}
+	return nil
+}
 
 // NetworkIDs appends to dst the IDs of the networks the task has
 // addresses on, sorted.
 func (t *Task) NetworkIDs(dst []string) []string {
-	start := len(dst)
-	for id := range t.Addresses {
-		dst = append(dst, id)
+	for _, na := range t.Addresses {
+		dst = append(dst, na.Network)
 	}
-	slices.Sort(dst[start:])
 	return dst
+}
+
+// AddAddrs appends addrs to the task's addresses on network, keeping
+// Addresses sorted by network; no addresses add nothing.
+func (t *Task) AddAddrs(network string, addrs ...netip.Addr) {
+	if len(addrs) == 0 {
+		return
+	}
+	i, ok := t.addrsIndex(network)
+	if ok {
+		t.Addresses[i].Addrs = append(t.Addresses[i].Addrs, addrs...)
+		return
+	}
+	t.Addresses = slices.Insert(t.Addresses, i, NetworkAddrs{Network: network, Addrs: slices.Clone(addrs)})
+}
+
+func (t *Task) addrsIndex(network string) (int, bool) {
+	// Most tasks have one network or two: a scan beats a binary search.
+	for i, na := range t.Addresses {
+		if na.Network >= network {
+			return i, na.Network == network
+		}
+	}
+	return len(t.Addresses), false
 }
 
 // VIPOn returns the service's virtual IP on the network with this ID.
 func (s *Service) VIPOn(network string) (netip.Addr, bool) {
-	a, ok := s.VirtualIPs[network]
-	return a, ok
+	if i, ok := s.vipIndex(network); ok {
+		return s.VirtualIPs[i].Addr, true
+	}
+	return netip.Addr{}, false
 }
 
 // VIPNetworkIDs appends to dst the IDs of the networks the service has a
 // virtual IP on, sorted.
 func (s *Service) VIPNetworkIDs(dst []string) []string {
-	start := len(dst)
-	for id := range s.VirtualIPs {
-		dst = append(dst, id)
+	for _, v := range s.VirtualIPs {
+		dst = append(dst, v.Network)
 	}
-	slices.Sort(dst[start:])
 	return dst
+}
+
+// SetVIP sets the service's virtual IP on network, keeping VirtualIPs
+// sorted by network.
+func (s *Service) SetVIP(network string, addr netip.Addr) {
+	i, ok := s.vipIndex(network)
+	if ok {
+		s.VirtualIPs[i].Addr = addr
+		return
+	}
+	s.VirtualIPs = slices.Insert(s.VirtualIPs, i, VirtualIP{Network: network, Addr: addr})
+}
+
+func (s *Service) vipIndex(network string) (int, bool) {
+	for i, v := range s.VirtualIPs {
+		if v.Network >= network {
+			return i, v.Network == network
+		}
+	}
+	return len(s.VirtualIPs), false
 }

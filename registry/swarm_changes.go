@@ -16,8 +16,8 @@ func sortSwarmData(d *Data) {
 	sort.Slice(d.Services, func(i, j int) bool { return d.Services[i].ID < d.Services[j].ID })
 	sort.Slice(d.Tasks, func(i, j int) bool { return d.Tasks[i].ID < d.Tasks[j].ID })
 	for _, t := range d.Tasks {
-		for _, addrs := range t.Addresses {
-			slices.SortFunc(addrs, netip.Addr.Compare)
+		for _, na := range t.Addresses {
+			slices.SortFunc(na.Addrs, netip.Addr.Compare)
 		}
 	}
 	sort.Slice(d.Networks, func(i, j int) bool { return d.Networks[i].ID < d.Networks[j].ID })

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -182,10 +183,7 @@ func (s *SwarmSource) inspectStarted(ctx context.Context, id string) (startedTas
 			}
 			for _, a := range []string{ep.IPAddress, ep.GlobalIPv6Address} {
 				if addr, err := netip.ParseAddr(a); err == nil {
-					if t.Addresses == nil {
-						t.Addresses = make(map[string][]netip.Addr)
-					}
-					t.Addresses[ep.NetworkID] = append(t.Addresses[ep.NetworkID], addr)
+					t.AddAddrs(ep.NetworkID, addr)
 				}
 			}
 		}
@@ -297,18 +295,17 @@ func beforeRunning(s string) bool {
 
 // overlayOnly keeps the addresses on Swarm networks other than ingress, as
 // a full sync does from the task's attachments.
-func overlayOnly(addrs map[string][]netip.Addr, networks []Network) map[string][]netip.Addr {
-	var out map[string][]netip.Addr
+func overlayOnly(addrs []NetworkAddrs, networks []Network) []NetworkAddrs {
+	from := Task{Addresses: addrs}
+	var out Task
 	for _, n := range networks {
-		if n.Ingress || len(addrs[n.ID]) == 0 {
+		if n.Ingress {
 			continue
 		}
-		if out == nil {
-			out = make(map[string][]netip.Addr)
-		}
-		a := append([]netip.Addr(nil), addrs[n.ID]...)
-		sort.Slice(a, func(i, j int) bool { return a[i].Less(a[j]) })
-		out[n.ID] = a
+		out.AddAddrs(n.ID, from.AddrsOn(n.ID)...)
 	}
-	return out
+	for _, na := range out.Addresses {
+		slices.SortFunc(na.Addrs, netip.Addr.Compare)
+	}
+	return out.Addresses
 }

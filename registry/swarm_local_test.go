@@ -30,7 +30,7 @@ func TestWithLocalTasks(t *testing.T) {
 			Tasks: tasks,
 		}
 	}
-	onAppnet := func(a string) map[string][]netip.Addr { return map[string][]netip.Addr{appnetID: {ip(a)}} }
+	onAppnet := func(a string) []NetworkAddrs { return byNetwork(map[string][]netip.Addr{appnetID: {ip(a)}}) }
 	webTask := func(id, state string, slot int, addr string) Task {
 		t := Task{ID: id, ServiceID: "svc-web", Slot: slot, NodeID: "node-local", State: state}
 		if addr != "" {
@@ -83,7 +83,7 @@ func TestWithLocalTasks(t *testing.T) {
 			base(Task{ID: "task-g", ServiceID: "svc-glob", NodeID: "node-local", State: TaskRunning, Addresses: onAppnet("10.0.1.20")})},
 		{"a started container's addresses on ingress and local networks are not the task's",
 			base(), nil, started(after, Task{ID: "task-3", ServiceID: "svc-web", Slot: 3, NodeID: "node-local", State: TaskRunning,
-				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.13")}, ingressID: {ip("10.0.0.13")}, gwbridge: {ip("172.18.0.3")}}}),
+				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.13")}, ingressID: {ip("10.0.0.13")}, gwbridge: {ip("172.18.0.3")}})}),
 			base(webTask("task-3", TaskRunning, 3, "10.0.1.13"))},
 	}
 	for _, tt := range tests {
@@ -220,7 +220,7 @@ func TestSwarmSourceLocalContainerEventsNeedNoFullSync(t *testing.T) {
 			got := map[string]string{}
 			for _, tk := range d.Tasks {
 				got[tk.ID] = tk.State
-				if len(tk.Addresses[appnetID]) != 1 {
+				if len(tk.AddrsOn(appnetID)) != 1 {
 					t.Errorf("task %s addresses %v, want one on appnet", tk.ID, tk.Addresses)
 				}
 			}

@@ -115,7 +115,7 @@ func TestSwarmSourceDeliversTheClusterOnStart(t *testing.T) {
 	if len(d.Services) != 1 || len(d.Tasks) != 3 || d.LocalNode != "node-local" {
 		t.Fatalf("first update = %d services, %d tasks, local node %q; want 1, 3, node-local", len(d.Services), len(d.Tasks), d.LocalNode)
 	}
-	if got := d.Services[0].VirtualIPs[appnetID].String(); got != "10.0.1.2" {
+	if got, _ := d.Services[0].VIPOn(appnetID); got.String() != "10.0.1.2" {
 		t.Errorf("web VIP on appnet = %s, want 10.0.1.2", got)
 	}
 }
@@ -368,12 +368,12 @@ func TestSwarmSourceSyncsTenThousandServices(t *testing.T) {
 	byService := make(map[string]int, n)
 	for _, tk := range d.Tasks {
 		byService[tk.ServiceID]++
-		if len(tk.Addresses[appnetID]) != 1 {
+		if len(tk.AddrsOn(appnetID)) != 1 {
 			t.Fatalf("task %s has addresses %v, want one on appnet", tk.ID, tk.Addresses)
 		}
 	}
 	for _, s := range d.Services {
-		if byService[s.ID] != 1 || !s.VirtualIPs[appnetID].IsValid() {
+		if vip, _ := s.VIPOn(appnetID); byService[s.ID] != 1 || !vip.IsValid() {
 			t.Fatalf("service %s: %d tasks, VIP %v", s.Name, byService[s.ID], s.VirtualIPs)
 		}
 	}

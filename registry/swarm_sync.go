@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -238,9 +239,12 @@ func (s *SwarmSource) gatewayAddresses(ctx context.Context, networks []network.S
 	return nil, nil
 }
 
-// data converts the engine's objects into Data, in canonical order.
+// data converts the engine's objects into Data, in canonical order. The
+// decoder gave every task its own copy of its service's, node's and
+// networks' IDs and of its state; Data keeps one of each.
 func (st *engineState) data() *Data {
 	d := &Data{LocalNode: st.localNode}
+	strs := interner{}
 
 	// Swarm networks by ID and name; ingress is kept apart because nothing
 	// is named on it.
@@ -251,7 +255,7 @@ func (st *engineState) data() *Data {
 		if n.Scope != "swarm" {
 			continue
 		}
-		net := Network{ID: n.ID, Name: n.Name, Ingress: n.Ingress}
+		net := Network{ID: strs.get(n.ID), Name: n.Name, Ingress: n.Ingress}
 		for _, c := range n.IPAM.Config {
 			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
 				net.Subnets = append(net.Subnets, p.Masked())
@@ -266,8 +270,21 @@ func (st *engineState) data() *Data {
 		}
 	}
 
+	// Sized up front: append's headroom on 100,000 tasks is megabytes the
+	// Data would keep.
+	tasks := 0
+	for i := range st.tasks {
+		if st.tasks[i].DesiredState == swarm.TaskStateRunning {
+			tasks++
+		}
+	}
+	d.Services, d.Tasks = slices.Grow(d.Services, len(st.services)), slices.Grow(d.Tasks, tasks)
 	for _, svc := range st.services {
-		d.Services = append(d.Services, serviceOf(svc, overlay, ingress, byName))
+		d.Services = append(d.Services, serviceOf(svc, overlay, ingress, byName, strs))
+	}
+
+	for _, n := range st.nodes {
+		d.Nodes = append(d.Nodes, Node{ID: strs.get(n.ID), Hostname: n.Description.Hostname, Labels: nonEmpty(n.Spec.Labels)})
 	}
 
 	// The containers are listed after the tasks: a task's container that
@@ -276,6 +293,7 @@ func (st *engineState) data() *Data {
 	for _, c := range st.containers {
 		live[c.ID] = true
 	}
+	var addrs []netip.Addr // scratch: AddAddrs copies
 	for _, t := range st.tasks {
 		// The filter is the engine's; checking again costs nothing.
 		if t.DesiredState != swarm.TaskStateRunning {
@@ -283,10 +301,10 @@ func (st *engineState) data() *Data {
 		}
 		task := Task{
 			ID:        t.ID,
-			ServiceID: t.ServiceID,
+			ServiceID: strs.get(t.ServiceID),
 			Slot:      t.Slot,
-			NodeID:    t.NodeID,
-			State:     string(t.Status.State),
+			NodeID:    strs.get(t.NodeID),
+			State:     strs.get(string(t.Status.State)),
 		}
 		if cs := t.Status.ContainerStatus; cs != nil && cs.ContainerID != "" && st.localNode != "" &&
 			t.NodeID == st.localNode && task.State == TaskRunning && (!live[cs.ContainerID] || st.died[cs.ContainerID]) {
@@ -299,39 +317,30 @@ func (st *engineState) data() *Data {
 			if att.Network.Spec.Ingress || ingress[att.Network.ID] {
 				continue
 			}
-			addrs := parseCIDRs(att.Addresses)
-			if len(addrs) == 0 {
-				continue
-			}
-			if task.Addresses == nil {
-				task.Addresses = make(map[string][]netip.Addr)
-			}
-			task.Addresses[att.Network.ID] = append(task.Addresses[att.Network.ID], addrs...)
+			addrs = parseCIDRs(addrs[:0], att.Addresses)
+			task.AddAddrs(strs.get(att.Network.ID), addrs...)
 		}
 		d.Tasks = append(d.Tasks, task)
 	}
 
-	for _, n := range st.nodes {
-		d.Nodes = append(d.Nodes, Node{ID: n.ID, Hostname: n.Description.Hostname, Labels: n.Spec.Labels})
-	}
-
 	for _, c := range st.containers {
-		if ctr, ok := containerOf(c, overlay, ingress, st.gateways[c.ID]); ok {
+		if ctr, ok := containerOf(c, overlay, ingress, st.gateways[c.ID], strs); ok {
 			d.Containers = append(d.Containers, ctr)
 		}
 	}
 
 	sortSwarmData(d)
+	packAddrs(d.Tasks)
 	return d
 }
 
-func serviceOf(svc swarm.Service, overlay, ingress map[string]bool, byName map[string]string) Service {
+func serviceOf(svc swarm.Service, overlay, ingress map[string]bool, byName map[string]string, strs interner) Service {
 	out := Service{
-		ID:           svc.ID,
+		ID:           strs.get(svc.ID),
 		Name:         svc.Spec.Name,
 		EndpointMode: ModeVIP,
 		Global:       svc.Spec.Mode.Global != nil || svc.Spec.Mode.GlobalJob != nil,
-		Labels:       svc.Spec.Labels,
+		Labels:       nonEmpty(svc.Spec.Labels),
 	}
 	if es := svc.Spec.EndpointSpec; es != nil && es.Mode == swarm.ResolutionModeDNSRR {
 		out.EndpointMode = ModeDNSRR
@@ -344,10 +353,7 @@ func serviceOf(svc swarm.Service, overlay, ingress map[string]bool, byName map[s
 		if err != nil {
 			continue // not allocated yet
 		}
-		if out.VirtualIPs == nil {
-			out.VirtualIPs = make(map[string]netip.Addr)
-		}
-		out.VirtualIPs[vip.NetworkID] = p.Addr()
+		out.SetVIP(strs.get(vip.NetworkID), p.Addr())
 	}
 	// Endpoint.Ports holds the allocated ports (published ports filled in);
 	// before allocation only the spec has them.
@@ -357,8 +363,8 @@ func serviceOf(svc swarm.Service, overlay, ingress map[string]bool, byName map[s
 	}
 	for _, p := range ports {
 		out.Ports = append(out.Ports, Port{
-			Name:      p.Name,
-			Protocol:  string(p.Protocol),
+			Name:      strs.get(p.Name),
+			Protocol:  strs.get(string(p.Protocol)),
 			Target:    uint16(p.TargetPort),
 			Published: uint16(p.PublishedPort),
 		})
@@ -372,7 +378,7 @@ func serviceOf(svc swarm.Service, overlay, ingress map[string]bool, byName map[s
 		if ingress[id] {
 			continue
 		}
-		out.Networks = append(out.Networks, Attachment{Network: id, Aliases: n.Aliases})
+		out.Networks = append(out.Networks, Attachment{Network: strs.get(id), Aliases: n.Aliases})
 	}
 	return out
 }
@@ -380,7 +386,7 @@ func serviceOf(svc swarm.Service, overlay, ingress map[string]bool, byName map[s
 // containerOf keeps a local container that sits on an overlay network: its
 // addresses on every network (the ones it may query from) and its overlay
 // networks, ordered by name as the engine orders a container's endpoints.
-func containerOf(c container.Summary, overlay, ingress map[string]bool, gateway []netip.Addr) (Container, bool) {
+func containerOf(c container.Summary, overlay, ingress map[string]bool, gateway []netip.Addr, strs interner) (Container, bool) {
 	if c.NetworkSettings == nil {
 		return Container{}, false
 	}
@@ -401,7 +407,7 @@ func containerOf(c container.Summary, overlay, ingress map[string]bool, gateway 
 			}
 		}
 		if overlay[ep.NetworkID] {
-			out.Networks = append(out.Networks, ep.NetworkID)
+			out.Networks = append(out.Networks, strs.get(ep.NetworkID))
 		}
 	}
 	if len(out.Networks) == 0 {
@@ -411,12 +417,12 @@ func containerOf(c container.Summary, overlay, ingress map[string]bool, gateway 
 	return out, true
 }
 
-func parseCIDRs(cidrs []string) []netip.Addr {
-	var out []netip.Addr
+// parseCIDRs appends to dst the addresses of the CIDR prefixes it can parse.
+func parseCIDRs(dst []netip.Addr, cidrs []string) []netip.Addr {
 	for _, c := range cidrs {
 		if p, err := netip.ParsePrefix(c); err == nil {
-			out = append(out, p.Addr())
+			dst = append(dst, p.Addr())
 		}
 	}
-	return out
+	return dst
 }

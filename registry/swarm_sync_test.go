@@ -100,7 +100,7 @@ func TestEngineStateData(t *testing.T) {
 				task("t0", "s1", 1, shutdown, swarm.TaskStateFailed, attached(appnetID, false, "10.0.1.3/24")),
 			}, networks: fixtureNetworks()},
 			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
-				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}},
+				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}},
 		},
 		{
 			name: "a task still starting keeps its observed state for the registry to judge",
@@ -108,7 +108,7 @@ func TestEngineStateData(t *testing.T) {
 				task("t1", "s1", 2, running, swarm.TaskStateStarting, attached(appnetID, false, "10.0.1.5/24")),
 			}, networks: fixtureNetworks()},
 			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 2, NodeID: "node-local", State: "starting",
-				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.5")}}}}},
+				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.5")}})}}},
 		},
 		{
 			name: "a running task on this node whose container has stopped is not running",
@@ -116,7 +116,7 @@ func TestEngineStateData(t *testing.T) {
 				withContainer(task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")), "c1"),
 			}, networks: fixtureNetworks(), localNode: "node-local"},
 			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: TaskContainerStopped,
-				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-local"},
+				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}, LocalNode: "node-local"},
 		},
 		{
 			name: "a running task on this node whose container runs stays running",
@@ -124,7 +124,7 @@ func TestEngineStateData(t *testing.T) {
 				withContainer(task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")), "c1"),
 			}, containers: []container.Summary{{ID: "c1"}}, networks: fixtureNetworks(), localNode: "node-local"},
 			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
-				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-local"},
+				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}, LocalNode: "node-local"},
 		},
 		{
 			name: "a running task on this node whose container died is not running, though the engine still lists it",
@@ -133,7 +133,7 @@ func TestEngineStateData(t *testing.T) {
 			}, containers: []container.Summary{{ID: "c1"}}, died: map[string]bool{"c1": true},
 				networks: fixtureNetworks(), localNode: "node-local"},
 			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: TaskContainerStopped,
-				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-local"},
+				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}, LocalNode: "node-local"},
 		},
 		{
 			name: "a starting task on this node whose container is ready is running",
@@ -141,7 +141,7 @@ func TestEngineStateData(t *testing.T) {
 				withContainer(task("t1", "s1", 1, running, swarm.TaskStateStarting, attached(appnetID, false, "10.0.1.4/24")), "c1"),
 			}, ready: map[string]bool{"c1": true}, networks: fixtureNetworks(), localNode: "node-local"},
 			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
-				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-local"},
+				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}, LocalNode: "node-local"},
 		},
 		{
 			name: "a starting task on this node whose container is not ready stays starting",
@@ -149,7 +149,7 @@ func TestEngineStateData(t *testing.T) {
 				withContainer(task("t1", "s1", 1, running, swarm.TaskStateStarting, attached(appnetID, false, "10.0.1.4/24")), "c1"),
 			}, networks: fixtureNetworks(), localNode: "node-local"},
 			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "starting",
-				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-local"},
+				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}, LocalNode: "node-local"},
 		},
 		{
 			name: "a task shutting down is not made running by its container",
@@ -164,7 +164,7 @@ func TestEngineStateData(t *testing.T) {
 				withContainer(task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")), "c1"),
 			}, networks: fixtureNetworks(), localNode: "node-other"},
 			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
-				Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}}, LocalNode: "node-other"},
+				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}, LocalNode: "node-other"},
 		},
 		{
 			name: "ingress gets no VIP, task address or attachment",
@@ -179,10 +179,10 @@ func TestEngineStateData(t *testing.T) {
 			},
 			want: Data{
 				Services: []Service{{ID: "s1", Name: "pub", EndpointMode: ModeVIP,
-					VirtualIPs: map[string]netip.Addr{appnetID: ip("10.0.1.2")},
+					VirtualIPs: vips(map[string]netip.Addr{appnetID: ip("10.0.1.2")}),
 					Networks:   []Attachment{{Network: appnetID}}}},
 				Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
-					Addresses: map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}}}},
+					Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}},
 			},
 		},
 		{
@@ -190,7 +190,7 @@ func TestEngineStateData(t *testing.T) {
 			state: engineState{services: []swarm.Service{withVIPs(replicated("s1", "web"),
 				backnetID, "10.0.2.2/24", appnetID, "10.0.1.2/24")}, networks: fixtureNetworks()},
 			want: Data{Services: []Service{{ID: "s1", Name: "web", EndpointMode: ModeVIP,
-				VirtualIPs: map[string]netip.Addr{appnetID: ip("10.0.1.2"), backnetID: ip("10.0.2.2")}}}},
+				VirtualIPs: vips(map[string]netip.Addr{appnetID: ip("10.0.1.2"), backnetID: ip("10.0.2.2")})}}},
 		},
 		{
 			name: "a VIP not yet allocated is left out",
@@ -203,7 +203,7 @@ func TestEngineStateData(t *testing.T) {
 			state: engineState{tasks: []swarm.Task{task("t1", "s1", 1, running, running,
 				attached(backnetID, false, "fd00:2::4/64", "10.0.2.4/24"))}, networks: fixtureNetworks()},
 			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
-				Addresses: map[string][]netip.Addr{backnetID: {ip("10.0.2.4"), ip("fd00:2::4")}}}}},
+				Addresses: byNetwork(map[string][]netip.Addr{backnetID: {ip("10.0.2.4"), ip("fd00:2::4")}})}}},
 		},
 		{
 			name: "dnsrr service has its mode and no VIP",

@@ -84,7 +84,7 @@ func sameAnswers(t *testing.T, want, got *Snapshot) {
 // built that way.
 func TestNamesLikeTaskNamesUseTheNameIndex(t *testing.T) {
 	task := func(id, svc, addr string) Task {
-		return Task{ID: id, ServiceID: svc, Slot: 1, State: TaskRunning, Addresses: map[string][]netip.Addr{"n1": {netip.MustParseAddr(addr)}}}
+		return Task{ID: id, ServiceID: svc, Slot: 1, State: TaskRunning, Addresses: byNetwork(map[string][]netip.Addr{"n1": {netip.MustParseAddr(addr)}})}
 	}
 	nets := []Network{{ID: "n1", Name: "appnet"}}
 	tests := []struct {
@@ -135,8 +135,8 @@ func TestDuplicateTaskIDsMerge(t *testing.T) {
 		Networks: []Network{{ID: "n1", Name: "appnet"}},
 		Services: []Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}},
 		Tasks: []Task{
-			{ID: "t1", ServiceID: "a", Slot: 1, State: TaskRunning, Addresses: map[string][]netip.Addr{"n1": {netip.MustParseAddr("10.0.0.1")}}},
-			{ID: "T1", ServiceID: "a", Slot: 1, State: TaskRunning, Addresses: map[string][]netip.Addr{"n1": {netip.MustParseAddr("10.0.0.2")}}},
+			{ID: "t1", ServiceID: "a", Slot: 1, State: TaskRunning, Addresses: byNetwork(map[string][]netip.Addr{"n1": {netip.MustParseAddr("10.0.0.1")}})},
+			{ID: "T1", ServiceID: "a", Slot: 1, State: TaskRunning, Addresses: byNetwork(map[string][]netip.Addr{"n1": {netip.MustParseAddr("10.0.0.2")}})},
 		},
 	}
 	cfg := Config{Domain: "swarm.local", TTL: 5}

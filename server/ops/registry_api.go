@@ -140,11 +140,11 @@ func registryView(snap *registry.Snapshot, cfg registry.Config, lastSync time.Ti
 			ID: svc.ID, Name: svc.Name, EndpointMode: svc.EndpointMode, Global: svc.Global,
 			Scheduler: servicePolicy(svc, cfg), Labels: svc.Labels,
 		}
-		for id, vip := range svc.VirtualIPs {
+		for _, vip := range svc.VirtualIPs {
 			if sj.VIPs == nil {
 				sj.VIPs = map[string]string{}
 			}
-			sj.VIPs[nameOf(id)] = vip.String()
+			sj.VIPs[nameOf(vip.Network)] = vip.Addr.String()
 		}
 		for _, a := range svc.Networks {
 			sj.Networks = append(sj.Networks, attachmentJSON{Network: nameOf(a.Network), Aliases: a.Aliases})
@@ -160,12 +160,12 @@ func registryView(snap *registry.Snapshot, cfg registry.Config, lastSync time.Ti
 		if h := nodeName[t.NodeID]; h != "" {
 			tj.Node = h
 		}
-		for id, addrs := range t.Addresses {
+		for _, na := range t.Addresses {
 			if tj.Addresses == nil {
 				tj.Addresses = map[string][]string{}
 			}
-			for _, a := range addrs {
-				tj.Addresses[nameOf(id)] = append(tj.Addresses[nameOf(id)], a.String())
+			for _, a := range na.Addrs {
+				tj.Addresses[nameOf(na.Network)] = append(tj.Addresses[nameOf(na.Network)], a.String())
 			}
 		}
 		out.Tasks = append(out.Tasks, tj)
