@@ -160,8 +160,12 @@ type builder struct {
 	ptrs     []keyRef
 	seen     map[[16]byte]struct{}
 	srvSeen  map[srvKey]struct{}
-	prevNum  int32 // name whose previous views prevName holds
-	prevName Name
+	// The policy finish used last, by the name it was asked for.
+	lastPolName string
+	lastPol     scheduler.Policy
+	lastPolIdx  uint8
+	prevNum     int32 // name whose previous views prevName holds
+	prevName    Name
 
 	// arena holds every address record collected; collectors refer to
 	// windows of it.

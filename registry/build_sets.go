@@ -376,12 +376,16 @@ func (b *builder) finish(t uint16, ttl uint32, first int, policyName string, lim
 			recs[i].weight = 1
 		}
 	}
-	policy, err := b.policy(policyName)
-	if err != nil {
-		policy, _ = b.policy(b.cfg.Policy)
+	if b.lastPolName != policyName || b.lastPol == nil {
+		policy, err := b.policy(policyName)
+		if err != nil {
+			policy, _ = b.policy(b.cfg.Policy)
+		}
+		b.lastPolName, b.lastPol = policyName, policy
+		b.lastPolIdx = b.polIndex(policy.Name())
 	}
-	name := policy.Name()
-	rs := RRSet{Type: t, TTL: ttl, tab: b.tab, first: uint32(first), n: uint32(len(recs)), limit: int32(min(limit, 1<<30)), pol: b.polIndex(name)}
+	policy, name := b.lastPol, b.tab.policies[b.lastPolIdx]
+	rs := RRSet{Type: t, TTL: ttl, tab: b.tab, first: uint32(first), n: uint32(len(recs)), limit: int32(min(limit, 1<<30)), pol: b.lastPolIdx}
 	rs.print = fingerprint(name, b.tab, recs, local)
 	if len(recs) > 1 {
 		weights := takeN(&b.weights, len(recs))
