@@ -129,7 +129,8 @@ type builder struct {
 	theads     []int32
 	tents      []taskEnt
 	tnets      []taskNet
-	nnUsed     []string // network names of network-scoped task names
+	nnUsed     []string  // network names of network-scoped task names
+	ptrIdx     addrIndex // reverse names by address
 	// lastNames are the names of the services and aliases served, one
 	// per service and network (see taskNamesCollide).
 	lastNames []string
@@ -328,6 +329,7 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 		b.tix = newNameIndex(len(d.Tasks), len(d.Tasks), 12*len(d.Tasks))
 		b.tents = make([]taskEnt, 0, len(d.Tasks))
 		b.tnets = make([]taskNet, 0, len(d.Tasks))
+		b.ptrIdx = newAddrIndex(len(d.Tasks) + len(d.Services))
 	}
 	// About four records per task (its own, in its service's tasks set,
 	// SRV, PTR) and 170 bytes of them.
@@ -600,8 +602,7 @@ func appendRecs[T any](dst *[]T, recs []T) {
 // addPTR adds target (a name in the key arena, made absolute by a dot) to
 // the reverse name of addr.
 func (b *builder) addPTR(addr netip.Addr, target keyRef, si *svcInfo) {
-	n := b.name(appendReverse(b.key[:0], addr))
-	b.nbs[n].reverse = true
+	n := b.reverseName(addr)
 	s := b.set(n, 0, si)
 	if s.ptr.n == 0 {
 		s.ptr = target

@@ -29,6 +29,15 @@ func (b *builder) packName(n int32) {
 	}
 	b.netViews = nets
 	e := &b.idx.names[n]
+	if len(nets) == 0 && def >= 0 {
+		// The common case, a task's slot or network-scoped name: one
+		// record, packed already under the task's name, whose view it
+		// shares.
+		if v := b.sharedSingleView(&b.sbs[def]); v >= 0 {
+			e.view, e.nview = uint32(v), 1
+			return
+		}
+	}
 	first := int32(len(b.vix))
 	dv := b.view(n, 0, def)
 	if len(nets) == 0 {
@@ -71,6 +80,23 @@ func (b *builder) packName(n int32) {
 			}
 		}
 	}
+}
+
+// sharedSingleView returns the view that holds alone the set a collector
+// of one address record would pack to, if there is one already; else -1.
+func (b *builder) sharedSingleView(sb *setB) int32 {
+	if sb.addrs.n != 1 || sb.more != 0 || sb.ptr.n != 0 {
+		return -1
+	}
+	src := &b.arena[sb.addrs.off]
+	if src.single == 0 {
+		return -1
+	}
+	rs := &b.sets[src.single-1]
+	if rs.TTL != sb.ttl || b.tab.policies[rs.pol] != b.polNames[sb.pol] {
+		return -1
+	}
+	return b.setView[src.single-1]
 }
 
 // alone returns the one set of a default view that has one, else -1.

@@ -28,12 +28,13 @@ type Snapshot struct {
 	// Data is what the snapshot was built from; read only.
 	Data *Data
 
-	index nameIndex
-	tasks *taskNames // nil when every name is in index
-	views []View
-	sets  []RRSet
-	tab   *table
-	apex  []View
+	index   nameIndex
+	tasks   *taskNames // nil when every name is in index
+	reverse *addrIndex // reverse names by address; nil when they are in index
+	views   []View
+	sets    []RRSet
+	tab     *table
+	apex    []View
 	// soa is the zone's SOA record packed with its full owner name, for the
 	// authority section of negative answers.
 	soa []byte
@@ -199,9 +200,14 @@ func (s *Snapshot) Lookup(key []byte) (Name, bool) {
 		return s.name(i), true
 	}
 	// Not a name with records: it may be a task's name, which wins over
-	// an empty non-terminal.
+	// an empty non-terminal, or a reverse name.
 	if s.tasks != nil {
 		if n, ok := s.lookupTask(key); ok {
+			return n, true
+		}
+	}
+	if s.reverse != nil && i < 0 {
+		if n, ok := s.lookupReverse(key); ok {
 			return n, true
 		}
 	}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"net/netip"
 	"strings"
 )
 
@@ -21,6 +22,9 @@ import (
 // is built again with every task name in the name index, where equal names
 // merge as they always do. A Swarm task ID is 25 random characters, so
 // this is for hand-written registry files.
+
+// Reverse names are kept the same way: an index by address finds them,
+// and a reverse name is parsed into its address to look it up.
 
 // taskEnt is one task name: its number, and its network-scoped names.
 type taskEnt struct {
@@ -157,6 +161,13 @@ func (b *builder) taskNamesCollide() bool {
 	if isID([]byte("arpa")) {
 		return true
 	}
+	if len(b.ptrIdx.names) > 0 {
+		for _, name := range b.lastNames {
+			if strings.HasSuffix(name, "arpa") {
+				return true // it may look like a reverse name
+			}
+		}
+	}
 	for _, name := range b.lastNames {
 		last := lastLabel([]byte(name))
 		if isID(last) {
@@ -169,11 +180,173 @@ func (b *builder) taskNamesCollide() bool {
 	return false
 }
 
-// publishTasks hands the task index to the snapshot.
+// publishTasks hands the task and address indexes to the snapshot.
 func (b *builder) publishTasks(s *Snapshot) {
 	if b.structural && len(b.tents) > 0 {
 		s.tasks = &taskNames{ids: b.tix, heads: b.theads, ents: b.tents, nets: b.tnets, networks: b.nnUsed}
 	}
+	if b.structural && len(b.ptrIdx.names) > 0 {
+		s.reverse = &b.ptrIdx
+	}
+}
+
+// reverseName returns the number of the reverse name of addr, creating
+// it: in the address index, or in the name index when every name goes
+// there.
+func (b *builder) reverseName(addr netip.Addr) int32 {
+	if !b.structural {
+		n := b.name(appendReverse(b.key[:0], addr))
+		b.nbs[n].reverse = true
+		return n
+	}
+	ip := addr.As16()
+	h := hashIP(&ip)
+	if n := b.ptrIdx.find(&ip, h); n >= 0 {
+		return n
+	}
+	n := b.unindexedName(appendReverse(b.key[:0], addr))
+	b.nbs[n].reverse = true
+	b.ptrIdx.add(&ip, h, n)
+	return n
+}
+
+// lookupReverse finds a reverse name ("4.3.2.1.in-addr.arpa") by its
+// address; ok is false when key is not one, or not of an address here.
+func (s *Snapshot) lookupReverse(key []byte) (Name, bool) {
+	a, ok := parseReverse(key)
+	if !ok {
+		return Name{}, false
+	}
+	ip := a.As16()
+	n := s.reverse.find(&ip, hashIP(&ip))
+	if n < 0 {
+		return Name{}, false
+	}
+	return s.name(n), true
+}
+
+// parseReverse returns the address whose reverse name is key, in the one
+// form appendReverse writes.
+func parseReverse(key []byte) (netip.Addr, bool) {
+	var a netip.Addr
+	switch {
+	case bytes.HasSuffix(key, []byte(".in-addr.arpa")):
+		var v [4]byte
+		rest := key[:len(key)-len(".in-addr.arpa")]
+		for i := 3; i >= 0; i-- {
+			label := lastLabel(rest)
+			n := 0
+			for _, c := range label {
+				if c < '0' || c > '9' || n > 255 {
+					return a, false
+				}
+				n = 10*n + int(c-'0')
+			}
+			if len(label) == 0 || n > 255 {
+				return a, false
+			}
+			v[i] = byte(n)
+			if i > 0 {
+				if len(label) == len(rest) {
+					return a, false
+				}
+				rest = rest[:len(rest)-len(label)-1]
+			} else if len(label) != len(rest) {
+				return a, false
+			}
+		}
+		a = netip.AddrFrom4([4]byte{v[3], v[2], v[1], v[0]})
+	case bytes.HasSuffix(key, []byte(".ip6.arpa")):
+		rest := key[:len(key)-len(".ip6.arpa")]
+		if len(rest) != 63 {
+			return a, false
+		}
+		var v [16]byte
+		for i := 0; i < 32; i++ {
+			c := rest[2*i]
+			if i < 31 && rest[2*i+1] != '.' {
+				return a, false
+			}
+			var nib byte
+			switch {
+			case '0' <= c && c <= '9':
+				nib = c - '0'
+			case 'a' <= c && c <= 'f':
+				nib = c - 'a' + 10
+			default:
+				return a, false
+			}
+			// Nibbles come lowest first: byte 15's low nibble, then its high.
+			if i%2 == 0 {
+				v[15-i/2] |= nib
+			} else {
+				v[15-i/2] |= nib << 4
+			}
+		}
+		a = netip.AddrFrom16(v).Unmap()
+	default:
+		return a, false
+	}
+	// Only the form appendReverse writes ("01" is not "1").
+	var buf [72]byte
+	return a, string(appendReverse(buf[:0], a)) == string(key)
+}
+
+// addrIndex maps addresses to name numbers: open addressing over a table
+// of entry numbers, the addresses beside it.
+type addrIndex struct {
+	slots []uint32 // entry + 1; 0 is free
+	ips   [][16]byte
+	names []int32
+}
+
+func newAddrIndex(n int) addrIndex {
+	return addrIndex{slots: make([]uint32, max(64, 2*n)), ips: make([][16]byte, 0, n), names: make([]int32, 0, n)}
+}
+
+func hashIP(ip *[16]byte) uint32 { return hashKey(ip[:]) }
+
+func (x *addrIndex) home(h uint32) int { return int(uint64(h) * uint64(len(x.slots)) >> 32) }
+
+func (x *addrIndex) find(ip *[16]byte, h uint32) int32 {
+	if len(x.slots) == 0 {
+		return -1
+	}
+	for i := x.home(h); ; i++ {
+		if i == len(x.slots) {
+			i = 0
+		}
+		e := x.slots[i]
+		if e == 0 {
+			return -1
+		}
+		if x.ips[e-1] == *ip {
+			return x.names[e-1]
+		}
+	}
+}
+
+func (x *addrIndex) add(ip *[16]byte, h uint32, name int32) {
+	if 10*(len(x.names)+1) > maxLoad10*len(x.slots) {
+		old := x.slots
+		x.slots = make([]uint32, 2*len(old))
+		for e := range x.names {
+			x.put(hashIP(&x.ips[e]), uint32(e))
+		}
+	}
+	x.ips = append(x.ips, *ip)
+	x.names = append(x.names, name)
+	x.put(h, uint32(len(x.names)-1))
+}
+
+func (x *addrIndex) put(h uint32, e uint32) {
+	i := x.home(h)
+	for x.slots[i] != 0 {
+		if i++; i == len(x.slots) {
+			i = 0
+		}
+	}
+	x.slots[i] = e + 1
 }
 
 // lookupTask finds key among the task names and the empty non-terminals

@@ -105,6 +105,9 @@ func TestNamesLikeTaskNamesUseTheNameIndex(t *testing.T) {
 		{"an alias that ends like a network-scoped task name",
 			[]Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}, {ID: "b", Name: "db", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1", Aliases: []string{"x.t1.appnet"}}}}},
 			[]Task{task("t1", "a", "10.0.0.1"), task("t2", "b", "10.0.0.2")}, nets},
+		{"an alias that is a reverse name",
+			[]Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1", Aliases: []string{"2.0.0.10.in-addr.arpa"}}}}},
+			[]Task{task("t1", "a", "10.0.0.1"), task("t2", "a", "10.0.0.2")}, nets},
 		{"a task ID that is a network's name",
 			[]Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}},
 			[]Task{task("appnet", "a", "10.0.0.1"), task("t2", "a", "10.0.0.2")}, nets},
@@ -154,4 +157,37 @@ func TestDuplicateTaskIDsMerge(t *testing.T) {
 	all.allNamesIndexed = true
 	want, _ := Build(d, all, nil)
 	sameAnswers(t, want, got)
+}
+
+func TestParseReverseTakesOnlyTheCanonicalForm(t *testing.T) {
+	tests := []struct {
+		key  string
+		want string // "" for not a reverse name of an address
+	}{
+		{"4.3.2.1.in-addr.arpa", "1.2.3.4"},
+		{"0.0.0.0.in-addr.arpa", "0.0.0.0"},
+		{"255.255.255.255.in-addr.arpa", "255.255.255.255"},
+		{"04.3.2.1.in-addr.arpa", ""},
+		{"256.3.2.1.in-addr.arpa", ""},
+		{"3.2.1.in-addr.arpa", ""},
+		{"5.4.3.2.1.in-addr.arpa", ""},
+		{".3.2.1.in-addr.arpa", ""},
+		{"a.3.2.1.in-addr.arpa", ""},
+		{"in-addr.arpa", ""},
+		{"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa", "fd00::1"},
+		{"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.F.ip6.arpa", ""},
+		{"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa", ""},
+		{"4.0.3.0.2.0.1.0.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa", ""}, // a mapped v4 is written in-addr
+		{"svc.swarm", ""},
+	}
+	for _, tc := range tests {
+		a, ok := parseReverse([]byte(tc.key))
+		got := ""
+		if ok {
+			got = a.String()
+		}
+		if got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.key, got, tc.want)
+		}
+	}
 }
