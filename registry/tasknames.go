@@ -186,7 +186,8 @@ func (b *builder) publishTasks(s *Snapshot) {
 		s.tasks = &taskNames{ids: b.tix, heads: b.theads, ents: b.tents, nets: b.tnets, networks: b.nnUsed}
 	}
 	if b.structural && len(b.ptrIdx.names) > 0 {
-		s.reverse = &b.ptrIdx
+		reverse := b.ptrIdx // a copy: a pointer into b would keep the builder
+		s.reverse = &reverse
 	}
 }
 
