@@ -74,7 +74,7 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	for _, svc := range svcs {
 		b.service(svc)
 	}
-	if b.structural && b.taskNamesCollide() {
+	if b.structural && (b.taskNamesCollide() || b.slotNamesCollide()) {
 		// Some other name is, or ends like, a task's name: build with
 		// every task name in the name index, where such names merge.
 		cfg.allNamesIndexed = true
@@ -131,6 +131,14 @@ type builder struct {
 	tnets      []taskNet
 	nnUsed     []string  // network names of network-scoped task names
 	ptrIdx     addrIndex // reverse names by address
+	// Slot names (see slotnames.go).
+	slotIdx    nameIndex // service names; entry i has slotRanges[i]
+	slotRanges []slotRange
+	slotEnts   []slotEnt
+	slotsNow   []slotEnt // the service being built's, unsorted
+	slotMap    map[int32]int32
+	slotDup    bool     // two services have one name
+	slotOwners []string // service names that have slot names
 	// lastNames are the names of the services and aliases served, one
 	// per service and network (see taskNamesCollide).
 	lastNames []string
@@ -330,6 +338,8 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 		b.tents = make([]taskEnt, 0, len(d.Tasks))
 		b.tnets = make([]taskNet, 0, len(d.Tasks))
 		b.ptrIdx = newAddrIndex(len(d.Tasks) + len(d.Services))
+		b.slotIdx = newNameIndex(len(d.Services), len(d.Services), 16*len(d.Services))
+		b.slotEnts = make([]slotEnt, 0, len(d.Tasks))
 	}
 	// About four records per task (its own, in its service's tasks set,
 	// SRV, PTR) and 170 bytes of them.
@@ -750,7 +760,9 @@ func (b *builder) service(svc *Service) {
 			ti[i].name = b.addTo(b.taskName(b.key), net, false, &si, recs, nil)
 			if t.Slot > 0 {
 				b.key = appendSlotKey(b.key[:0], t.Slot, si.name)
-				b.add(b.key, net, false, &si, recs, nil)
+				if len(b.key) <= maxKey {
+					b.addTo(b.slotName(t.Slot, b.key), net, false, &si, recs, nil)
+				}
 			}
 			if nn != "" {
 				b.key = append(append(append(b.key[:0], b.refKey(b.ref(ti[i].name))...), '.'), nn...)
@@ -795,6 +807,7 @@ func (b *builder) service(svc *Service) {
 			b.add(b.k("tasks.", name), net, false, &si, recsRef{}, all)
 		}
 	}
+	b.endSlots(si.name)
 }
 
 // aliases appends the service's valid aliases on net other than its name.
@@ -849,6 +862,10 @@ func (b *builder) emptyNonTerminals() {
 	// "web.1.x.appnet".
 	for _, nn := range b.nnUsed {
 		b.ensureName([]byte(nn))
+	}
+	// The service above its slot names: "web" above "1.web".
+	for _, svc := range b.slotOwners {
+		b.ensureName([]byte(svc))
 	}
 }
 

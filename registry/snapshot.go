@@ -31,6 +31,7 @@ type Snapshot struct {
 	index   nameIndex
 	tasks   *taskNames // nil when every name is in index
 	reverse *addrIndex // reverse names by address; nil when they are in index
+	slots   *slotNames // slot names by service; nil when they are in index
 	views   []View
 	sets    []RRSet
 	tab     *table
@@ -203,6 +204,11 @@ func (s *Snapshot) Lookup(key []byte) (Name, bool) {
 	// an empty non-terminal, or a reverse name.
 	if s.tasks != nil {
 		if n, ok := s.lookupTask(key); ok {
+			return n, true
+		}
+	}
+	if s.slots != nil {
+		if n, ok := s.lookupSlot(key); ok {
 			return n, true
 		}
 	}

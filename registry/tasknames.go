@@ -189,6 +189,9 @@ func (b *builder) publishTasks(s *Snapshot) {
 		reverse := b.ptrIdx // a copy: a pointer into b would keep the builder
 		s.reverse = &reverse
 	}
+	if b.structural && len(b.slotEnts) > 0 {
+		s.slots = &slotNames{services: b.slotIdx, ranges: b.slotRanges, ents: b.slotEnts}
+	}
 }
 
 // reverseName returns the number of the reverse name of addr, creating

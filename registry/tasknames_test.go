@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"testing"
 )
@@ -108,6 +109,12 @@ func TestNamesLikeTaskNamesUseTheNameIndex(t *testing.T) {
 		{"an alias that is a reverse name",
 			[]Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1", Aliases: []string{"2.0.0.10.in-addr.arpa"}}}}},
 			[]Task{task("t1", "a", "10.0.0.1"), task("t2", "a", "10.0.0.2")}, nets},
+		{"an alias that is another service's slot name",
+			[]Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}, {ID: "b", Name: "db", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1", Aliases: []string{"1.web"}}}}},
+			[]Task{task("t1", "a", "10.0.0.1"), task("t2", "b", "10.0.0.2")}, nets},
+		{"two services with one name",
+			[]Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}, {ID: "b", Name: "WEB", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}},
+			[]Task{task("t1", "a", "10.0.0.1"), task("t2", "b", "10.0.0.2")}, nets},
 		{"a task ID that is a network's name",
 			[]Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}},
 			[]Task{task("appnet", "a", "10.0.0.1"), task("t2", "a", "10.0.0.2")}, nets},
@@ -188,6 +195,37 @@ func TestParseReverseTakesOnlyTheCanonicalForm(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.key, got, tc.want)
+		}
+	}
+}
+
+// TestManySlotsAnswerAsTheNameIndex: a service with more slots than a
+// linear scan handles, some slots with two tasks (a rolling update).
+func TestManySlotsAnswerAsTheNameIndex(t *testing.T) {
+	d := &Data{
+		Networks: []Network{{ID: "n1", Name: "appnet"}},
+		Services: []Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}},
+	}
+	for i := 0; i < 100; i++ {
+		tk := Task{ID: fmt.Sprintf("t%d", i), ServiceID: "a", Slot: 1 + (i*7)%90, State: TaskRunning}
+		tk.AddAddrs("n1", netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}))
+		d.Tasks = append(d.Tasks, tk)
+	}
+	cfg := Config{Domain: "swarm.local", TTL: 5}
+	if err := cfg.Check(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := Build(d, cfg, nil)
+	if got.slots == nil {
+		t.Fatal("the slot index is not used")
+	}
+	all := cfg
+	all.allNamesIndexed = true
+	want, _ := Build(d, all, nil)
+	sameAnswers(t, want, got)
+	for _, k := range []string{"01.web", "0.web", "91.web", "1.web.x", "99999999999.web"} {
+		if _, ok := got.Lookup([]byte(k)); ok {
+			t.Errorf("%s found", k)
 		}
 	}
 }
