@@ -9,8 +9,9 @@ import (
 )
 
 // FuzzParseFile: any bytes either load as a registry that builds into a
-// snapshot whose every record unpacks, or fail with errors that name the
-// file; nothing panics.
+// snapshot whose every record unpacks, and that answers every name as the
+// snapshot with every name in the name index does, or fail with errors
+// that name the file; nothing panics.
 func FuzzParseFile(f *testing.F) {
 	if example, err := os.ReadFile("../examples/registry.yaml"); err == nil {
 		f.Add(example)
@@ -20,6 +21,7 @@ func FuzzParseFile(f *testing.F) {
 		"networks: [{name: n, subnets: [10.0.0.0/8]}]\nservices: [{name: a, networks: [{name: n, vip: 10.0.0.1, aliases: [b]}]}]\n",
 		"services: [{name: a, labels: {swarmdns.ports: 'x:1/tcp,2/udp', swarmdns.weight: '0'}}]\n",
 		"&a [*a]", "services: !!binary AAAA", strings.Repeat("- ", 1000),
+		"services: [{name: web, tasks: [{id: t1, slot: 1, addresses: {n: [10.0.0.1]}}]}, {name: t1, tasks: [{id: t2, slot: 1, addresses: {n: [10.0.0.2]}}]}]\nnetworks: [{name: n}]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -27,6 +29,8 @@ func FuzzParseFile(f *testing.F) {
 	if err := cfg.Check(); err != nil {
 		f.Fatal(err)
 	}
+	all := cfg
+	all.allNamesIndexed = true
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		d, err := ParseFile("reg.yaml", raw)
 		if err != nil {
@@ -52,6 +56,8 @@ func FuzzParseFile(f *testing.F) {
 				}
 			}
 		})
+		want, _ := Build(d, all, nil)
+		sameAnswers(t, want, s)
 	})
 }
 
