@@ -161,11 +161,9 @@ func (b *builder) taskNamesCollide() bool {
 	if isID([]byte("arpa")) {
 		return true
 	}
-	if len(b.ptrIdx.names) > 0 {
-		for _, name := range b.lastNames {
-			if strings.HasSuffix(name, "arpa") {
-				return true // it may look like a reverse name
-			}
+	for _, name := range b.lastNames {
+		if name == "arpa" || strings.HasSuffix(name, ".arpa") {
+			return true // reverse names are looked up by shape
 		}
 	}
 	for _, name := range b.lastNames {
@@ -230,36 +228,40 @@ func (s *Snapshot) lookupReverse(key []byte) (Name, bool) {
 }
 
 // parseReverse returns the address whose reverse name is key, in the one
-// form appendReverse writes.
+// form appendReverse writes: decimal octets without leading zeros, or 32
+// lower-case nibbles of an address that is not an IPv4 one.
 func parseReverse(key []byte) (netip.Addr, bool) {
 	var a netip.Addr
 	switch {
 	case bytes.HasSuffix(key, []byte(".in-addr.arpa")):
 		var v [4]byte
 		rest := key[:len(key)-len(".in-addr.arpa")]
-		for i := 3; i >= 0; i-- {
-			label := lastLabel(rest)
-			n := 0
-			for _, c := range label {
-				if c < '0' || c > '9' || n > 255 {
+		for i := 0; i < 4; i++ {
+			n, digits := 0, 0
+			for digits < len(rest) && rest[digits] != '.' {
+				c := rest[digits]
+				if c < '0' || c > '9' || digits == 3 || (digits > 0 && rest[0] == '0') {
 					return a, false
 				}
 				n = 10*n + int(c-'0')
+				digits++
 			}
-			if len(label) == 0 || n > 255 {
+			if digits == 0 || n > 255 {
 				return a, false
 			}
-			v[i] = byte(n)
-			if i > 0 {
-				if len(label) == len(rest) {
+			v[3-i] = byte(n)
+			rest = rest[digits:]
+			if i < 3 {
+				if len(rest) == 0 {
 					return a, false
 				}
-				rest = rest[:len(rest)-len(label)-1]
-			} else if len(label) != len(rest) {
-				return a, false
+				rest = rest[1:] // the dot
 			}
 		}
-		a = netip.AddrFrom4([4]byte{v[3], v[2], v[1], v[0]})
+		if len(rest) != 0 {
+			return a, false
+		}
+		return netip.AddrFrom4(v), true
 	case bytes.HasSuffix(key, []byte(".ip6.arpa")):
 		rest := key[:len(key)-len(".ip6.arpa")]
 		if len(rest) != 63 {
@@ -287,13 +289,11 @@ func parseReverse(key []byte) (netip.Addr, bool) {
 				v[15-i/2] |= nib << 4
 			}
 		}
-		a = netip.AddrFrom16(v).Unmap()
-	default:
-		return a, false
+		a = netip.AddrFrom16(v)
+		// An IPv4 address in IPv6 is written as an IPv4 one.
+		return a, !a.Is4In6()
 	}
-	// Only the form appendReverse writes ("01" is not "1").
-	var buf [72]byte
-	return a, string(appendReverse(buf[:0], a)) == string(key)
+	return a, false
 }
 
 // addrIndex maps addresses to name numbers: open addressing over a table
@@ -353,57 +353,37 @@ func (x *addrIndex) put(h uint32, e uint32) {
 	x.slots[i] = e + 1
 }
 
-// lookupTask finds key among the task names and the empty non-terminals
-// under them; ok is false when it is none of them.
-func (s *Snapshot) lookupTask(key []byte) (n Name, ok bool) {
-	// A task's name, or a suffix of it.
-	if num, ent, found := s.matchTask(lastLabel(key), key, ""); found {
-		if ent {
-			return Name{views: s.views[0:1:1]}, true
-		}
-		return s.name(num), true
-	}
-	// A network-scoped task name, or a suffix of it down to <taskid>.<net>.
-	nn := lastLabel(key)
-	if len(nn) == len(key) {
-		return Name{}, false
-	}
-	rest := key[:len(key)-len(nn)-1]
-	num, ent, found := s.matchTask(lastLabel(rest), rest, string(nn))
-	if !found {
-		return Name{}, false
-	}
-	if ent {
-		return Name{views: s.views[0:1:1]}, true
-	}
-	return s.name(num), true
-}
-
-// matchTask looks for a task with this ID whose name is key (ent false;
-// num is the name, or its scoped name on network nn when nn is not
-// empty) or ends with key (ent true).
-func (s *Snapshot) matchTask(id, key []byte, nn string) (num int32, ent, found bool) {
+// lookupTask finds key, whose last label is last, among the task names
+// and the empty non-terminals under them; ok is false when it is none of
+// them. A last label that is a network's name makes it a network-scoped
+// name (no task ID is a network's name, see taskNamesCollide).
+func (s *Snapshot) lookupTask(key, last []byte) (Name, bool) {
 	t := s.tasks
-	x := t.ids.find(id, hashKey(id))
-	if x < 0 {
-		return 0, false, false
-	}
-	nx := -1
-	for i, u := range t.networks {
-		if u == nn {
-			nx = i
+	net := -1
+	for i, nn := range t.networks {
+		if string(last) == nn {
+			net = i
+			break
 		}
 	}
-	if nn != "" && nx < 0 {
-		return 0, false, false
+	if net >= 0 {
+		if len(last) == len(key) {
+			return Name{}, false
+		}
+		key = key[:len(key)-len(last)-1]
+		last = lastLabel(key)
+	}
+	x := t.ids.find(last, hashKey(last))
+	if x < 0 {
+		return Name{}, false
 	}
 	for e := t.heads[x]; e >= 0; e = t.ents[e].next {
 		ent := &t.ents[e]
 		name := ent.name
-		if nn != "" {
+		if net >= 0 {
 			name = -1
 			for y := ent.nets; y >= 0; y = t.nets[y].next {
-				if int(t.nets[y].network) == nx {
+				if int(t.nets[y].network) == net {
 					name = t.nets[y].name
 					break
 				}
@@ -414,13 +394,13 @@ func (s *Snapshot) matchTask(id, key []byte, nn string) (num int32, ent, found b
 		}
 		tk := s.index.key(&s.index.names[ent.name])
 		if string(tk) == string(key) {
-			return name, false, true
+			return s.name(name), true
 		}
 		if len(key) < len(tk) && tk[len(tk)-len(key)-1] == '.' && string(tk[len(tk)-len(key):]) == string(key) {
-			return 0, true, true
+			return Name{views: s.views[0:1:1]}, true // an empty non-terminal under it
 		}
 	}
-	return 0, false, false
+	return Name{}, false
 }
 
 // name returns the name with number num.

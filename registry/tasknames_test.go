@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 )
@@ -226,6 +227,29 @@ func TestManySlotsAnswerAsTheNameIndex(t *testing.T) {
 	for _, k := range []string{"01.web", "0.web", "91.web", "1.web.x", "99999999999.web"} {
 		if _, ok := got.Lookup([]byte(k)); ok {
 			t.Errorf("%s found", k)
+		}
+	}
+}
+
+// TestParseReverseRoundTrips: every address's reverse name parses back to
+// it, and nothing else in that form does.
+func TestParseReverseRoundTrips(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20000; i++ {
+		var a netip.Addr
+		if i%2 == 0 {
+			a = netip.AddrFrom4([4]byte{byte(r.Uint32()), byte(r.Uint32()), byte(i), byte(i >> 8)})
+		} else {
+			var v [16]byte
+			for k := range v {
+				v[k] = byte(r.Uint32())
+			}
+			a = netip.AddrFrom16(v).Unmap()
+		}
+		key := appendReverse(nil, a)
+		got, ok := parseReverse(key)
+		if !ok || got != a {
+			t.Fatalf("%s: parsed %v %v, want %v", key, got, ok, a)
 		}
 	}
 }
