@@ -274,7 +274,7 @@ awk -F'\t' -v reps=$REPS -v rounds=$ROUNDS -v rate=$RATE -v dur=$DUR -v fixdur=$
 				if (nr) {
 					med = median(c, nr)
 					vx = nr > 2 ? sprintf("%.2f (%.2f–%.2f)", med, c[1], c[nr]) : sprintf("%.2f", med)
-					if (f[3] ~ /^swarmdns(@|$)/) printf "%s %s: %s CPU ÷ dnsmasq by round:%s\n", f[1], f[2], f[3], line > notes
+					if (nr > 2 && f[3] ~ /^swarmdns(@|$)/) printf "%s %s: %s CPU ÷ dnsmasq by round:%s\n", f[1], f[2], f[3], line > notes
 				}
 			}
 			printf "| %s | %s | %s | %d | %.3f | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3], qps[k], mean[k], vp, vc, vr, vd, vx
