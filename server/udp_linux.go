@@ -33,21 +33,18 @@ import (
 // batchSize is the most datagrams one recvmmsg takes.
 const batchSize = 32
 
-// A busy loop yields once yieldEvery has passed and it has served
-// yieldBatches batches since its last yield: often enough that sysmon's
-// 10 ms never run out while queries come, rarely enough that a slow trickle
-// of queries (where a yield would cost about as much as the query) seldom
-// pays for one.
-const (
-	yieldEvery   = 5 * time.Millisecond
-	yieldBatches = 4
-)
+// A busy loop yields every yieldEvery: often enough that sysmon's 10 ms
+// never run out while queries come. A batch that comes after a wait of
+// yieldEvery or more never yields: a loop that waits that long is not busy
+// but blocked in recvmmsg, like any other system call, and there a yield
+// only adds a thread wake-up to every query.
+const yieldEvery = 5 * time.Millisecond
 
 // yielder decides when a read loop yields.
 type yielder struct {
 	elapsed func() time.Duration // since the loop started
-	last    time.Duration        // elapsed at the last yield
-	batches int                  // served since the last yield
+	last    time.Duration        // elapsed at the last batch
+	yielded time.Duration        // elapsed at the last yield
 }
 
 func newYielder() yielder {
@@ -55,18 +52,15 @@ func newYielder() yielder {
 	return yielder{elapsed: func() time.Duration { return time.Since(start) }}
 }
 
-// due counts one batch served and reports whether the loop should yield
-// now; it reads the clock only once enough batches allow a yield.
+// due notes one batch served and reports whether the loop should yield now.
 func (y *yielder) due() bool {
-	y.batches++
-	if y.batches < yieldBatches {
-		return false
-	}
 	now := y.elapsed()
-	if now-y.last < yieldEvery {
+	waited := now - y.last
+	y.last = now
+	if waited >= yieldEvery || now-y.yielded < yieldEvery {
 		return false
 	}
-	y.last, y.batches = now, 0
+	y.yielded = now
 	return true
 }
 

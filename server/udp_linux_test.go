@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// A read loop yields its P when it has been busy for a while, and only then.
+// A read loop yields its P every few milliseconds while it is busy, and
+// never right after waiting for a query.
 func TestReadLoopYields(t *testing.T) {
 	ms := time.Millisecond
 	tests := []struct {
@@ -15,15 +16,15 @@ func TestReadLoopYields(t *testing.T) {
 		at   []time.Duration
 		want []bool
 	}{
-		{"a busy loop yields once yieldEvery has passed",
-			[]time.Duration{1 * ms, 2 * ms, 3 * ms, 4 * ms, 5 * ms, 6 * ms},
-			[]bool{false, false, false, false, true, false}},
-		{"after a yield, the next waits for yieldEvery again",
-			[]time.Duration{5 * ms, 5 * ms, 5 * ms, 5 * ms, 6 * ms, 7 * ms, 8 * ms, 9 * ms, 10 * ms},
-			[]bool{false, false, false, true, false, false, false, false, true}},
-		{"a trickle of batches yields only every yieldBatches of them",
-			[]time.Duration{20 * ms, 40 * ms, 60 * ms, 80 * ms, 100 * ms, 120 * ms, 140 * ms, 160 * ms},
-			[]bool{false, false, false, true, false, false, false, true}},
+		{"a busy loop yields every yieldEvery",
+			[]time.Duration{1 * ms, 2 * ms, 3 * ms, 4 * ms, 5 * ms, 6 * ms, 7 * ms, 8 * ms, 9 * ms, 10 * ms, 11 * ms},
+			[]bool{false, false, false, false, true, false, false, false, false, true, false}},
+		{"a batch after a wait of yieldEvery or more never yields",
+			[]time.Duration{20 * ms, 40 * ms, 45 * ms, 60 * ms},
+			[]bool{false, false, false, false}},
+		{"after a wait, the next batch that comes soon yields",
+			[]time.Duration{20 * ms, 21 * ms, 22 * ms},
+			[]bool{false, true, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
