@@ -3,28 +3,36 @@
 # dnsmasq on loopback, serving the same generated registry, and writes the
 # results into docs/benchmarks.md between the "bench:begin/end" markers.
 #
-#   scripts/bench.sh                 # both registries, ~8 minutes
+#   scripts/bench.sh                 # both registries, ~10 minutes
 #   BENCH_QUICK=1 scripts/bench.sh   # small registry, shorter runs, ~1.5 minutes
+#   BENCH_BASE=main scripts/bench.sh # and swarmdns built at that revision, in the same rounds
 #
 # Every server runs pinned to CPU 1 and dnsperf to CPU 0; the peers take
-# turns, each run REPS times, and the best run of each counts. Only
-# 127.0.0.1 is ever queried, and every run is bounded in time.
+# turns. Saturated QPS: REPS runs each, the best counts. At the fixed rate
+# (p99, CPU per query): ROUNDS rounds on the small registry (REPS on the
+# large one, where dnsmasq cannot keep up), each round running every peer
+# once in a rotating order; a peer's figures are its medians, and its CPU
+# ratio to dnsmasq is the median of the ratios within each round, so that
+# the machine's other work, which comes and goes, moves both sides of a
+# ratio alike. Only 127.0.0.1 is ever queried, and every run is bounded in
+# time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
 	SIZES=${BENCH_SIZES:-small}
-	DUR=2 FIXDUR=1.5 REPS=2
+	DUR=2 FIXDUR=1.5 REPS=2 ROUNDS=4
 else
 	SIZES=${BENCH_SIZES:-small large}
-	DUR=4 FIXDUR=4 REPS=2
+	DUR=4 FIXDUR=2 REPS=2 ROUNDS=8
 fi
 RATE=15000     # offered QPS for latency and CPU per query
 OUTSTANDING=100
 OUT=${BENCH_OUT:-docs/benchmarks.md}
 SERVER_CPU=1 LOAD_CPU=0
-PORT_REFLECTOR=5380 PORT_SWARMDNS=5381 PORT_DNSMASQ=5382 PORT_WEIGHTED=5383 PORT_RANDOM=5384
+PORT_REFLECTOR=5380 PORT_SWARMDNS=5381 PORT_DNSMASQ=5382 PORT_WEIGHTED=5383 PORT_RANDOM=5384 PORT_BASE=5385
+BASE=${BENCH_BASE:-}
 
 WORK=$(mktemp -d /tmp/swarmdns-bench.XXXXXX)
 PIDS=()
@@ -53,6 +61,13 @@ build() {
 	CGO_ENABLED=0 go build -trimpath -o "$WORK/swarmdns" ./cmd/swarmdns
 	go build -o "$WORK/reflector" ./scripts/reflector
 	go build -o "$WORK/genregistry" ./scripts/genregistry
+	if [ -n "$BASE" ]; then
+		BASE_NAME="swarmdns@$(git rev-parse --short "$BASE")"
+		log "building $BASE_NAME"
+		mkdir "$WORK/base-src"
+		git archive "$BASE" | tar -x -C "$WORK/base-src"
+		(cd "$WORK/base-src" && CGO_ENABLED=0 go build -trimpath -o "$WORK/swarmdns-base" ./cmd/swarmdns)
+	fi
 }
 
 # start NAME CMD... runs a server on the server CPU; its pid goes to PID_<NAME>.
@@ -84,7 +99,16 @@ ready() {
 	return 1
 }
 
-cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpuns PID: the CPU time of every thread of PID so far, in ns: the sum of
+# the threads' sum_exec_runtime, which is what /proc/PID/stat's
+# utime+stime add up to, at nanosecond rather than 10 ms resolution.
+cpuns() {
+	local f s=0 rt rest
+	for f in /proc/"$1"/task/*/schedstat; do
+		read -r rt rest <"$f" && s=$((s + rt))
+	done
+	echo "$s"
+}
 
 # saturate PORT FILE: QPS and mean latency (ms) with OUTSTANDING queries in flight.
 saturate() {
@@ -93,13 +117,13 @@ saturate() {
 }
 
 # fixed PORT FILE PID: at RATE offered QPS, p99 latency (ms) and the
-# server's CPU microseconds per answered query, from /proc/PID/stat.
+# server's CPU microseconds per answered query.
 fixed() {
 	local port=$1 file=$2 pid=$3 t0 t1
-	t0=$(cputicks "$pid")
+	t0=$(cpuns "$pid")
 	taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$port" -d "$file" -l $FIXDUR -e -q $OUTSTANDING -t 1 -Q $RATE -v \
 		>"$WORK/fixed.out" 2>/dev/null || true
-	t1=$(cputicks "$pid")
+	t1=$(cpuns "$pid")
 	grep '^> ' "$WORK/fixed.out" | awk '{print $NF}' | sort -g >"$WORK/lat.txt" || true
 	local n
 	n=$(wc -l <"$WORK/lat.txt")
@@ -107,26 +131,37 @@ fixed() {
 		echo "- -"
 		return
 	fi
-	awk -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$n" '
+	awk -v ns=$((t1 - t0)) -v n="$n" '
 		BEGIN {i = int(n * 0.99); if (i < 1) i = 1}
-		NR == i {printf "%.3f %.2f\n", $1 * 1000, ticks * 1e6 / hz / n}' "$WORK/lat.txt"
+		NR == i {printf "%.3f %.2f\n", $1 * 1000, ns / 1000 / n}' "$WORK/lat.txt"
 }
 
 RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
 
-# run SIZE MIX PEER... measures each peer (name:port:pid) REPS times, in turns.
+# run SIZE MIX PEER... measures each peer (name:port:pid): REPS saturated
+# runs in turns, then the fixed-rate rounds, each starting one peer further
+# along. Results are lines of size, mix, peer, kind (sat or fix), run and
+# the two figures.
 run() {
 	local size=$1 mix=$2
 	shift 2
-	local file="$WORK/$size/$mix.txt" rep peer name port pid sat fix
+	local file="$WORK/$size/$mix.txt" peers=("$@") rep peer name port pid out i rounds=$REPS
+	[ "$size" = small ] && rounds=$ROUNDS
 	for rep in $(seq 1 $REPS); do
-		for peer in "$@"; do
+		for peer in "${peers[@]}"; do
 			IFS=: read -r name port pid <<<"$peer"
-			sat=$(saturate "$port" "$file")
-			fix=$(fixed "$port" "$file" "$pid")
-			log "$size $mix $name run $rep: QPS mean-ms $sat; p99-ms cpu-us/q $fix"
-			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$mix" "$name" "$rep" "${sat// /$'\t'}" "${fix// /$'\t'}" >>"$RESULTS"
+			out=$(saturate "$port" "$file")
+			log "$size $mix $name run $rep: QPS mean-ms $out"
+			printf '%s\t%s\t%s\tsat\t%s\t%s\n' "$size" "$mix" "$name" "$rep" "${out// /$'\t'}" >>"$RESULTS"
+		done
+	done
+	for rep in $(seq 1 $rounds); do
+		for i in "${!peers[@]}"; do
+			IFS=: read -r name port pid <<<"${peers[$(((i + rep - 1) % ${#peers[@]}))]}"
+			out=$(fixed "$port" "$file" "$pid")
+			log "$size $mix $name round $rep: p99-ms cpu-us/q $out"
+			printf '%s\t%s\t%s\tfix\t%s\t%s\n' "$size" "$mix" "$name" "$rep" "${out// /$'\t'}" >>"$RESULTS"
 		done
 	done
 }
@@ -155,6 +190,11 @@ for size in $SIZES; do
 	t1=$(date +%s.%N)
 	ready $PORT_DNSMASQ tasks.svc0.swarm.local
 	peers=("reflector:$PORT_REFLECTOR:$PID_reflector" "swarmdns:$PORT_SWARMDNS:$PID_swarmdns" "dnsmasq:$PORT_DNSMASQ:$PID_dnsmasq")
+	if [ -n "$BASE" ]; then
+		start base "$WORK/swarmdns-base" "${sw[@]/$PORT_SWARMDNS/$PORT_BASE}"
+		ready $PORT_BASE tasks.svc0.swarm.local
+		peers+=("$BASE_NAME:$PORT_BASE:$PID_base")
+	fi
 	if [ "$size" = small ] && [ "$QUICK" != 1 ]; then
 		# The same server with the other schedulers, for the tasks.<svc> mix.
 		start weighted "$WORK/swarmdns" "${sw[@]/$PORT_SWARMDNS/$PORT_WEIGHTED}" --scheduler weighted
@@ -171,34 +211,73 @@ for size in $SIZES; do
 	done
 	printf '%s\tswarmdns load+build %.1f s, RSS after the runs %s MB; dnsmasq RSS %s MB\n' "$size" \
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$(rss "$PID_swarmdns")" "$(rss "$PID_dnsmasq")" >>"$NOTES"
-	for p in swarmdns dnsmasq weighted random; do
+	for p in swarmdns dnsmasq weighted random base; do
 		v="PID_$p"
 		if [ -n "${!v:-}" ]; then stop "${!v}"; unset "PID_$p"; fi
 	done
 done
 
-# The table: best run of each peer; ratios against the same run's peers.
+# The table: best saturated run of each peer, medians of its fixed-rate
+# rounds; ratios against the same runs' peers.
 TABLE="$WORK/table.md"
-awk -F'\t' -v reps=$REPS -v rate=$RATE -v dur=$DUR '
+ROUNDNOTES="$WORK/rounds.txt"
+awk -F'\t' -v reps=$REPS -v rounds=$ROUNDS -v rate=$RATE -v dur=$DUR -v fixdur=$FIXDUR -v out=$OUTSTANDING -v sizes="$SIZES" -v notes="$ROUNDNOTES" '
+	# median of the n values v[1..n] (sorted in place)
+	function median(v, n,   i, j, t) {
+		for (i = 2; i <= n; i++) {
+			t = v[i]
+			for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]
+			v[j + 1] = t
+		}
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
 	{
 		k = $1 "\t" $2 "\t" $3
-		if (!(k in qps)) order[n++] = k
-		if ($5 + 0 > qps[k] + 0) { qps[k] = $5; mean[k] = $6 }
-		if (!(k in p99) || ($7 != "-" && $7 + 0 < p99[k] + 0)) p99[k] = $7
-		if (!(k in cpu) || ($8 != "-" && $8 + 0 < cpu[k] + 0)) cpu[k] = $8
+		if (!(k in seen)) { seen[k] = 1; order[n++] = k }
+		if ($4 == "sat") {
+			if ($6 + 0 > qps[k] + 0) { qps[k] = $6; mean[k] = $7 }
+		} else if ($7 != "-") {
+			nfix[k]++
+			p99[k, nfix[k]] = $6
+			cpu[k, nfix[k]] = $7
+			cpur[k, $5] = $7
+			if ($5 + 0 > maxround[$1 "\t" $2] + 0) maxround[$1 "\t" $2] = $5
+		}
 	}
 	END {
-		printf "QPS: best of %d runs of %d s, %d queries outstanding; mean latency from that run.\n", reps, dur, 100
-		printf "p99 latency and server CPU per query: at %d offered QPS, best of %d runs.\n\n", rate, reps
+		printf "QPS: best of %d runs of %g s, %d queries outstanding; mean latency from that run.\n", reps, dur, out
+		printf "p99 latency and server CPU per query: at %d offered QPS, runs of %g s, the median of %d rounds on the small registry", rate, fixdur, rounds
+		printf (sizes ~ /large/) ? sprintf(" and of %d on the large one. ", reps) : ". "
+		print "CPU ÷ dnsmasq is the median of the ratios within each round (in brackets: the lowest and highest).\n"
 		print "| registry | queries | server | QPS | mean ms | p99 ms @15k | CPU µs/q @15k | QPS ÷ reflector | QPS ÷ dnsmasq | CPU ÷ dnsmasq |"
 		print "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
 		for (i = 0; i < n; i++) {
-			split(order[i], f, "\t")
-			r = f[1] "\t" f[2] "\treflector"; d = f[1] "\t" f[2] "\tdnsmasq"
-			vr = (f[3] == "reflector") ? "" : sprintf("%.2f", qps[order[i]] / qps[r])
-			vd = (f[3] == "dnsmasq" || qps[d] == 0) ? "" : sprintf("%.2f", qps[order[i]] / qps[d])
-			vc = (f[3] == "dnsmasq" || f[3] == "reflector" || cpu[d] == "-" || cpu[d] == 0) ? "" : sprintf("%.2f", cpu[order[i]] / cpu[d])
-			printf "| %s | %s | %s | %d | %.3f | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3], qps[order[i]], mean[order[i]], p99[order[i]], cpu[order[i]], vr, vd, vc
+			k = order[i]
+			split(k, f, "\t")
+			sm = f[1] "\t" f[2]
+			r = sm "\treflector"; d = sm "\tdnsmasq"
+			vr = (f[3] == "reflector" || qps[r] == 0) ? "" : sprintf("%.2f", qps[k] / qps[r])
+			vd = (f[3] == "dnsmasq" || qps[d] == 0) ? "" : sprintf("%.2f", qps[k] / qps[d])
+			m = nfix[k]
+			for (j = 1; j <= m; j++) { a[j] = p99[k, j]; b[j] = cpu[k, j] }
+			vp = m ? sprintf("%.3f", median(a, m)) : "-"
+			vc = m ? sprintf("%.2f", median(b, m)) : "-"
+			vx = ""
+			if (f[3] != "dnsmasq" && f[3] != "reflector") {
+				nr = 0; line = ""
+				for (j = 1; j <= maxround[sm]; j++) {
+					if ((k, j) in cpur && (d, j) in cpur && cpur[d, j] > 0) {
+						c[++nr] = cpur[k, j] / cpur[d, j]
+						line = line sprintf(" %.2f", c[nr])
+					}
+				}
+				if (nr) {
+					med = median(c, nr)
+					vx = nr > 2 ? sprintf("%.2f (%.2f–%.2f)", med, c[1], c[nr]) : sprintf("%.2f", med)
+					if (nr > 2 && f[3] ~ /^swarmdns(@|$)/) printf "%s %s: %s CPU ÷ dnsmasq by round:%s\n", f[1], f[2], f[3], line > notes
+				}
+			}
+			printf "| %s | %s | %s | %d | %.3f | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3], qps[k], mean[k], vp, vc, vr, vd, vx
 		}
 	}' "$RESULTS" >"$TABLE"
 
@@ -221,6 +300,9 @@ fi
 	cat "$TABLE"
 	echo
 	while IFS=$'\t' read -r size note; do echo "- $size registry: $note"; done <"$NOTES"
+	if [ -s "$ROUNDNOTES" ]; then
+		while read -r line; do echo "- $line"; done <"$ROUNDNOTES"
+	fi
 	if [ -s "$GOBENCH" ]; then
 		echo
 		echo '```'

@@ -23,7 +23,9 @@ type Server struct {
 	// Addr is the listen address, host:port (":53").
 	Addr string
 	Log  *logrus.Entry
-	// Readers is the number of UDP read loops (default GOMAXPROCS).
+	// Readers is the number of UDP read loops (default GOMAXPROCS - 1,
+	// at least 1). On Linux a loop keeps its P while it waits in recvmmsg;
+	// with a P left over, the runtime has no reason to take theirs away.
 	Readers int
 	// MaxInflight bounds forwarded queries under way; past it a query is
 	// answered SERVFAIL at once (default 1024, as Docker).
@@ -58,7 +60,7 @@ type Server struct {
 
 func (s *Server) defaults() {
 	if s.Readers <= 0 {
-		s.Readers = runtime.GOMAXPROCS(0)
+		s.Readers = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	if s.MaxInflight <= 0 {
 		s.MaxInflight = 1024

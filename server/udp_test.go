@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -98,5 +99,14 @@ func TestUDPLoopDoesNotAllocate(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(500, roundTrip); a >= 0.5 {
 		t.Fatalf("%v allocations per query", a)
+	}
+}
+
+// By default the server runs one read loop fewer than GOMAXPROCS (at least
+// one): the P left over is for the rest of the process.
+func TestUDPReadersDefaultLeavesOneP(t *testing.T) {
+	ts := startServer(t, example, Config{}, registry.Config{})
+	if want := max(1, runtime.GOMAXPROCS(0)-1); len(ts.srv.udp) != want || ts.srv.Readers != want {
+		t.Errorf("%d sockets, Readers %d; want %d", len(ts.srv.udp), ts.srv.Readers, want)
 	}
 }

@@ -199,10 +199,11 @@ func (o *serveOptions) run(ctx context.Context) error {
 	}
 	go func() { srcErr <- src.Run(ctx, store.Update) }()
 
-	// A UDP read loop waits for queries inside recvmmsg. With a single P
-	// (one CPU, or pinned to one) the runtime hands that P to a freshly
-	// woken spinning thread every time the loop waits, which costs about
-	// as much as the answer itself; a second P lets the loop keep its own.
+	// A UDP read loop waits for queries inside recvmmsg, keeping its P.
+	// With a single P (one CPU, or pinned to one) the runtime hands that P
+	// to a freshly woken spinning thread every time the loop waits, which
+	// costs about as much as the answer itself. The server runs one loop
+	// fewer than there are Ps, so on one CPU a second P is that spare.
 	if runtime.GOMAXPROCS(0) < 2 {
 		runtime.GOMAXPROCS(2)
 	}
