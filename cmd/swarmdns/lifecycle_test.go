@@ -98,6 +98,16 @@ func startServe(t *testing.T, args ...string) *proc {
 		}
 		return p.httpAddr != ""
 	})
+	// DNS is served before the registry is first published (SERVFAIL until
+	// then); the tests start from a published registry.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if code, _ := p.get(t, "/readyz"); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not ready within 5 s")
+		}
+	}
 	return p
 }
 
