@@ -296,61 +296,34 @@ func parseReverse(key []byte) (netip.Addr, bool) {
 	return a, false
 }
 
-// addrIndex maps addresses to name numbers: open addressing over a table
-// of entry numbers, the addresses beside it.
+// addrIndex maps addresses to name numbers: a nameIndex over the
+// addresses' 16 bytes, with the name of each of its entries.
 type addrIndex struct {
-	slots []uint32 // entry + 1; 0 is free
-	ips   [][16]byte
+	ips   nameIndex
 	names []int32
 }
 
 func newAddrIndex(n int) addrIndex {
-	return addrIndex{slots: make([]uint32, max(64, 2*n)), ips: make([][16]byte, 0, n), names: make([]int32, 0, n)}
+	return addrIndex{ips: newNameIndex(n, n, 16*n), names: make([]int32, 0, n)}
 }
 
 func hashIP(ip *[16]byte) uint32 { return hashKey(ip[:]) }
 
-func (x *addrIndex) home(h uint32) int { return int(uint64(h) * uint64(len(x.slots)) >> 32) }
-
+// find returns the name of ip (whose hash is h), or -1.
 func (x *addrIndex) find(ip *[16]byte, h uint32) int32 {
-	if len(x.slots) == 0 {
+	e := x.ips.find(ip[:], h)
+	if e < 0 {
 		return -1
 	}
-	for i := x.home(h); ; i++ {
-		if i == len(x.slots) {
-			i = 0
-		}
-		e := x.slots[i]
-		if e == 0 {
-			return -1
-		}
-		if x.ips[e-1] == *ip {
-			return x.names[e-1]
-		}
-	}
+	return x.names[e]
 }
 
+// add adds ip, known to be absent, for the name.
 func (x *addrIndex) add(ip *[16]byte, h uint32, name int32) {
-	if 10*(len(x.names)+1) > maxLoad10*len(x.slots) {
-		old := x.slots
-		x.slots = make([]uint32, 2*len(old))
-		for e := range x.names {
-			x.put(hashIP(&x.ips[e]), uint32(e))
-		}
-	}
-	x.ips = append(x.ips, *ip)
+	off := uint32(len(x.ips.keys))
+	x.ips.keys = append(x.ips.keys, ip[:]...)
+	x.ips.insert(off, len(ip), h)
 	x.names = append(x.names, name)
-	x.put(h, uint32(len(x.names)-1))
-}
-
-func (x *addrIndex) put(h uint32, e uint32) {
-	i := x.home(h)
-	for x.slots[i] != 0 {
-		if i++; i == len(x.slots) {
-			i = 0
-		}
-	}
-	x.slots[i] = e + 1
 }
 
 // lookupTask finds key, whose last label is last, among the task names
