@@ -157,6 +157,9 @@ func (b *builder) taskNamesCollide() bool {
 		if isID(lastLabel([]byte(name))) {
 			return true
 		}
+		if name == "arpa" || strings.HasSuffix(name, ".arpa") {
+			return true // its network-scoped names would look like reverse names
+		}
 	}
 	if isID([]byte("arpa")) {
 		return true
