@@ -18,22 +18,17 @@ func TestZoneAnswerDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	queries := []struct {
-		name  string
-		qname string
-		qtype uint16
-		rcode int
-	}{
-		{"A of a vip service", "web.swarm.local", dns.TypeA, dns.RcodeSuccess},
-		{"A of tasks, bare name", "tasks.web", dns.TypeA, dns.RcodeSuccess},
-		{"AAAA of tasks", "tasks.web.swarm.local", dns.TypeAAAA, dns.RcodeSuccess},
-		{"A of a weighted dnsrr service", "api.swarm.local", dns.TypeA, dns.RcodeSuccess},
-		{"A of a slot", "1.web.swarm.local", dns.TypeA, dns.RcodeSuccess},
-		{"SRV with glue", "_http._tcp.web.swarm.local", dns.TypeSRV, dns.RcodeSuccess},
-		{"PTR of a task", "11.1.0.10.in-addr.arpa", dns.TypePTR, dns.RcodeSuccess},
-		{"NODATA", "web.swarm.local", dns.TypeMX, dns.RcodeSuccess},
-		{"NXDOMAIN", "nosuch.swarm.local", dns.TypeA, dns.RcodeNameError},
-		{"SOA of the apex", "swarm.local", dns.TypeSOA, dns.RcodeSuccess},
+	queries := []zoneQuery{
+		{"A of a vip service", "web.swarm.local", dns.TypeA, dns.RcodeSuccess, -1},
+		{"A of tasks, bare name", "tasks.web", dns.TypeA, dns.RcodeSuccess, -1},
+		{"AAAA of tasks", "tasks.web.swarm.local", dns.TypeAAAA, dns.RcodeSuccess, -1},
+		{"A of a weighted dnsrr service", "api.swarm.local", dns.TypeA, dns.RcodeSuccess, -1},
+		{"A of a slot", "1.web.swarm.local", dns.TypeA, dns.RcodeSuccess, -1},
+		{"SRV with glue", "_http._tcp.web.swarm.local", dns.TypeSRV, dns.RcodeSuccess, -1},
+		{"PTR of a task", "11.1.0.10.in-addr.arpa", dns.TypePTR, dns.RcodeSuccess, -1},
+		{"NODATA", "web.swarm.local", dns.TypeMX, dns.RcodeSuccess, -1},
+		{"NXDOMAIN", "nosuch.swarm.local", dns.TypeA, dns.RcodeNameError, -1},
+		{"SOA of the apex", "swarm.local", dns.TypeSOA, dns.RcodeSuccess, -1},
 	}
 	for _, policy := range scheduler.Names() {
 		h := handlerFor(t, example, policy)
@@ -63,8 +58,12 @@ func TestZoneAnswerDoesNotAllocate(t *testing.T) {
 		t.Run("generated/"+q.name, func(t *testing.T) {
 			msg := packQuery(t, q.qname, q.qtype, true)
 			sc := newScratch()
-			if out, _ := h.answer(msg, benchClient, false, sc); out == nil || int(out[3]&0xF) != q.rcode {
+			out, _ := h.answer(msg, benchClient, false, sc)
+			if out == nil || int(out[3]&0xF) != q.rcode {
 				t.Fatalf("reply %v, want rcode %d", out, q.rcode)
+			}
+			if an := int(out[6])<<8 | int(out[7]); q.answers >= 0 && an != q.answers {
+				t.Fatalf("%d answer records, want %d", an, q.answers)
 			}
 			if a := testing.AllocsPerRun(200, func() { h.answer(msg, benchClient, false, sc) }); a != 0 {
 				t.Fatalf("%v allocations per answer", a)
