@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"encoding/binary"
 	"slices"
 	"strings"
 
@@ -412,7 +413,7 @@ func (b *builder) finish(t uint16, ttl uint32, first int, policyName string, lim
 	}
 	policy, name := b.lastPol, b.tab.policies[b.lastPolIdx]
 	rs := RRSet{Type: t, TTL: ttl, tab: b.tab, first: uint32(first), n: uint32(len(recs)), limit: int32(min(limit, 1<<30)), pol: b.lastPolIdx}
-	rs.print = fingerprint(name, b.tab, recs, local)
+	rs.print = fingerprint(name, b.tab.bytes, recs, local)
 	if len(recs) > 1 {
 		weights := takeN(&b.weights, len(recs))
 		for i := range recs {
@@ -509,27 +510,41 @@ func compileGroups(policy scheduler.Policy, weights []uint32, local []bool) sche
 	)
 }
 
-// fingerprint identifies a set's content for rotation carry-over (FNV-1a
-// over the policy, and each record with its weight and locality).
-func fingerprint(policy string, tab *table, recs []rec, local []bool) uint64 {
-	const prime = 1099511628211
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(policy); i++ {
-		h = (h ^ uint64(policy[i])) * prime
-	}
+// fingerprint identifies a set's content for rotation carry-over and for
+// telling views apart: a hash of the policy, and of each record with its
+// weight and locality, taken eight bytes at a time.
+func fingerprint(policy string, bytes []byte, recs []rec, local []bool) uint64 {
+	h := printWords(printSeed, []byte(policy))
 	for i := range recs {
-		for _, c := range tab.bytes[recs[i].off : recs[i].off+uint32(recs[i].n)] {
-			h = (h ^ uint64(c)) * prime
-		}
-		w := recs[i].weight
-		for _, c := range [4]byte{byte(w >> 24), byte(w >> 16), byte(w >> 8), byte(w)} {
-			h = (h ^ uint64(c)) * prime
-		}
+		h = printWords(h, bytes[recs[i].off:recs[i].off+uint32(recs[i].n)])
+		w := uint64(recs[i].weight) << 1
 		if local != nil && local[i] {
-			h = (h ^ 1) * prime
+			w |= 1
 		}
+		h = printMix(h, w)
 	}
 	return h
+}
+
+const printSeed = 14695981039346656037
+
+// printMix folds word v into hash h.
+func printMix(h, v uint64) uint64 {
+	h = (h ^ v) * 0x9e3779b97f4a7c15
+	return h ^ h>>29
+}
+
+// printWords folds p, and its length, into h.
+func printWords(h uint64, p []byte) uint64 {
+	h = printMix(h, uint64(len(p)))
+	for ; len(p) >= 8; p = p[8:] {
+		h = printMix(h, binary.LittleEndian.Uint64(p))
+	}
+	var tail uint64
+	for i, c := range p {
+		tail |= uint64(c) << (8 * i)
+	}
+	return printMix(h, tail)
 }
 
 // apex packs the zone's SOA and NS.
