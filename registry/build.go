@@ -87,9 +87,7 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	b.publishTasks(s)
 	b.clients(s)
 	s.stats = Stats{Services: len(d.Services), Names: len(s.index.names)}
-	for _, ts := range b.tasks {
-		s.stats.Tasks += len(ts)
-	}
+	s.stats.Tasks = b.running
 	return s, b.warnings
 }
 
@@ -146,7 +144,11 @@ type builder struct {
 	nets        map[string]*Network
 	nodes       map[string]*Node
 	nodeWeights map[string]uint32
-	tasks       map[string][]*Task
+	// tasks are the running tasks of each service, by the service's
+	// entry in svcTasks (see groupTasks).
+	tasks       []*Task
+	svcTasks    map[string]taskRange
+	running     int
 	policies    map[string]scheduler.Policy
 	polIdx      map[string]uint8
 	defaultNets map[string]bool // nil: every network
@@ -163,6 +165,7 @@ type builder struct {
 	networks []string
 	names    []string
 	ti       []taskInfo
+	slots    []int
 	v4, v6   []addrRec
 	local    []bool
 	netViews []int32
@@ -188,7 +191,10 @@ type builder struct {
 }
 
 type nameB struct {
-	head    int32 // first viewB, -1 for none
+	head int32 // first viewB, -1 for none
+	// packed marks a name whose view was packed as it was added (see
+	// directTask).
+	packed  bool
 	tent    int32 // for a task's name, its entry in builder.tents, else -1
 	reverse bool
 	// task marks a task's name and network-scoped name, found through the
@@ -303,22 +309,27 @@ const (
 )
 
 func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
-	// About four names per task (its name, slot, network-scoped name and
-	// PTR), two of them in the name index, and eight per service; about
-	// 85 bytes of keys per task: sized once, not regrown.
-	names := 4*len(d.Tasks) + 8*len(d.Services) + 16
-	indexed := 2*len(d.Tasks) + 8*len(d.Services) + 16
+	// Sized once, not regrown. A task has its name and its reverse name
+	// (its slot and network-scoped names are its name, see directTask),
+	// each with one collector, and about 72 bytes of keys; a service has
+	// about eight names in the name index, with their collectors. With
+	// every name in the name index, a task has about four names and
+	// collectors, and nine keys in the index with its empty non-terminals.
+	names := 2*len(d.Tasks) + 8*len(d.Services) + 16
+	indexed := 8*len(d.Services) + 16
+	collectors := len(d.Tasks) + 8*len(d.Services) + 16
+	keys := 72*len(d.Tasks) + 64*len(d.Services) + 256
 	if cfg.allNamesIndexed {
+		names = 4*len(d.Tasks) + 8*len(d.Services) + 16
 		indexed = 9*len(d.Tasks) + 8*len(d.Services) + 16
+		collectors = 4*len(d.Tasks) + 10*len(d.Services) + 16
+		keys = 85*len(d.Tasks) + 64*len(d.Services) + 256
 	}
-	// About four collectors per task (its name, slot, network-scoped name
-	// and PTR) and eight per service.
-	collectors := 4*len(d.Tasks) + 10*len(d.Services) + 16
 	b := &builder{
 		cfg:         cfg,
 		data:        d,
 		prev:        prev,
-		idx:         newNameIndex(indexed, names, 85*len(d.Tasks)+64*len(d.Services)+256),
+		idx:         newNameIndex(indexed, names, keys),
 		nbs:         make([]nameB, 0, names),
 		vbs:         make([]viewB, 0, collectors),
 		sbs:         make([]setB, 0, collectors),
@@ -327,7 +338,6 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 		nets:        make(map[string]*Network, len(d.Networks)),
 		nodes:       make(map[string]*Node, len(d.Nodes)),
 		nodeWeights: make(map[string]uint32, len(d.Nodes)),
-		tasks:       make(map[string][]*Task, len(d.Services)),
 		policies:    make(map[string]scheduler.Policy),
 		polIdx:      make(map[string]uint8),
 		prevNum:     -1,
@@ -350,22 +360,68 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 	b.sets = make([]RRSet, 0, 2*len(d.Tasks)+8*len(d.Services)+4)
 	b.setView = make([]int32, 0, cap(b.sets))
 	b.vix = make([]viewIx, 0, 2*len(d.Tasks)+6*len(d.Services)+4)
-	b.more = make([]setMore, 0, 8*len(d.Services)+4)
+	b.more = make([]setMore, 0, 4*len(d.Services)+4)
+	b.vix = append(b.vix, viewIx{a: -1, aaaa: -1, srv: -1, ptr: -1}) // 0: the empty view
 	for i := range d.Networks {
 		b.nets[d.Networks[i].ID] = &d.Networks[i]
 	}
 	for i := range d.Nodes {
 		b.nodes[d.Nodes[i].ID] = &d.Nodes[i]
 	}
-	for i := range d.Tasks {
-		t := &d.Tasks[i]
-		if t.State == TaskRunning {
-			b.tasks[t.ServiceID] = append(b.tasks[t.ServiceID], t)
-		}
-	}
+	b.groupTasks()
 	b.defaultNets = b.resolveNetworks(cfg.Networks)
 	b.netIDs, b.netIdx, b.netInDef = []string{""}, map[string]int32{"": 0}, []bool{true}
 	return b
+}
+
+type taskRange struct{ off, n int32 }
+
+// groupTasks puts the running tasks of each service together in b.tasks,
+// in their order in the data.
+func (b *builder) groupTasks() {
+	d := b.data
+	b.svcTasks = make(map[string]taskRange, len(d.Services))
+	for i := range d.Services {
+		b.svcTasks[d.Services[i].ID] = taskRange{}
+	}
+	// Tasks mostly come service by service: a run of one service's tasks
+	// costs one map lookup.
+	count := func(fill bool) {
+		id, r, ok, started := "", taskRange{}, false, false
+		for i := range d.Tasks {
+			t := &d.Tasks[i]
+			if t.State != TaskRunning {
+				continue
+			}
+			if !fill {
+				b.running++
+			}
+			if !started || t.ServiceID != id {
+				if ok {
+					b.svcTasks[id] = r
+				}
+				id, started = t.ServiceID, true
+				r, ok = b.svcTasks[id]
+			}
+			if ok {
+				if fill {
+					b.tasks[r.off+r.n] = t
+				}
+				r.n++
+			}
+		}
+		if ok {
+			b.svcTasks[id] = r
+		}
+	}
+	count(false)
+	off := int32(0)
+	for id, r := range b.svcTasks {
+		b.svcTasks[id] = taskRange{off: off}
+		off += r.n
+	}
+	b.tasks = make([]*Task, off)
+	count(true)
 }
 
 func (b *builder) nodeWeight(id string) uint32 {
@@ -642,6 +698,11 @@ func (b *builder) rawRef(key []byte) keyRef {
 	if n := b.idx.find(key, hashKey(key)); n >= 0 {
 		return b.ref(n)
 	}
+	return b.rawKey(key)
+}
+
+// rawKey puts key in the arena without making it a name.
+func (b *builder) rawKey(key []byte) keyRef {
 	off := uint32(len(b.idx.keys))
 	b.idx.keys = append(b.idx.keys, key...)
 	return keyRef{off: off, n: uint8(len(key))}
@@ -653,7 +714,8 @@ func (b *builder) service(svc *Service) {
 		b.warnf("service %s: %v; not served", svc.Name, err)
 		return
 	}
-	tasks := b.tasks[svc.ID]
+	r := b.svcTasks[svc.ID]
+	tasks := b.tasks[r.off : r.off+r.n]
 	localNode := ""
 	if b.cfg.PreferLocal {
 		localNode = b.data.LocalNode
@@ -707,9 +769,13 @@ func (b *builder) service(svc *Service) {
 		srvFirst[k] = srvLabels(p)
 	}
 
+	// A task with one address on one network, in a service whose slots
+	// are one task each, has its names packed as they are added.
+	direct := b.structural && uniqueSlots(tasks, &b.slots)
 	for _, netID := range networks {
 		nn := b.netName(netID)
 		net := b.netOf(netID)
+		inDef := b.inDefault(net)
 		// Every task's addresses on the network, task after task: a task's
 		// own records are a window of taskRecs.
 		n := 0
@@ -756,6 +822,11 @@ func (b *builder) service(svc *Service) {
 			b.key = appendTaskKey(b.key[:0], si.name, t)
 			if len(b.key) > maxKey {
 				continue
+			}
+			if direct && inDef && recs.n == 1 && len(t.Addresses) == 1 {
+				if ti[i].name = b.directTask(t, &si, nn, recs); ti[i].name >= 0 {
+					continue
+				}
 			}
 			ti[i].name = b.addTo(b.taskName(b.key), net, false, &si, recs, nil)
 			if t.Slot > 0 {

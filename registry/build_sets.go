@@ -12,9 +12,10 @@ import (
 
 // packNames packs the views of every collected name.
 func (b *builder) packNames() {
-	b.vix = append(b.vix, viewIx{a: -1, aaaa: -1, srv: -1, ptr: -1}) // 0: the empty view
 	for n := range b.nbs {
-		b.packName(int32(n))
+		if !b.nbs[n].packed {
+			b.packName(int32(n))
+		}
 	}
 }
 

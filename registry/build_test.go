@@ -332,3 +332,41 @@ func TestIngressGetsNoNames(t *testing.T) {
 		t.Fatal("ingress names published")
 	}
 }
+
+func TestTasksAnswerUnderTheirServiceInAnyOrder(t *testing.T) {
+	svcs := []Service{
+		{ID: "a", Name: "alpha", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}},
+		{ID: "b", Name: "beta", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}},
+	}
+	task := func(id, svc, addr, state string) Task {
+		return Task{ID: id, ServiceID: svc, State: state, Addresses: addrs(addr)}
+	}
+	tests := []struct {
+		name       string
+		tasks      []Task
+		alpha, bet []string
+		running    int
+	}{
+		{"grouped", []Task{task("t1", "a", "10.1.0.1", TaskRunning), task("t2", "a", "10.1.0.2", TaskRunning), task("t3", "b", "10.1.0.3", TaskRunning)},
+			[]string{"10.1.0.1", "10.1.0.2"}, []string{"10.1.0.3"}, 3},
+		{"interleaved", []Task{task("t1", "a", "10.1.0.1", TaskRunning), task("t3", "b", "10.1.0.3", TaskRunning), task("t2", "a", "10.1.0.2", TaskRunning)},
+			[]string{"10.1.0.1", "10.1.0.2"}, []string{"10.1.0.3"}, 3},
+		{"not running and unknown services are skipped", []Task{task("t0", "a", "10.1.0.9", "shutdown"), task("t1", "a", "10.1.0.1", TaskRunning),
+			task("tx", "gone", "10.1.0.8", TaskRunning), task("t3", "b", "10.1.0.3", TaskRunning)},
+			[]string{"10.1.0.1"}, []string{"10.1.0.3"}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := build(t, data(svcs, tt.tasks), Config{}, nil)
+			if got := records(t, lookup(s, "alpha").A, nil); !slices.Equal(got, tt.alpha) {
+				t.Errorf("alpha: %v, want %v", got, tt.alpha)
+			}
+			if got := records(t, lookup(s, "beta").A, nil); !slices.Equal(got, tt.bet) {
+				t.Errorf("beta: %v, want %v", got, tt.bet)
+			}
+			if got := s.Stats().Tasks; got != tt.running {
+				t.Errorf("running tasks: %d, want %d", got, tt.running)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -89,16 +90,7 @@ func (b *builder) taskNetName(tn int32, nn string, key []byte) int32 {
 	if !b.structural {
 		return b.name(key)
 	}
-	nx := -1
-	for i, u := range b.nnUsed {
-		if u == nn {
-			nx = i
-		}
-	}
-	if nx < 0 {
-		nx = len(b.nnUsed)
-		b.nnUsed = append(b.nnUsed, nn)
-	}
+	nx := b.netNameIndex(nn)
 	e := &b.tents[b.nbs[tn].tent]
 	for x := e.nets; x >= 0; x = b.tnets[x].next {
 		if int(b.tnets[x].network) == nx {
@@ -110,6 +102,88 @@ func (b *builder) taskNetName(tn int32, nn string, key []byte) int32 {
 	b.tnets = append(b.tnets, taskNet{network: uint16(nx), name: n, next: e.nets})
 	e.nets = int32(len(b.tnets) - 1)
 	return n
+}
+
+// directTask adds the names of task t, whose key is in b.key: it has one
+// address, recs, on one network in the default view, and its service has
+// one task per slot. Its name, its slot name and its network-scoped name
+// then have the same one view, the record alone, whatever else the build
+// adds: so they are one name, packed here rather than collected. Only its
+// reverse name is collected, as other names may share it. It returns the
+// task's name, or -1 when the name was there already (two tasks with one
+// name): then it adds nothing and the name is collected as any other.
+func (b *builder) directTask(t *Task, si *svcInfo, nn string, recs recsRef) int32 {
+	before := len(b.idx.names)
+	n := b.taskName(b.key)
+	if int(n) < before {
+		return -1
+	}
+	sb := setB{addrs: recs, ttl: si.ttl, pol: si.pol}
+	v := b.sharedSingleView(&sb)
+	if v < 0 {
+		a, aaaa := b.addrSets(&sb, n, 0)
+		v = int32(len(b.vix))
+		b.vix = append(b.vix, viewIx{a: a, aaaa: aaaa, srv: -1, ptr: -1})
+		b.setView[max(a, aaaa)] = v
+	}
+	e := &b.idx.names[n]
+	e.view, e.nview = uint32(v), 1
+	b.nbs[n].packed = true
+	if t.Slot > 0 {
+		b.slotsNow = append(b.slotsNow, slotEnt{slot: int32(t.Slot), name: n})
+	}
+	if nn == "" || len(b.key)+1+len(nn) > maxKey {
+		return n
+	}
+	// The network-scoped name: its key is the PTR record's target.
+	b.key = append(append(b.key, '.'), nn...)
+	target := b.rawKey(b.key)
+	nx := b.netNameIndex(nn)
+	te := &b.tents[b.nbs[n].tent]
+	b.tnets = append(b.tnets, taskNet{network: uint16(nx), name: n, next: te.nets})
+	te.nets = int32(len(b.tnets) - 1)
+	b.addPTR(b.arena[recs.off].addr(), target, si)
+	return n
+}
+
+// uniqueSlots reports whether no two of tasks have one slot; scratch is
+// reused.
+func uniqueSlots(tasks []*Task, scratch *[]int) bool {
+	if len(tasks) <= smallSet {
+		for i, t := range tasks {
+			for _, u := range tasks[:i] {
+				if t.Slot > 0 && u.Slot == t.Slot {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	slots := (*scratch)[:0]
+	for _, t := range tasks {
+		if t.Slot > 0 {
+			slots = append(slots, t.Slot)
+		}
+	}
+	*scratch = slots
+	slices.Sort(slots)
+	for i := 1; i < len(slots); i++ {
+		if slots[i] == slots[i-1] {
+			return false
+		}
+	}
+	return true
+}
+
+// netNameIndex returns the index of network name nn in b.nnUsed, adding it.
+func (b *builder) netNameIndex(nn string) int {
+	for i, u := range b.nnUsed {
+		if u == nn {
+			return i
+		}
+	}
+	b.nnUsed = append(b.nnUsed, nn)
+	return len(b.nnUsed) - 1
 }
 
 // unindexedName adds a name that the name index will not find.
