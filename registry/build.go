@@ -80,8 +80,15 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 		cfg.allNamesIndexed = true
 		return Build(d, cfg, prev)
 	}
+	var reverse func() *revBuilder
+	if b.structural && len(b.ptrJobs) > 0 {
+		reverse = b.startReverse()
+	}
 	b.packNames()
 	b.emptyNonTerminals()
+	if reverse != nil {
+		b.merge(reverse())
+	}
 	b.apex(s)
 	b.publish(s)
 	b.publishTasks(s)
@@ -128,7 +135,8 @@ type builder struct {
 	tents      []taskEnt
 	tnets      []taskNet
 	nnUsed     []string  // network names of network-scoped task names
-	ptrIdx     addrIndex // reverse names by address
+	ptrJobs    []ptrJob  // PTR records for the reverse builder
+	ptrIdx     addrIndex // reverse names by address, from it
 	// Slot names (see slotnames.go).
 	slotIdx    nameIndex // service names; entry i has slotRanges[i]
 	slotRanges []slotRange
@@ -347,7 +355,7 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 		b.tix = newNameIndex(len(d.Tasks), len(d.Tasks), 12*len(d.Tasks))
 		b.tents = make([]taskEnt, 0, len(d.Tasks))
 		b.tnets = make([]taskNet, 0, len(d.Tasks))
-		b.ptrIdx = newAddrIndex(len(d.Tasks) + len(d.Services))
+		b.ptrJobs = make([]ptrJob, 0, len(d.Tasks)+len(d.Services))
 		b.slotIdx = newNameIndex(len(d.Services), len(d.Services), 16*len(d.Services))
 		b.slotEnts = make([]slotEnt, 0, len(d.Tasks))
 	}
@@ -840,7 +848,7 @@ func (b *builder) service(svc *Service) {
 				if len(b.key) <= maxKey {
 					scoped := b.addTo(b.taskNetName(ti[i].name, nn, b.key), net, true, &si, recs, nil)
 					for k := range recs.n {
-						b.addPTR(b.arena[recs.off+k].addr(), b.ref(scoped), &si)
+						b.ptr(b.arena[recs.off+k].addr(), b.ref(scoped), &si)
 					}
 				}
 			}
@@ -848,7 +856,7 @@ func (b *builder) service(svc *Service) {
 		if nn != "" && vipRecs.n > 0 {
 			if key := b.k(si.name, ".", nn); len(key) <= maxKey {
 				target := b.rawRef(key)
-				b.addPTR(b.arena[vipRecs.off].addr(), target, &si)
+				b.ptr(b.arena[vipRecs.off].addr(), target, &si)
 			}
 		}
 		// SRV: per named port, and on the service and tasks names.

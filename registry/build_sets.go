@@ -354,10 +354,7 @@ func (b *builder) ptrSet(sb *setB, n int32, network int32) int32 {
 	b.ptrs = b.ptrsOf(sb, b.ptrs[:0])
 	for _, p := range b.ptrs {
 		off := len(b.tab.bytes)
-		b.tab.bytes = rrHeader(append(b.tab.bytes, questionPtr...), dns.TypePTR, sb.ttl, 0)
-		b.tab.bytes = append(packLabels(b.tab.bytes, b.refKey(p)), 0)
-		rdlen := len(b.tab.bytes) - off - 12
-		b.tab.bytes[off+10], b.tab.bytes[off+11] = byte(rdlen>>8), byte(rdlen)
+		b.tab.bytes = packPTR(b.tab.bytes, sb.ttl, b.refKey(p))
 		b.tab.recs = append(b.tab.recs, rec{off: uint32(off), n: uint16(len(b.tab.bytes) - off), weight: 1, info: infoTarget})
 	}
 	return b.finish(dns.TypePTR, sb.ttl, first, b.polNames[sb.pol], 0, nil, n, network)
@@ -463,13 +460,17 @@ func (b *builder) carry(n int32, network int32, t uint16, print uint64) *schedul
 			}
 		}
 	}
-	// States come in small chunks: a later snapshot may keep one, and
-	// with it its chunk.
-	if len(b.states) == 0 {
-		b.states = make([]scheduler.State, 64)
+	return newState(&b.states)
+}
+
+// newState returns a new rotation state from *chunk. States come in small
+// chunks: a later snapshot may keep one, and with it its chunk.
+func newState(chunk *[]scheduler.State) *scheduler.State {
+	if len(*chunk) == 0 {
+		*chunk = make([]scheduler.State, 64)
 	}
-	st := &b.states[0]
-	b.states = b.states[1:]
+	st := &(*chunk)[0]
+	*chunk = (*chunk)[1:]
 	return st
 }
 

@@ -370,3 +370,46 @@ func TestTasksAnswerUnderTheirServiceInAnyOrder(t *testing.T) {
 		})
 	}
 }
+
+// An address two tasks share (each on its own network with one subnet)
+// has one reverse name with both targets: with the smaller TTL, rotated,
+// and its rotation kept over an unchanged swap, with or without the
+// address index.
+func TestSharedAddressReverseNameHasEveryTarget(t *testing.T) {
+	svcs := []Service{
+		{ID: "a", Name: "alpha", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}, Labels: map[string]string{LabelTTL: "30"}},
+		{ID: "b", Name: "beta", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n2"}}, Labels: map[string]string{LabelTTL: "20"}},
+	}
+	on := func(net, addr string) []NetworkAddrs {
+		var t Task
+		t.AddAddrs(net, netip.MustParseAddr(addr))
+		return t.Addresses
+	}
+	tasks := []Task{
+		{ID: "ta", ServiceID: "a", Slot: 1, State: TaskRunning, Addresses: on("n1", "10.9.0.5")},
+		{ID: "tb", ServiceID: "b", Slot: 1, State: TaskRunning, Addresses: on("n2", "10.9.0.5")},
+	}
+	d := data(svcs, tasks)
+	d.Networks = append(d.Networks, Network{ID: "n2", Name: "net2"})
+	for _, all := range []bool{false, true} {
+		cfg := Config{allNamesIndexed: all}
+		s1 := build(t, d, cfg, nil)
+		set := lookup(s1, "5.0.9.10.in-addr.arpa").PTR
+		if set == nil || set.TTL != 20 {
+			t.Fatalf("all names indexed %v: PTR set %+v, want TTL 20", all, set)
+		}
+		got := records(t, set, nil)
+		if want := []string{"alpha.1.ta.net1.", "beta.1.tb.net2."}; !slices.Equal(got, want) {
+			t.Fatalf("all names indexed %v: targets %v, want %v", all, got, want)
+		}
+		firstTarget := func(s *Snapshot) string {
+			set := lookup(s, "5.0.9.10.in-addr.arpa").PTR
+			return records(t, set, set.Order(nil)[:1])[0]
+		}
+		before := firstTarget(s1)
+		s2 := build(t, d, cfg, s1)
+		if after := firstTarget(s2); after == before {
+			t.Fatalf("all names indexed %v: rotation restarted after an unchanged swap (%s)", all, after)
+		}
+	}
+}

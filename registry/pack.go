@@ -91,6 +91,17 @@ func packOwnerless(rr dns.RR) []byte {
 
 // packLabels appends the labels of a dotted name (no trailing dot, not
 // empty) in wire format, without the root label.
+// packPTR appends a PTR record, owner the question, pointing at target (a
+// key, made absolute).
+func packPTR(b []byte, ttl uint32, target []byte) []byte {
+	off := len(b)
+	b = rrHeader(append(b, questionPtr...), dns.TypePTR, ttl, 0)
+	b = append(packLabels(b, target), 0)
+	rdlen := len(b) - off - 12
+	b[off+10], b[off+11] = byte(rdlen>>8), byte(rdlen)
+	return b
+}
+
 func packLabels(b []byte, name []byte) []byte {
 	for len(name) > 0 {
 		i := 0

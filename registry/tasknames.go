@@ -142,7 +142,7 @@ func (b *builder) directTask(t *Task, si *svcInfo, nn string, recs recsRef) int3
 	te := &b.tents[b.nbs[n].tent]
 	b.tnets = append(b.tnets, taskNet{network: uint16(nx), name: n, next: te.nets})
 	te.nets = int32(len(b.tnets) - 1)
-	b.addPTR(b.arena[recs.off].addr(), target, si)
+	b.ptr(b.arena[recs.off].addr(), target, si)
 	return n
 }
 
@@ -269,23 +269,12 @@ func (b *builder) publishTasks(s *Snapshot) {
 	}
 }
 
-// reverseName returns the number of the reverse name of addr, creating
-// it: in the address index, or in the name index when every name goes
-// there.
+// reverseName returns the number of the reverse name of addr in the name
+// index, creating it (reverse names with their own index are built apart,
+// see reverse.go).
 func (b *builder) reverseName(addr netip.Addr) int32 {
-	if !b.structural {
-		n := b.name(appendReverse(b.key[:0], addr))
-		b.nbs[n].reverse = true
-		return n
-	}
-	ip := addr.As16()
-	h := hashIP(&ip)
-	if n := b.ptrIdx.find(&ip, h); n >= 0 {
-		return n
-	}
-	n := b.unindexedName(appendReverse(b.key[:0], addr))
+	n := b.name(appendReverse(b.key[:0], addr))
 	b.nbs[n].reverse = true
-	b.ptrIdx.add(&ip, h, n)
 	return n
 }
 
@@ -297,11 +286,11 @@ func (s *Snapshot) lookupReverse(key []byte) (Name, bool) {
 		return Name{}, false
 	}
 	ip := a.As16()
-	n := s.reverse.find(&ip, hashIP(&ip))
-	if n < 0 {
+	v := s.reverse.find(&ip, hashIP(&ip))
+	if v < 0 {
 		return Name{}, false
 	}
-	return s.name(n), true
+	return Name{views: s.views[v : v+1 : v+1]}, true
 }
 
 // parseReverse returns the address whose reverse name is key, in the one

@@ -1,0 +1,238 @@
+package registry
+
+import (
+	"net/netip"
+
+	"github.com/miekg/dns"
+
+	"github.com/swarmdns/swarmdns/scheduler"
+)
+
+// Reverse names, when they have their own index (see tasknames.go), are
+// built apart from the other names: the builder only lists each PTR record
+// as a ptrJob while it collects, and a revBuilder turns the list into the
+// address index, one PTR set and one view per address, on its own
+// goroutine while the builder packs every other name. The result is
+// appended to the builder's record table and views (merge). A reverse name
+// needs no key: a question is parsed back into its address.
+
+// ptrJob is one PTR record: the reverse name of ip points at target, for
+// a service with this TTL and policy.
+type ptrJob struct {
+	ip     [16]byte
+	target keyRef
+	ttl    uint32
+	pol    uint8 // in builder.polNames
+}
+
+// ptr adds a PTR record from the reverse name of addr to target (a name
+// in the key arena, made absolute by a dot).
+func (b *builder) ptr(addr netip.Addr, target keyRef, si *svcInfo) {
+	if !b.structural {
+		b.addPTR(addr, target, si)
+		return
+	}
+	b.ptrJobs = append(b.ptrJobs, ptrJob{ip: addr.As16(), target: target, ttl: si.ttl, pol: si.pol})
+}
+
+// resolvedPolicy is a policy name of builder.polNames, looked up.
+type resolvedPolicy struct {
+	name   string // the policy's own name, as sets record it
+	policy scheduler.Policy
+	idx    uint8 // in table.policies
+}
+
+// resolvePolicies looks up every policy collectors name, as finish does.
+func (b *builder) resolvePolicies() []resolvedPolicy {
+	out := make([]resolvedPolicy, len(b.polNames))
+	for i, name := range b.polNames {
+		p, err := b.policy(name)
+		if err != nil {
+			p, _ = b.policy(b.cfg.Policy)
+		}
+		x := b.polIndex(p.Name())
+		out[i] = resolvedPolicy{name: b.tab.policies[x], policy: p, idx: x}
+	}
+	return out
+}
+
+// revBuilder builds the reverse names of a list of PTR records. It reads
+// the builder's key arena and the previous snapshot, and writes only its
+// own fields.
+type revBuilder struct {
+	keys []byte // the builder's key arena, as far as the jobs refer to it
+	jobs []ptrJob
+	pols []resolvedPolicy
+	prev *Snapshot
+
+	// idx numbers the addresses; entry e has ents[e], sets[e] and, after
+	// merge, view names[e].
+	idx   addrIndex
+	ents  []revEnt
+	extra []revTarget
+
+	bytes   []byte
+	recs    []rec
+	sets    []RRSet
+	rots    []rotation
+	states  []scheduler.State
+	weights []uint32
+	key     []byte
+}
+
+// revEnt is one reverse name while collecting: its first target, the
+// rest in revBuilder.extra, and the smallest TTL of the services that
+// add to it (one RRset, one TTL: RFC 2181) with the first one's policy.
+type revEnt struct {
+	first keyRef
+	more  int32 // first revTarget, -1 for none
+	last  int32 // last revTarget, -1 for none
+	ttl   uint32
+	pol   uint8
+}
+
+type revTarget struct {
+	target keyRef
+	next   int32
+}
+
+// startReverse starts building the reverse names of b.ptrJobs; wait
+// returns the result once built.
+func (b *builder) startReverse() (wait func() *revBuilder) {
+	r := &revBuilder{
+		keys: b.idx.keys,
+		jobs: b.ptrJobs,
+		pols: b.resolvePolicies(),
+		prev: b.prev,
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.build()
+	}()
+	return func() *revBuilder {
+		<-done
+		return r
+	}
+}
+
+func (r *revBuilder) target(t keyRef) []byte { return r.keys[t.off : t.off+uint32(t.n)] }
+
+func (r *revBuilder) build() {
+	r.idx = newAddrIndex(len(r.jobs))
+	r.ents = make([]revEnt, 0, len(r.jobs))
+	for i := range r.jobs {
+		j := &r.jobs[i]
+		h := hashIP(&j.ip)
+		e := r.idx.find(&j.ip, h)
+		if e < 0 {
+			r.idx.add(&j.ip, h, int32(len(r.ents)))
+			r.ents = append(r.ents, revEnt{first: j.target, more: -1, last: -1, ttl: j.ttl, pol: j.pol})
+			continue
+		}
+		r.addTarget(&r.ents[e], j)
+	}
+	// Every set packs to about 45 bytes, once per target.
+	r.bytes = make([]byte, 0, 48*len(r.jobs))
+	r.recs = make([]rec, 0, len(r.jobs))
+	r.sets = make([]RRSet, 0, len(r.ents))
+	for e := range r.ents {
+		r.pack(int32(e))
+	}
+}
+
+// addTarget adds the target of job j to reverse name ent, unless it has
+// it already.
+func (r *revBuilder) addTarget(ent *revEnt, j *ptrJob) {
+	ent.ttl = min(ent.ttl, j.ttl)
+	want := string(r.target(j.target))
+	if string(r.target(ent.first)) == want {
+		return
+	}
+	for x := ent.more; x >= 0; x = r.extra[x].next {
+		if string(r.target(r.extra[x].target)) == want {
+			return
+		}
+	}
+	r.extra = append(r.extra, revTarget{target: j.target, next: -1})
+	x := int32(len(r.extra) - 1)
+	if ent.last >= 0 {
+		r.extra[ent.last].next = x
+	} else {
+		ent.more = x
+	}
+	ent.last = x
+}
+
+// pack packs the PTR set of reverse name e, as builder.ptrSet and finish
+// do for a name in the name index.
+func (r *revBuilder) pack(e int32) {
+	ent := &r.ents[e]
+	first := len(r.recs)
+	r.packTarget(ent.ttl, ent.first)
+	for x := ent.more; x >= 0; x = r.extra[x].next {
+		r.packTarget(ent.ttl, r.extra[x].target)
+	}
+	recs := r.recs[first:]
+	pol := &r.pols[ent.pol]
+	rs := RRSet{Type: dns.TypePTR, TTL: ent.ttl, first: uint32(first), n: uint32(len(recs)), pol: pol.idx}
+	rs.print = fingerprint(pol.name, r.bytes, recs, nil)
+	if len(recs) > 1 {
+		weights := takeN(&r.weights, len(recs))
+		for i := range weights {
+			weights[i] = 1
+		}
+		r.rots = append(r.rots, rotation{order: compileGroups(pol.policy, weights, nil), state: r.carry(e, rs.print)})
+		rs.rot = uint32(len(r.rots))
+	}
+	r.sets = append(r.sets, rs)
+}
+
+func (r *revBuilder) packTarget(ttl uint32, t keyRef) {
+	off := len(r.bytes)
+	r.bytes = packPTR(r.bytes, ttl, r.target(t))
+	r.recs = append(r.recs, rec{off: uint32(off), n: uint16(len(r.bytes) - off), weight: 1, info: infoTarget})
+}
+
+// carry returns the rotation state of reverse name e's PTR set in the
+// previous snapshot when its fingerprint is print, or a new state.
+func (r *revBuilder) carry(e int32, print uint64) *scheduler.State {
+	if r.prev != nil {
+		ip := [16]byte(r.idx.ips.keys[16*e : 16*e+16])
+		r.key = appendReverse(r.key[:0], netip.AddrFrom16(ip).Unmap())
+		if n, ok := r.prev.Lookup(r.key); ok {
+			if v := n.View(nil); v != nil && v.Network == "" {
+				if p := v.Set(dns.TypePTR); p != nil && p.print == print && p.state() != nil {
+					return p.state()
+				}
+			}
+		}
+	}
+	return newState(&r.states)
+}
+
+// merge appends the reverse names' records, sets and views to the
+// builder's, and makes the address index point at the views.
+func (b *builder) merge(r *revBuilder) {
+	byteBase, recBase := uint32(len(b.tab.bytes)), uint32(len(b.tab.recs))
+	rotBase, setBase, vixBase := uint32(len(b.tab.rots)), int32(len(b.sets)), int32(len(b.vix))
+	b.tab.bytes = append(b.tab.bytes, r.bytes...)
+	for _, rc := range r.recs {
+		rc.off += byteBase
+		b.tab.recs = append(b.tab.recs, rc)
+	}
+	b.tab.rots = append(b.tab.rots, r.rots...)
+	for e, rs := range r.sets {
+		rs.first += recBase
+		if rs.rot != 0 {
+			rs.rot += rotBase
+		}
+		rs.tab = b.tab
+		b.addSet(rs)
+		b.vix = append(b.vix, viewIx{a: -1, aaaa: -1, srv: -1, ptr: setBase + int32(e)})
+	}
+	for e := range r.idx.names {
+		r.idx.names[e] += vixBase
+	}
+	b.ptrIdx = r.idx
+}
