@@ -12,7 +12,8 @@ import (
 
 // A Policy turns the weights of one answer's endpoints into an Orderer.
 // Compile runs at sync time and may take its time; weights has at least one
-// element and every weight is positive.
+// element and every weight is positive. A build may call Compile from
+// several goroutines at once.
 type Policy interface {
 	Name() string
 	Compile(weights []uint32) Orderer
