@@ -93,7 +93,7 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	b.publish(s)
 	b.publishTasks(s)
 	b.clients(s)
-	s.stats = Stats{Services: len(d.Services), Names: len(s.index.names)}
+	s.stats = Stats{Services: len(d.Services), Names: len(s.index.names) + b.sharedNames + len(b.ptrIdx.names)}
 	s.stats.Tasks = b.running
 	return s, b.warnings
 }
@@ -134,9 +134,12 @@ type builder struct {
 	theads     []int32
 	tents      []taskEnt
 	tnets      []taskNet
-	nnUsed     []string  // network names of network-scoped task names
-	ptrJobs    []ptrJob  // PTR records for the reverse builder
-	ptrIdx     addrIndex // reverse names by address, from it
+	nnUsed     []string // network names of network-scoped task names
+	ptrJobs    []ptrJob // PTR records for the reverse builder
+	// sharedNames counts slot and network-scoped names that are their
+	// task's name (see directTask).
+	sharedNames int
+	ptrIdx      addrIndex // reverse names by address, from it
 	// Slot names (see slotnames.go).
 	slotIdx    nameIndex // service names; entry i has slotRanges[i]
 	slotRanges []slotRange
@@ -189,7 +192,10 @@ type builder struct {
 
 	// arena holds every address record collected; collectors refer to
 	// windows of it.
-	arena   []addrRec
+	arena []addrRec
+	// singles are, by arena offset, the packed set of that record alone,
+	// +1 (see addrSets).
+	singles []int32
 	srvSlab []srvRec
 	weights []uint32
 	states  []scheduler.State
@@ -246,7 +252,6 @@ type addrRec struct {
 	ip     [16]byte
 	weight uint32
 	info   uint32
-	single int32 // the packed set of this record alone, +1
 	is4    bool
 	local  bool
 }

@@ -22,8 +22,9 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden snapshot dumps
 // it answers.
 func TestBuildGolden(t *testing.T) {
 	cases := goldenCases(t)
-	for _, c := range cases {
+	for _, c := range inBothPackings(cases) {
 		t.Run(c.name, func(t *testing.T) {
+			c.packing(t)
 			cfg := c.cfg
 			cfg.Domain, cfg.TTL = "swarm.local", 5
 			// The dumps list every name, the empty non-terminals under
@@ -49,8 +50,8 @@ func TestBuildGolden(t *testing.T) {
 			s2, _ := Build(c.data, cfg, s)
 			fmt.Fprintln(&out, "--- rebuilt")
 			dumpSnapshot(&out, s2)
-			path := filepath.Join("testdata", "build-"+c.name+".golden")
-			if *updateGolden {
+			path := filepath.Join("testdata", "build-"+c.file+".golden")
+			if *updateGolden && c.name == c.file {
 				if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -73,6 +74,31 @@ type goldenCase struct {
 	name string
 	data *Data
 	cfg  Config
+}
+
+// packedCase is a golden case packed one way: file names its golden dump,
+// packing sets up the way.
+type packedCase struct {
+	goldenCase
+	file    string
+	packing func(t *testing.T)
+}
+
+// inBothPackings returns each case as it is packed by default, and with
+// its names packed in two halves at once however few they are.
+func inBothPackings(cases []goldenCase) []packedCase {
+	var out []packedCase
+	for _, c := range cases {
+		out = append(out, packedCase{c, c.name, func(*testing.T) {}})
+		halves := c
+		halves.name += "/halves"
+		out = append(out, packedCase{halves, c.name, func(t *testing.T) {
+			old := parallelPackMin
+			parallelPackMin = 2
+			t.Cleanup(func() { parallelPackMin = old })
+		}})
+	}
+	return out
 }
 
 // goldenCases are the registries and configurations whose snapshots are

@@ -10,13 +10,100 @@ import (
 	"github.com/swarmdns/swarmdns/scheduler"
 )
 
-// packNames packs the views of every collected name.
+// parallelPackMin is the number of names from which packNames packs in
+// two halves at once.
+var parallelPackMin = 4096
+
+// packNames packs the views of every collected name. With many names, a
+// copy of the builder with tables of its own packs the second half on
+// another goroutine; its tables are then appended to the builder's.
 func (b *builder) packNames() {
-	for n := range b.nbs {
+	end := len(b.nbs)
+	if end < parallelPackMin {
+		b.packRange(0, end)
+		return
+	}
+	mid := end / 2
+	h := b.half()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.packRange(mid, end)
+	}()
+	b.packRange(0, mid)
+	<-done
+	b.mergeHalf(h, mid, end)
+}
+
+func (b *builder) packRange(from, to int) {
+	for n := from; n < to; n++ {
 		if !b.nbs[n].packed {
 			b.packName(int32(n))
 		}
 	}
+}
+
+// half returns a copy of the builder that packs into tables of its own.
+// It shares what packing only reads: the collectors, the key arena and
+// the policies, all looked up first so that neither copy adds to them.
+func (b *builder) half() *builder {
+	b.resolvePolicies()
+	b.domainWire()
+	h := *b
+	h.tab = &table{policies: b.tab.policies}
+	h.sets, h.setView, h.vix, h.singles = nil, nil, nil, nil
+	h.shared = make(map[sharedKey]int32)
+	h.netViews, h.v4, h.v6, h.local, h.ptrs, h.key = nil, nil, nil, nil, nil, nil
+	h.seen, h.srvSeen = nil, nil
+	h.weights, h.states = nil, nil
+	h.prevNum = -1
+	return &h
+}
+
+// mergeHalf appends what h packed of names from to end.
+func (b *builder) mergeHalf(h *builder, from, end int) {
+	setBase, vixBase := b.appendPacked(h.tab.bytes, h.tab.recs, h.tab.rots, h.sets), int32(len(b.vix))
+	shift := func(s int32) int32 {
+		if s < 0 {
+			return s
+		}
+		return s + setBase
+	}
+	for _, v := range h.vix {
+		v.a, v.aaaa, v.srv, v.ptr = shift(v.a), shift(v.aaaa), shift(v.srv), shift(v.ptr)
+		b.vix = append(b.vix, v)
+	}
+	for n := from; n < end; n++ {
+		if !b.nbs[n].packed {
+			b.idx.names[n].view += uint32(vixBase)
+		}
+	}
+}
+
+// appendPacked appends sets packed into tables of their own (on another
+// goroutine) to the builder's, and returns the number the first of them
+// now has.
+func (b *builder) appendPacked(bytes []byte, recs []rec, rots []rotation, sets []RRSet) int32 {
+	byteBase, recBase, rotBase := uint32(len(b.tab.bytes)), uint32(len(b.tab.recs)), uint32(len(b.tab.rots))
+	setBase := int32(len(b.sets))
+	b.tab.bytes = append(b.tab.bytes, bytes...)
+	for _, rc := range recs {
+		rc.off += byteBase
+		if rc.xn > 0 {
+			rc.extra += byteBase
+		}
+		b.tab.recs = append(b.tab.recs, rc)
+	}
+	b.tab.rots = append(b.tab.rots, rots...)
+	for _, rs := range sets {
+		rs.first += recBase
+		if rs.rot != 0 {
+			rs.rot += rotBase
+		}
+		rs.tab = b.tab
+		b.addSet(rs)
+	}
+	return setBase
 }
 
 func (b *builder) packName(n int32) {
@@ -84,21 +171,37 @@ func (b *builder) packName(n int32) {
 	}
 }
 
+// single returns the packed set of the address record at arena offset
+// off alone, +1, or 0.
+func (b *builder) single(off uint32) int32 {
+	if int(off) < len(b.singles) {
+		return b.singles[off]
+	}
+	return 0
+}
+
+func (b *builder) setSingle(off uint32, s int32) {
+	if int(off) >= len(b.singles) {
+		b.singles = append(b.singles, make([]int32, max(int(off)+1, len(b.arena))-len(b.singles))...)
+	}
+	b.singles[off] = s
+}
+
 // sharedSingleView returns the view that holds alone the set a collector
 // of one address record would pack to, if there is one already; else -1.
 func (b *builder) sharedSingleView(sb *setB) int32 {
 	if sb.addrs.n != 1 || sb.more != 0 || sb.ptr.n != 0 {
 		return -1
 	}
-	src := &b.arena[sb.addrs.off]
-	if src.single == 0 {
+	single := b.single(sb.addrs.off)
+	if single == 0 {
 		return -1
 	}
-	rs := &b.sets[src.single-1]
+	rs := &b.sets[single-1]
 	if rs.TTL != sb.ttl || b.tab.policies[rs.pol] != b.polNames[sb.pol] {
 		return -1
 	}
-	return b.setView[src.single-1]
+	return b.setView[single-1]
 }
 
 // alone returns the one set of a default view that has one, else -1.
@@ -185,13 +288,13 @@ func (b *builder) addrSets(sb *setB, n int32, network int32) (a, aaaa int32) {
 	addrs := b.recs(sb.addrs)
 	if len(addrs) == 1 {
 		src := &addrs[0]
-		if src.single > 0 {
-			rs := &b.sets[src.single-1]
+		if single := b.single(sb.addrs.off); single > 0 {
+			rs := &b.sets[single-1]
 			if rs.TTL == sb.ttl && b.tab.policies[rs.pol] == b.polNames[sb.pol] {
 				if rs.Type == dns.TypeA {
-					return src.single - 1, -1
+					return single - 1, -1
 				}
-				return -1, src.single - 1
+				return -1, single - 1
 			}
 		}
 		t := dns.TypeA
@@ -199,7 +302,7 @@ func (b *builder) addrSets(sb *setB, n int32, network int32) (a, aaaa int32) {
 			t = dns.TypeAAAA
 		}
 		s := b.addrSet(t, addrs, sb, n, network)
-		src.single = s + 1
+		b.setSingle(sb.addrs.off, s+1)
 		if t == dns.TypeA {
 			return s, -1
 		}

@@ -214,21 +214,8 @@ func (r *revBuilder) carry(e int32, print uint64) *scheduler.State {
 // merge appends the reverse names' records, sets and views to the
 // builder's, and makes the address index point at the views.
 func (b *builder) merge(r *revBuilder) {
-	byteBase, recBase := uint32(len(b.tab.bytes)), uint32(len(b.tab.recs))
-	rotBase, setBase, vixBase := uint32(len(b.tab.rots)), int32(len(b.sets)), int32(len(b.vix))
-	b.tab.bytes = append(b.tab.bytes, r.bytes...)
-	for _, rc := range r.recs {
-		rc.off += byteBase
-		b.tab.recs = append(b.tab.recs, rc)
-	}
-	b.tab.rots = append(b.tab.rots, r.rots...)
-	for e, rs := range r.sets {
-		rs.first += recBase
-		if rs.rot != 0 {
-			rs.rot += rotBase
-		}
-		rs.tab = b.tab
-		b.addSet(rs)
+	setBase, vixBase := b.appendPacked(r.bytes, r.recs, r.rots, r.sets), int32(len(b.vix))
+	for e := range r.sets {
 		b.vix = append(b.vix, viewIx{a: -1, aaaa: -1, srv: -1, ptr: setBase + int32(e)})
 	}
 	for e := range r.idx.names {

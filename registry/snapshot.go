@@ -244,12 +244,15 @@ func (s *Snapshot) SOA() []byte { return s.soa }
 // Stats returns what the snapshot holds.
 func (s *Snapshot) Stats() Stats { return s.stats }
 
-// Names calls fn for every name key in the snapshot (slow; for the API).
+// Names calls fn for every name key in the snapshot (slow; for the API):
+// every name with records and the empty non-terminals above the
+// service-level names (not those under task names, see tasknames.go).
 func (s *Snapshot) Names(fn func(key string, n Name)) {
 	for i := range s.index.names {
 		e := &s.index.names[i]
-		fn(string(s.index.key(e)), Name{views: s.views[e.view : e.view+uint32(e.nview)]})
+		fn(string(s.index.key(e)), s.name(int32(i)))
 	}
+	s.sharedNames(fn)
 }
 
 // ClientNetworks returns the IDs of the networks whose view a client at

@@ -131,6 +131,7 @@ func (b *builder) directTask(t *Task, si *svcInfo, nn string, recs recsRef) int3
 	b.nbs[n].packed = true
 	if t.Slot > 0 {
 		b.slotsNow = append(b.slotsNow, slotEnt{slot: int32(t.Slot), name: n})
+		b.sharedNames++
 	}
 	if nn == "" || len(b.key)+1+len(nn) > maxKey {
 		return n
@@ -142,6 +143,7 @@ func (b *builder) directTask(t *Task, si *svcInfo, nn string, recs recsRef) int3
 	te := &b.tents[b.nbs[n].tent]
 	b.tnets = append(b.tnets, taskNet{network: uint16(nx), name: n, next: te.nets})
 	te.nets = int32(len(b.tnets) - 1)
+	b.sharedNames++
 	b.ptr(b.arena[recs.off].addr(), target, si)
 	return n
 }
@@ -440,6 +442,43 @@ func (s *Snapshot) lookupTask(key, last []byte) (Name, bool) {
 		}
 	}
 	return Name{}, false
+}
+
+// sharedNames calls fn for the names that have no entry of their own in
+// the name index: a task's slot and network-scoped names that are its
+// name (see directTask), and the reverse names of the address index.
+func (s *Snapshot) sharedNames(fn func(key string, n Name)) {
+	var key []byte
+	if t := s.tasks; t != nil {
+		for i := range t.ents {
+			ent := &t.ents[i]
+			for x := ent.nets; x >= 0; x = t.nets[x].next {
+				if tn := &t.nets[x]; tn.name == ent.name {
+					key = append(append(append(key[:0], s.index.key(&s.index.names[ent.name])...), '.'), t.networks[tn.network]...)
+					fn(string(key), s.name(ent.name))
+				}
+			}
+		}
+	}
+	if sl := s.slots; sl != nil {
+		for x := range sl.services.names {
+			svc := sl.services.key(&sl.services.names[x])
+			r := sl.ranges[x]
+			for _, e := range sl.ents[r.off : r.off+r.n] {
+				key = appendSlotKey(key[:0], int(e.slot), string(svc))
+				if string(s.index.key(&s.index.names[e.name])) != string(key) {
+					fn(string(key), s.name(e.name))
+				}
+			}
+		}
+	}
+	if r := s.reverse; r != nil {
+		for e, v := range r.names {
+			ip := [16]byte(r.ips.keys[16*e : 16*e+16])
+			key = appendReverse(key[:0], netip.AddrFrom16(ip).Unmap())
+			fn(string(key), Name{views: s.views[v : v+1 : v+1]})
+		}
+	}
 }
 
 // name returns the name with number num.

@@ -14,8 +14,9 @@ import (
 // included) answers the same views, records and rotation, names that do
 // not exist do not, and rotation carries over a rebuild the same way.
 func TestTaskIndexAnswersAsTheNameIndex(t *testing.T) {
-	for _, c := range goldenCases(t) {
+	for _, c := range inBothPackings(goldenCases(t)) {
 		t.Run(c.name, func(t *testing.T) {
+			c.packing(t)
 			cfg := c.cfg
 			cfg.Domain, cfg.TTL = "swarm.local", 5
 			if err := cfg.Check(); err != nil {
@@ -73,11 +74,29 @@ func sameAnswers(t *testing.T, want, got *Snapshot) {
 			t.Errorf("%s answers\n%s\nwant\n%s", k, gb.String(), wb.String())
 		}
 	}
+	// Names lists every name with records as the name index does, each
+	// once; only the empty non-terminals under task names are left out.
+	listed := map[string]bool{}
 	got.Names(func(k string, _ Name) {
+		if listed[k] {
+			t.Errorf("%s: listed twice", k)
+		}
+		listed[k] = true
 		if _, ok := want.Lookup([]byte(k)); !ok {
 			t.Errorf("%s: a name only with the task index", k)
 		}
 	})
+	want.Names(func(k string, n Name) {
+		for _, v := range n.Views() {
+			if !v.Empty() && !listed[k] {
+				t.Errorf("%s: has records but is not listed", k)
+				return
+			}
+		}
+	})
+	if got.Stats().Names != len(listed) {
+		t.Errorf("stats count %d names, Names lists %d", got.Stats().Names, len(listed))
+	}
 }
 
 // TestNamesLikeTaskNamesUseTheNameIndex: when another name ends like a
