@@ -71,23 +71,31 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	}
 	// Merged names take their TTL and policy from the first service by name.
 	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
-	for _, svc := range svcs {
+	if b.structural {
+		b.startSide(len(d.Tasks))
+	}
+	for i, svc := range svcs {
 		b.service(svc)
+		if i%sideBatchServices == sideBatchServices-1 {
+			b.sendSide()
+		}
 	}
-	if b.structural && (b.taskNamesCollide() || b.slotNamesCollide()) {
-		// Some other name is, or ends like, a task's name: build with
-		// every task name in the name index, where such names merge.
-		cfg.allNamesIndexed = true
-		return Build(d, cfg, prev)
-	}
-	var reverse func() *revBuilder
-	if b.structural && len(b.ptrJobs) > 0 {
-		reverse = b.startReverse()
-	}
-	b.packNames()
-	b.emptyNonTerminals()
-	if reverse != nil {
-		b.merge(reverse())
+	if b.structural {
+		collide := b.slotNamesCollide()
+		if !collide {
+			b.packNames()
+			b.emptyNonTerminals()
+		}
+		if b.endSide() || collide {
+			// Some other name is, or ends like, a task's name: build with
+			// every task name in the name index, where such names merge.
+			cfg.allNamesIndexed = true
+			return Build(d, cfg, prev)
+		}
+		b.mergeSide()
+	} else {
+		b.packNames()
+		b.emptyNonTerminals()
 	}
 	b.apex(s)
 	b.publish(s)
@@ -135,7 +143,17 @@ type builder struct {
 	tents      []taskEnt
 	tnets      []taskNet
 	nnUsed     []string // network names of network-scoped task names
-	ptrJobs    []ptrJob // PTR records for the reverse builder
+	// The side goroutine's jobs (see side.go), and how many of each it
+	// has been sent.
+	side     *side
+	sideIn   chan sideBatch
+	sideDone chan struct{}
+	tixJobs  []tixJob
+	ptrJobs  []ptrJob
+	setJobs  []setJob
+	setNames []int32 // the name of each setJob
+	sent     struct{ tix, ptrs, sets int }
+	resolved []resolvedPolicy // polNames, looked up
 	// sharedNames counts slot and network-scoped names that are their
 	// task's name (see directTask).
 	sharedNames int
@@ -189,6 +207,7 @@ type builder struct {
 	lastPolIdx  uint8
 	prevNum     int32 // name whose previous views prevName holds
 	prevName    Name
+	prevCursor  int32 // the name of prev after the one prevLookup found last
 
 	// arena holds every address record collected; collectors refer to
 	// windows of it.
@@ -322,16 +341,17 @@ const (
 )
 
 func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
-	// Sized once, not regrown. A task has its name and its reverse name
-	// (its slot and network-scoped names are its name, see directTask),
-	// each with one collector, and about 72 bytes of keys; a service has
-	// about eight names in the name index, with their collectors. With
-	// every name in the name index, a task has about four names and
-	// collectors, and nine keys in the index with its empty non-terminals.
-	names := 2*len(d.Tasks) + 8*len(d.Services) + 16
+	// Sized once, not regrown, nor much bigger than needed: a snapshot
+	// keeps most of these. A task has its name (its slot and
+	// network-scoped names are its name, see directTask; its reverse name
+	// is the side's) and about 50 bytes of keys; a service has about seven
+	// names in the name index, with their collectors. With every name in
+	// the name index, a task has about four names and collectors, and
+	// nine keys in the index with its empty non-terminals.
+	names := len(d.Tasks) + 7*len(d.Services) + 16
 	indexed := 8*len(d.Services) + 16
-	collectors := len(d.Tasks) + 8*len(d.Services) + 16
-	keys := 72*len(d.Tasks) + 64*len(d.Services) + 256
+	collectors := 6*len(d.Services) + 16
+	keys := 52*len(d.Tasks) + 64*len(d.Services) + 256
 	if cfg.allNamesIndexed {
 		names = 4*len(d.Tasks) + 8*len(d.Services) + 16
 		indexed = 9*len(d.Tasks) + 8*len(d.Services) + 16
@@ -357,8 +377,10 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 		structural:  !cfg.allNamesIndexed,
 	}
 	if b.structural {
-		b.tix = newNameIndex(len(d.Tasks), len(d.Tasks), 12*len(d.Tasks))
 		b.tents = make([]taskEnt, 0, len(d.Tasks))
+		b.tixJobs = make([]tixJob, 0, len(d.Tasks))
+		b.setJobs = make([]setJob, 0, len(d.Tasks))
+		b.setNames = make([]int32, 0, len(d.Tasks))
 		b.tnets = make([]taskNet, 0, len(d.Tasks))
 		b.ptrJobs = make([]ptrJob, 0, len(d.Tasks)+len(d.Services))
 		b.slotIdx = newNameIndex(len(d.Services), len(d.Services), 16*len(d.Services))
@@ -837,11 +859,14 @@ func (b *builder) service(svc *Service) {
 				continue
 			}
 			if direct && inDef && recs.n == 1 && len(t.Addresses) == 1 {
-				if ti[i].name = b.directTask(t, &si, nn, recs); ti[i].name >= 0 {
-					continue
-				}
+				ti[i].name = b.directTask(t, &si, nn, recs)
+				continue
 			}
-			ti[i].name = b.addTo(b.taskName(b.key), net, false, &si, recs, nil)
+			n := ti[i].name // its name from an earlier network
+			if n < 0 {
+				n = b.taskName(b.key)
+			}
+			ti[i].name = b.addTo(n, net, false, &si, recs, nil)
 			if t.Slot > 0 {
 				b.key = appendSlotKey(b.key[:0], t.Slot, si.name)
 				if len(b.key) <= maxKey {

@@ -77,6 +77,7 @@ func (b *builder) polName(name string) uint8 {
 		}
 	}
 	b.polNames = append(b.polNames, name)
+	b.resolved = append(b.resolved, b.resolve(name))
 	return uint8(len(b.polNames) - 1)
 }
 

@@ -45,18 +45,28 @@ func (b *builder) packRange(from, to int) {
 
 // half returns a copy of the builder that packs into tables of its own.
 // It shares what packing only reads: the collectors, the key arena and
-// the policies, all looked up first so that neither copy adds to them.
+// the policies (every policy collectors name is looked up as it is named,
+// so neither copy adds to them).
 func (b *builder) half() *builder {
-	b.resolvePolicies()
 	b.domainWire()
 	h := *b
-	h.tab = &table{policies: b.tab.policies}
-	h.sets, h.setView, h.vix, h.singles = nil, nil, nil, nil
+	// Sized for half of the service-level names of a structural build: a
+	// task's record in its tasks set and its SRV record with glue; a
+	// service's three or four sets with rotation.
+	t, s := len(b.data.Tasks), len(b.data.Services)
+	h.tab = &table{
+		policies: b.tab.policies,
+		bytes:    make([]byte, 0, 56*t+32*s+1024),
+		recs:     make([]rec, 0, t+s+16),
+		rots:     make([]rotation, 0, 3*s+16),
+	}
+	h.sets, h.setView = make([]RRSet, 0, 4*s+16), make([]int32, 0, 4*s+16)
+	h.vix, h.singles = make([]viewIx, 0, 3*s+16), nil
 	h.shared = make(map[sharedKey]int32)
 	h.netViews, h.v4, h.v6, h.local, h.ptrs, h.key = nil, nil, nil, nil, nil, nil
 	h.seen, h.srvSeen = nil, nil
 	h.weights, h.states = nil, nil
-	h.prevNum = -1
+	h.prevNum, h.prevCursor = -1, 0
 	return &h
 }
 
@@ -549,7 +559,7 @@ func (b *builder) carry(n int32, network int32, t uint16, print uint64) *schedul
 	if b.prev != nil && n >= 0 {
 		if b.prevNum != n {
 			b.prevNum = n
-			b.prevName, _ = b.prev.Lookup(b.idx.key(&b.idx.names[n]))
+			b.prevName = b.prevLookup(b.idx.key(&b.idx.names[n]))
 		}
 		var pv *View
 		for i := range b.prevName.views {
@@ -564,6 +574,23 @@ func (b *builder) carry(n int32, network int32, t uint16, print uint64) *schedul
 		}
 	}
 	return newState(&b.states)
+}
+
+// prevLookup finds key in the previous snapshot. Names come in the same
+// order build after build, so it first tries the name after the one it
+// found last, which spares a hash probe in a large index.
+func (b *builder) prevLookup(key []byte) Name {
+	p := &b.prev.index
+	if c := int(b.prevCursor); c < len(p.names) && !p.names[c].unindexed && p.names[c].view != 0 && string(p.key(&p.names[c])) == string(key) {
+		b.prevCursor++
+		return b.prev.name(int32(c))
+	}
+	if i := p.find(key, hashKey(key)); i >= 0 && p.names[i].view != 0 {
+		b.prevCursor = i + 1
+		return b.prev.name(i)
+	}
+	n, _ := b.prev.Lookup(key)
+	return n
 }
 
 // newState returns a new rotation state from *chunk. States come in small

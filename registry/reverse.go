@@ -11,8 +11,8 @@ import (
 // Reverse names, when they have their own index (see tasknames.go), are
 // built apart from the other names: the builder only lists each PTR record
 // as a ptrJob while it collects, and a revBuilder turns the list into the
-// address index, one PTR set and one view per address, on its own
-// goroutine while the builder packs every other name. The result is
+// address index, one PTR set and one view per address, on the side
+// goroutine (see side.go) while the builder goes on. The result is
 // appended to the builder's record table and views (merge). A reverse name
 // needs no key: a question is parsed back into its address.
 
@@ -42,18 +42,15 @@ type resolvedPolicy struct {
 	idx    uint8 // in table.policies
 }
 
-// resolvePolicies looks up every policy collectors name, as finish does.
-func (b *builder) resolvePolicies() []resolvedPolicy {
-	out := make([]resolvedPolicy, len(b.polNames))
-	for i, name := range b.polNames {
-		p, err := b.policy(name)
-		if err != nil {
-			p, _ = b.policy(b.cfg.Policy)
-		}
-		x := b.polIndex(p.Name())
-		out[i] = resolvedPolicy{name: b.tab.policies[x], policy: p, idx: x}
+// resolve looks a policy name up as finish does: an unknown one is the
+// default policy.
+func (b *builder) resolve(name string) resolvedPolicy {
+	p, err := b.policy(name)
+	if err != nil {
+		p, _ = b.policy(b.cfg.Policy)
 	}
-	return out
+	x := b.polIndex(p.Name())
+	return resolvedPolicy{name: b.tab.policies[x], policy: p, idx: x}
 }
 
 // revBuilder builds the reverse names of a list of PTR records. It reads
@@ -61,7 +58,6 @@ func (b *builder) resolvePolicies() []resolvedPolicy {
 // own fields.
 type revBuilder struct {
 	keys []byte // the builder's key arena, as far as the jobs refer to it
-	jobs []ptrJob
 	pols []resolvedPolicy
 	prev *Snapshot
 
@@ -96,33 +92,18 @@ type revTarget struct {
 	next   int32
 }
 
-// startReverse starts building the reverse names of b.ptrJobs; wait
-// returns the result once built.
-func (b *builder) startReverse() (wait func() *revBuilder) {
-	r := &revBuilder{
-		keys: b.idx.keys,
-		jobs: b.ptrJobs,
-		pols: b.resolvePolicies(),
-		prev: b.prev,
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.build()
-	}()
-	return func() *revBuilder {
-		<-done
-		return r
-	}
+// start readies the builder for about n jobs.
+func (r *revBuilder) start(n int) {
+	r.idx = newAddrIndex(n)
+	r.ents = make([]revEnt, 0, n)
 }
 
 func (r *revBuilder) target(t keyRef) []byte { return r.keys[t.off : t.off+uint32(t.n)] }
 
-func (r *revBuilder) build() {
-	r.idx = newAddrIndex(len(r.jobs))
-	r.ents = make([]revEnt, 0, len(r.jobs))
-	for i := range r.jobs {
-		j := &r.jobs[i]
+// add files PTR records under their addresses.
+func (r *revBuilder) add(jobs []ptrJob) {
+	for i := range jobs {
+		j := &jobs[i]
 		h := hashIP(&j.ip)
 		e := r.idx.find(&j.ip, h)
 		if e < 0 {
@@ -132,9 +113,13 @@ func (r *revBuilder) build() {
 		}
 		r.addTarget(&r.ents[e], j)
 	}
+}
+
+// finish packs the PTR set of every reverse name.
+func (r *revBuilder) finish() {
 	// Every set packs to about 45 bytes, once per target.
-	r.bytes = make([]byte, 0, 48*len(r.jobs))
-	r.recs = make([]rec, 0, len(r.jobs))
+	r.bytes = make([]byte, 0, 48*len(r.ents))
+	r.recs = make([]rec, 0, len(r.ents))
 	r.sets = make([]RRSet, 0, len(r.ents))
 	for e := range r.ents {
 		r.pack(int32(e))

@@ -62,25 +62,11 @@ func (b *builder) taskName(key []byte) int32 {
 	if !b.structural {
 		return b.name(key)
 	}
-	id := lastLabel(key)
-	h := hashKey(id)
-	x := b.tix.find(id, h)
-	if x >= 0 {
-		for e := b.theads[x]; e >= 0; e = b.tents[e].next {
-			if string(b.idx.key(&b.idx.names[b.tents[e].name])) == string(key) {
-				return b.tents[e].name
-			}
-		}
-	} else {
-		off := uint32(len(b.tix.keys))
-		b.tix.keys = append(b.tix.keys, id...)
-		x = b.tix.insert(off, len(id), h)
-		b.theads = append(b.theads, -1)
-	}
+	// The side files it under its task ID (see side.go).
 	n := b.unindexedName(key)
-	b.tents = append(b.tents, taskEnt{name: n, nets: -1, next: b.theads[x]})
-	b.theads[x] = int32(len(b.tents) - 1)
-	b.nbs[n].tent = b.theads[x]
+	b.tents = append(b.tents, taskEnt{name: n, nets: -1, next: -1})
+	b.nbs[n].tent = int32(len(b.tents) - 1)
+	b.tixJobs = append(b.tixJobs, tixJob{key: b.ref(n)})
 	return n
 }
 
@@ -108,26 +94,13 @@ func (b *builder) taskNetName(tn int32, nn string, key []byte) int32 {
 // address, recs, on one network in the default view, and its service has
 // one task per slot. Its name, its slot name and its network-scoped name
 // then have the same one view, the record alone, whatever else the build
-// adds: so they are one name, packed here rather than collected. Only its
-// reverse name is collected, as other names may share it. It returns the
-// task's name, or -1 when the name was there already (two tasks with one
-// name): then it adds nothing and the name is collected as any other.
+// adds: so they are one name, whose set the side packs (see side.go). Only
+// its reverse name is collected, as other names may share it. It returns
+// the task's name.
 func (b *builder) directTask(t *Task, si *svcInfo, nn string, recs recsRef) int32 {
-	before := len(b.idx.names)
 	n := b.taskName(b.key)
-	if int(n) < before {
-		return -1
-	}
-	sb := setB{addrs: recs, ttl: si.ttl, pol: si.pol}
-	v := b.sharedSingleView(&sb)
-	if v < 0 {
-		a, aaaa := b.addrSets(&sb, n, 0)
-		v = int32(len(b.vix))
-		b.vix = append(b.vix, viewIx{a: a, aaaa: aaaa, srv: -1, ptr: -1})
-		b.setView[max(a, aaaa)] = v
-	}
-	e := &b.idx.names[n]
-	e.view, e.nview = uint32(v), 1
+	b.setJobs = append(b.setJobs, setJob{rec: b.arena[recs.off], ttl: si.ttl, pol: si.pol})
+	b.setNames = append(b.setNames, n)
 	b.nbs[n].packed = true
 	if t.Slot > 0 {
 		b.slotsNow = append(b.slotsNow, slotEnt{slot: int32(t.Slot), name: n})
@@ -216,11 +189,11 @@ func (b *builder) ensureName(key []byte) {
 // service's name or alias, or, when that name or alias itself ends with a
 // network's name, its last label but one. So it is enough to look those
 // labels up among the task IDs.
-func (b *builder) taskNamesCollide() bool {
+func (b *builder) taskNamesCollide(tix *nameIndex) bool {
 	if len(b.tents) == 0 {
 		return false
 	}
-	isID := func(label []byte) bool { return b.tix.find(label, hashKey(label)) >= 0 }
+	isID := func(label []byte) bool { return tix.find(label, hashKey(label)) >= 0 }
 	for _, nn := range b.nnUsed {
 		if isID([]byte(nn)) {
 			return true

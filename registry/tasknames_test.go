@@ -161,32 +161,53 @@ func TestNamesLikeTaskNamesUseTheNameIndex(t *testing.T) {
 	}
 }
 
-// TestDuplicateTaskIDsMerge: two tasks with one ID (a hand-written file)
-// have one name, with both addresses, as in the name index.
+// TestDuplicateTaskIDsMerge: two tasks with one name (one ID in one slot
+// of a service, from a hand-written file) have one name, with both
+// addresses: the build puts every name in the name index, where they
+// merge. One ID in two services is two names, in the task index.
 func TestDuplicateTaskIDsMerge(t *testing.T) {
-	d := &Data{
-		Networks: []Network{{ID: "n1", Name: "appnet"}},
-		Services: []Service{{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}},
-		Tasks: []Task{
-			{ID: "t1", ServiceID: "a", Slot: 1, State: TaskRunning, Addresses: byNetwork(map[string][]netip.Addr{"n1": {netip.MustParseAddr("10.0.0.1")}})},
-			{ID: "T1", ServiceID: "a", Slot: 1, State: TaskRunning, Addresses: byNetwork(map[string][]netip.Addr{"n1": {netip.MustParseAddr("10.0.0.2")}})},
-		},
+	task := func(id, svc, addr string) Task {
+		return Task{ID: id, ServiceID: svc, Slot: 1, State: TaskRunning, Addresses: byNetwork(map[string][]netip.Addr{"n1": {netip.MustParseAddr(addr)}})}
 	}
-	cfg := Config{Domain: "swarm.local", TTL: 5}
-	if err := cfg.Check(); err != nil {
-		t.Fatal(err)
+	global := func(id, addr string) Task {
+		t := task(id, "a", addr)
+		t.Slot, t.NodeID = 0, "node1"
+		return t
 	}
-	got, _ := Build(d, cfg, nil)
-	if got.tasks == nil {
-		t.Fatal("the task index is not used")
+	web := Service{ID: "a", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}
+	db := Service{ID: "b", Name: "db", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}
+	tests := []struct {
+		name      string
+		services  []Service
+		tasks     []Task
+		taskIndex bool
+		probe     string
+		records   int
+	}{
+		{"one name twice", []Service{web}, []Task{task("t1", "a", "10.0.0.1"), task("T1", "a", "10.0.0.2")}, false, "web.1.t1", 2},
+		{"one name twice in a global service", []Service{web}, []Task{global("t1", "10.0.0.1"), global("t1", "10.0.0.2")}, false, "web.node1.t1", 2},
+		{"one ID in two services", []Service{web, db}, []Task{task("t1", "a", "10.0.0.1"), task("t1", "b", "10.0.0.2")}, true, "db.1.t1", 1},
 	}
-	if n := lookup(got, "web.1.t1").A.Len(); n != 2 {
-		t.Fatalf("web.1.t1 has %d records, want 2", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &Data{Networks: []Network{{ID: "n1", Name: "appnet"}}, Services: tt.services, Tasks: tt.tasks}
+			cfg := Config{Domain: "swarm.local", TTL: 5}
+			if err := cfg.Check(); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := Build(d, cfg, nil)
+			if (got.tasks != nil) != tt.taskIndex {
+				t.Fatalf("task index used: %v, want %v", got.tasks != nil, tt.taskIndex)
+			}
+			if n := lookup(got, tt.probe).A.Len(); n != tt.records {
+				t.Fatalf("%s has %d records, want %d", tt.probe, n, tt.records)
+			}
+			all := cfg
+			all.allNamesIndexed = true
+			want, _ := Build(d, all, nil)
+			sameAnswers(t, want, got)
+		})
 	}
-	all := cfg
-	all.allNamesIndexed = true
-	want, _ := Build(d, all, nil)
-	sameAnswers(t, want, got)
 }
 
 func TestParseReverseTakesOnlyTheCanonicalForm(t *testing.T) {
