@@ -386,11 +386,21 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 		b.slotIdx = newNameIndex(len(d.Services), len(d.Services), 16*len(d.Services))
 		b.slotEnts = make([]slotEnt, 0, len(d.Tasks))
 	}
-	// About four records per task (its own, in its service's tasks set,
-	// SRV, PTR) and 170 bytes of them.
-	b.tab.recs = make([]rec, 0, 4*len(d.Tasks)+2*len(d.Services)+16)
+	// The records the builder packs itself: in a structural build, two
+	// per task (in its service's tasks set, and its SRV record with glue)
+	// and 112 bytes of them; with every name in the name index, also the
+	// task's own and its PTR record. Half of them when the names pack in
+	// two halves (see packNames).
+	recs, bytes := 2*len(d.Tasks)+2*len(d.Services), 112*len(d.Tasks)+64*len(d.Services)
+	if cfg.allNamesIndexed {
+		recs, bytes = 4*len(d.Tasks)+2*len(d.Services), 170*len(d.Tasks)+64*len(d.Services)
+	}
+	if names >= parallelPackMin {
+		recs, bytes = recs/2, bytes/2
+	}
+	b.tab.recs = make([]rec, 0, recs+16)
+	b.tab.bytes = make([]byte, 0, bytes+1024)
 	b.arena = make([]addrRec, 0, len(d.Tasks)+len(d.Services)+16)
-	b.tab.bytes = make([]byte, 0, 170*len(d.Tasks)+64*len(d.Services)+1024)
 	b.tab.infos = append(make([]string, 0, len(d.Tasks)+3), b.tab.infos...)
 	b.sets = make([]RRSet, 0, 2*len(d.Tasks)+8*len(d.Services)+4)
 	b.setView = make([]int32, 0, cap(b.sets))

@@ -72,7 +72,7 @@ func (b *builder) half() *builder {
 
 // mergeHalf appends what h packed of names from to end.
 func (b *builder) mergeHalf(h *builder, from, end int) {
-	setBase, vixBase := b.appendPacked(h.tab.bytes, h.tab.recs, h.tab.rots, h.sets), int32(len(b.vix))
+	setBase, vixBase := b.appendPacked(h.tab, h.sets), int32(len(b.vix))
 	shift := func(s int32) int32 {
 		if s < 0 {
 			return s
@@ -90,27 +90,18 @@ func (b *builder) mergeHalf(h *builder, from, end int) {
 	}
 }
 
-// appendPacked appends sets packed into tables of their own (on another
-// goroutine) to the builder's, and returns the number the first of them
-// now has.
-func (b *builder) appendPacked(bytes []byte, recs []rec, rots []rotation, sets []RRSet) int32 {
-	byteBase, recBase, rotBase := uint32(len(b.tab.bytes)), uint32(len(b.tab.recs)), uint32(len(b.tab.rots))
+// appendPacked appends sets packed into a table of their own (on another
+// goroutine) to the builder's sets, and returns the number the first of
+// them now has. The sets keep their table: a snapshot's sets may point
+// into several, whose records need not move. Each table gets the
+// builder's task IDs and policy names, which the sets' records and
+// policies are numbered by.
+func (b *builder) appendPacked(tab *table, sets []RRSet) int32 {
+	tab.bytes, tab.recs = trim(tab.bytes), trim(tab.recs)
+	tab.infos, tab.policies = b.tab.infos, b.tab.policies
 	setBase := int32(len(b.sets))
-	b.tab.bytes = append(b.tab.bytes, bytes...)
-	for _, rc := range recs {
-		rc.off += byteBase
-		if rc.xn > 0 {
-			rc.extra += byteBase
-		}
-		b.tab.recs = append(b.tab.recs, rc)
-	}
-	b.tab.rots = append(b.tab.rots, rots...)
 	for _, rs := range sets {
-		rs.first += recBase
-		if rs.rot != 0 {
-			rs.rot += rotBase
-		}
-		rs.tab = b.tab
+		rs.tab = tab
 		b.addSet(rs)
 	}
 	return setBase

@@ -199,7 +199,7 @@ func (r *revBuilder) carry(e int32, print uint64) *scheduler.State {
 // merge appends the reverse names' records, sets and views to the
 // builder's, and makes the address index point at the views.
 func (b *builder) merge(r *revBuilder) {
-	setBase, vixBase := b.appendPacked(r.bytes, r.recs, r.rots, r.sets), int32(len(b.vix))
+	setBase, vixBase := b.appendPacked(&table{bytes: r.bytes, recs: r.recs, rots: r.rots}, r.sets), int32(len(b.vix))
 	for e := range r.sets {
 		b.vix = append(b.vix, viewIx{a: -1, aaaa: -1, srv: -1, ptr: setBase + int32(e)})
 	}

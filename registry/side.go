@@ -181,7 +181,7 @@ var sideBatchServices = 256
 // index.
 func (b *builder) mergeSide() {
 	sd := b.side
-	setBase, vixBase := b.appendPacked(sd.bytes, sd.recs, nil, sd.sets), int32(len(b.vix))
+	setBase, vixBase := b.appendPacked(&table{bytes: sd.bytes, recs: sd.recs}, sd.sets), int32(len(b.vix))
 	for j, n := range b.setNames {
 		v := viewIx{a: -1, aaaa: -1, srv: -1, ptr: -1}
 		if sd.sets[j].Type == dns.TypeA {
