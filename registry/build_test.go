@@ -391,7 +391,13 @@ func TestSharedAddressReverseNameHasEveryTarget(t *testing.T) {
 	}
 	d := data(svcs, tasks)
 	d.Networks = append(d.Networks, Network{ID: "n2", Name: "net2"})
-	for _, all := range []bool{false, true} {
+	defer func(batch int) { sideBatchServices = batch }(sideBatchServices)
+	for _, run := range []struct {
+		all   bool
+		batch int
+	}{{false, 256}, {false, 1}, {true, 256}} {
+		all := run.all
+		sideBatchServices = run.batch
 		cfg := Config{allNamesIndexed: all}
 		s1 := build(t, d, cfg, nil)
 		set := lookup(s1, "5.0.9.10.in-addr.arpa").PTR

@@ -85,6 +85,7 @@ type revEnt struct {
 	last  int32 // last revTarget, -1 for none
 	ttl   uint32
 	pol   uint8
+	again bool // another record came after it was packed
 }
 
 type revTarget struct {
@@ -96,6 +97,10 @@ type revTarget struct {
 func (r *revBuilder) start(n int) {
 	r.idx = newAddrIndex(n)
 	r.ents = make([]revEnt, 0, n)
+	// Every set packs to about 45 bytes, once per target.
+	r.bytes = make([]byte, 0, 48*n)
+	r.recs = make([]rec, 0, n)
+	r.sets = make([]RRSet, 0, n)
 }
 
 func (r *revBuilder) target(t keyRef) []byte { return r.keys[t.off : t.off+uint32(t.n)] }
@@ -107,22 +112,24 @@ func (r *revBuilder) add(jobs []ptrJob) {
 		h := hashIP(&j.ip)
 		e := r.idx.find(&j.ip, h)
 		if e < 0 {
-			r.idx.add(&j.ip, h, int32(len(r.ents)))
+			e = int32(len(r.ents))
+			r.idx.add(&j.ip, h, e)
 			r.ents = append(r.ents, revEnt{first: j.target, more: -1, last: -1, ttl: j.ttl, pol: j.pol})
+			r.pack(e) // packed now, and again if another record comes
 			continue
 		}
+		r.ents[e].again = true
 		r.addTarget(&r.ents[e], j)
 	}
 }
 
-// finish packs the PTR set of every reverse name.
+// finish packs again the PTR sets of the reverse names that got more than
+// one record (the first packing's records are left unused).
 func (r *revBuilder) finish() {
-	// Every set packs to about 45 bytes, once per target.
-	r.bytes = make([]byte, 0, 48*len(r.ents))
-	r.recs = make([]rec, 0, len(r.ents))
-	r.sets = make([]RRSet, 0, len(r.ents))
 	for e := range r.ents {
-		r.pack(int32(e))
+		if r.ents[e].again {
+			r.pack(int32(e))
+		}
 	}
 }
 
@@ -170,7 +177,11 @@ func (r *revBuilder) pack(e int32) {
 		r.rots = append(r.rots, rotation{order: compileGroups(pol.policy, weights, nil), state: r.carry(e, rs.print)})
 		rs.rot = uint32(len(r.rots))
 	}
-	r.sets = append(r.sets, rs)
+	if int(e) < len(r.sets) {
+		r.sets[e] = rs
+	} else {
+		r.sets = append(r.sets, rs)
+	}
 }
 
 func (r *revBuilder) packTarget(ttl uint32, t keyRef) {
