@@ -14,7 +14,7 @@ import (
 //     directTask), each with its view.
 // The collecting goroutine only appends to job lists. The side reads the
 // key arena as far as the batch that hands it over, and writes only its
-// own tables; merge appends them to the builder's.
+// own tables; once it is done, mergeSide adds them to the builder's.
 
 // tixJob files a task's name under its task ID.
 type tixJob struct {
