@@ -12,9 +12,10 @@ import (
 // built apart from the other names: the builder only lists each PTR record
 // as a ptrJob while it collects, and a revBuilder turns the list into the
 // address index, one PTR set and one view per address, on the side
-// goroutine (see side.go) while the builder goes on. The result is
-// appended to the builder's record table and views (merge). A reverse name
-// needs no key: a question is parsed back into its address.
+// goroutine (see side.go) while the builder goes on. Its sets, in a
+// record table of their own, and a view for each are then added to the
+// builder's (merge). A reverse name needs no key: a question is parsed
+// back into its address.
 
 // ptrJob is one PTR record: the reverse name of ip points at target, for
 // a service with this TTL and policy.
