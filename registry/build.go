@@ -87,8 +87,9 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 			b.emptyNonTerminals()
 		}
 		if b.endSide() || collide {
-			// Some other name is, or ends like, a task's name: build with
-			// every task name in the name index, where such names merge.
+			// Some other name is, or ends like, a task's name, or two
+			// tasks have one name: build with every task name in the
+			// name index, where such names merge.
 			cfg.allNamesIndexed = true
 			return Build(d, cfg, prev)
 		}
@@ -151,7 +152,6 @@ type builder struct {
 	tixJobs  []tixJob
 	ptrJobs  []ptrJob
 	setJobs  []setJob
-	setNames []int32 // the name of each setJob
 	sent     struct{ tix, ptrs, sets int }
 	resolved []resolvedPolicy // polNames, looked up
 	// sharedNames counts slot and network-scoped names that are their
@@ -380,7 +380,6 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 		b.tents = make([]taskEnt, 0, len(d.Tasks))
 		b.tixJobs = make([]tixJob, 0, len(d.Tasks))
 		b.setJobs = make([]setJob, 0, len(d.Tasks))
-		b.setNames = make([]int32, 0, len(d.Tasks))
 		b.tnets = make([]taskNet, 0, len(d.Tasks))
 		b.ptrJobs = make([]ptrJob, 0, len(d.Tasks)+len(d.Services))
 		b.slotIdx = newNameIndex(len(d.Services), len(d.Services), 16*len(d.Services))

@@ -16,7 +16,7 @@ var parallelPackMin = 4096
 
 // packNames packs the views of every collected name. With many names, a
 // copy of the builder with tables of its own packs the second half on
-// another goroutine; its tables are then appended to the builder's.
+// another goroutine; its sets and views then join the builder's.
 func (b *builder) packNames() {
 	end := len(b.nbs)
 	if end < parallelPackMin {
@@ -70,7 +70,7 @@ func (b *builder) half() *builder {
 	return &h
 }
 
-// mergeHalf appends what h packed of names from to end.
+// mergeHalf adds what h packed, the names from to end, to the builder.
 func (b *builder) mergeHalf(h *builder, from, end int) {
 	setBase, vixBase := b.appendPacked(h.tab, h.sets), int32(len(b.vix))
 	shift := func(s int32) int32 {

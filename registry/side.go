@@ -23,9 +23,10 @@ type tixJob struct {
 
 // setJob is the one address record of a directly packed task.
 type setJob struct {
-	rec addrRec
-	ttl uint32
-	pol uint8
+	rec  addrRec
+	name int32 // the task's name, whose view the set's is
+	ttl  uint32
+	pol  uint8
 }
 
 // sideBatch hands over what was added to the job lists since the last
@@ -182,7 +183,7 @@ var sideBatchServices = 256
 func (b *builder) mergeSide() {
 	sd := b.side
 	setBase, vixBase := b.appendPacked(&table{bytes: sd.bytes, recs: sd.recs}, sd.sets), int32(len(b.vix))
-	for j, n := range b.setNames {
+	for j := range b.setJobs {
 		v := viewIx{a: -1, aaaa: -1, srv: -1, ptr: -1}
 		if sd.sets[j].Type == dns.TypeA {
 			v.a = setBase + int32(j)
@@ -190,7 +191,7 @@ func (b *builder) mergeSide() {
 			v.aaaa = setBase + int32(j)
 		}
 		b.vix = append(b.vix, v)
-		e := &b.idx.names[n]
+		e := &b.idx.names[b.setJobs[j].name]
 		e.view, e.nview = uint32(vixBase+int32(j)), 1
 	}
 	b.merge(sd.rev)

@@ -99,8 +99,7 @@ func (b *builder) taskNetName(tn int32, nn string, key []byte) int32 {
 // the task's name.
 func (b *builder) directTask(t *Task, si *svcInfo, nn string, recs recsRef) int32 {
 	n := b.taskName(b.key)
-	b.setJobs = append(b.setJobs, setJob{rec: b.arena[recs.off], ttl: si.ttl, pol: si.pol})
-	b.setNames = append(b.setNames, n)
+	b.setJobs = append(b.setJobs, setJob{rec: b.arena[recs.off], name: n, ttl: si.ttl, pol: si.pol})
 	b.nbs[n].packed = true
 	if t.Slot > 0 {
 		b.slotsNow = append(b.slotsNow, slotEnt{slot: int32(t.Slot), name: n})
