@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -70,7 +71,7 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 		svcs[i] = &d.Services[i]
 	}
 	// Merged names take their TTL and policy from the first service by name.
-	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
+	slices.SortFunc(svcs, func(x, y *Service) int { return strings.Compare(x.Name, y.Name) })
 	if b.structural {
 		b.startSide(len(d.Tasks))
 	}
@@ -125,8 +126,10 @@ type builder struct {
 	// polNames are the policies collectors name, by setB.pol.
 	polNames []string
 
-	tab  *table
-	sets []RRSet
+	tab *table
+	// tablesMade is closed once sets, setView and vix are made.
+	tablesMade chan struct{}
+	sets       []RRSet
 	// setView is, by set, the view that holds the set alone, or -1: names
 	// whose one view is one shared set (a task's name, slot and
 	// network-scoped name) share that view.
@@ -401,11 +404,17 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 	b.tab.bytes = make([]byte, 0, bytes+1024)
 	b.arena = make([]addrRec, 0, len(d.Tasks)+len(d.Services)+16)
 	b.tab.infos = append(make([]string, 0, len(d.Tasks)+3), b.tab.infos...)
-	b.sets = make([]RRSet, 0, 2*len(d.Tasks)+8*len(d.Services)+4)
-	b.setView = make([]int32, 0, cap(b.sets))
-	b.vix = make([]viewIx, 0, 2*len(d.Tasks)+6*len(d.Services)+4)
 	b.more = make([]setMore, 0, 4*len(d.Services)+4)
-	b.vix = append(b.vix, viewIx{a: -1, aaaa: -1, srv: -1, ptr: -1}) // 0: the empty view
+	// The set and view tables are not needed before names pack: another
+	// core allocates (and zeroes) them while services are collected.
+	b.tablesMade = make(chan struct{})
+	go func() {
+		defer close(b.tablesMade)
+		b.sets = make([]RRSet, 0, 2*len(d.Tasks)+8*len(d.Services)+4)
+		b.setView = make([]int32, 0, cap(b.sets))
+		b.vix = make([]viewIx, 0, 2*len(d.Tasks)+6*len(d.Services)+4)
+		b.vix = append(b.vix, viewIx{a: -1, aaaa: -1, srv: -1, ptr: -1}) // 0: the empty view
+	}()
 	for i := range d.Networks {
 		b.nets[d.Networks[i].ID] = &d.Networks[i]
 	}

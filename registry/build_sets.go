@@ -18,6 +18,7 @@ var parallelPackMin = 4096
 // copy of the builder with tables of its own packs the second half on
 // another goroutine; its sets and views then join the builder's.
 func (b *builder) packNames() {
+	<-b.tablesMade
 	end := len(b.nbs)
 	if end < parallelPackMin {
 		b.packRange(0, end)

@@ -61,19 +61,19 @@ type side struct {
 // startSide starts the side goroutine for a build of tasks tasks.
 func (b *builder) startSide(tasks int) {
 	sd := &side{cfg: &b.cfg, rev: &revBuilder{prev: b.prev}}
-	sd.tix = newNameIndex(tasks, tasks, 12*tasks)
-	sd.theads = make([]int32, 0, tasks)
-	sd.tnext = make([]int32, 0, tasks)
-	sd.tkeys = make([]keyRef, 0, tasks)
-	sd.bytes = make([]byte, 0, 16*tasks)
-	sd.recs = make([]rec, 0, tasks)
-	sd.sets = make([]RRSet, 0, tasks)
-	sd.rev.start(tasks)
 	b.side = sd
 	b.sideIn = make(chan sideBatch, 64)
 	b.sideDone = make(chan struct{})
 	go func() {
 		defer close(b.sideDone)
+		sd.tix = newNameIndex(tasks, tasks, 12*tasks)
+		sd.theads = make([]int32, 0, tasks)
+		sd.tnext = make([]int32, 0, tasks)
+		sd.tkeys = make([]keyRef, 0, tasks)
+		sd.bytes = make([]byte, 0, 16*tasks)
+		sd.recs = make([]rec, 0, tasks)
+		sd.sets = make([]RRSet, 0, tasks)
+		sd.rev.start(tasks)
 		for batch := range b.sideIn {
 			sd.add(batch)
 		}
