@@ -7,7 +7,7 @@
 //	tasks-a.txt     dnsperf queries: tasks.<svc> A for every service
 //	mix.txt         dnsperf queries: a realistic mix (see docs/benchmarks.md)
 //
-// Usage: genregistry -size small|large -out DIR
+// Usage: genregistry -size small|large|wide -out DIR
 package main
 
 import (
@@ -24,7 +24,7 @@ import (
 )
 
 func main() {
-	size := flag.String("size", "small", "registry size: small (10 services × 3 tasks) or large (10,000 × 10)")
+	size := flag.String("size", "small", "registry size: small (10 services × 3 tasks), large (10,000 × 10) or wide (33,334 × 3)")
 	out := flag.String("out", ".", "directory to write the files to")
 	flag.Parse()
 	sz, err := benchdata.ParseSize(*size)
