@@ -58,6 +58,8 @@ func (o *opsOptions) startOps(store *registry.Store, src registry.Source, log *l
 		src.SetReporter(store)
 	}
 	r.metrics = ops.NewMetrics(store)
+	// The one registration on a new registry: it cannot collide.
+	_ = r.metrics.SetBuildInfo(version)
 	r.queryLog = server.NewQueryLog(log.WithField("component", "query"), o.logQueries)
 	return r
 }

@@ -2,6 +2,8 @@ package ops
 
 import (
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/miekg/dns"
@@ -154,6 +156,27 @@ func (m *Metrics) Observe(ev *server.Event) {
 // swarmdns forwards.
 func (m *Metrics) AddForwarder(f ForwardStats) error {
 	return m.reg.Register(forwardCollector{f})
+}
+
+// SetBuildInfo exports swarmdns_build_info, always 1, labelled with the
+// binary's version, the Go version and the VCS revision it was built from
+// ("" when the build carries none). Call it once.
+func (m *Metrics) SetBuildInfo(version string) error {
+	revision := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "swarmdns_build_info",
+		Help:        "Always 1; the labels say which build of swarmdns runs.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version(), "revision": revision},
+	})
+	info.Set(1)
+	return m.reg.Register(info)
 }
 
 // Registry is the Prometheus registry, for tests and extra collectors.

@@ -3,6 +3,7 @@ package ops
 import (
 	"errors"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,12 @@ func TestRegistryMetrics(t *testing.T) {
 			}
 		}, []string{"swarmdns_forward_cache_hits_total 7", "swarmdns_forward_cache_misses_total 3", "swarmdns_forward_upstream_errors_total 2"}, nil},
 		{"process and Go metrics are exported", false, nil, []string{"go_goroutines ", "process_cpu_seconds_total "}, nil},
+		{"build info names the version and the Go that built it", false, func(f *fixture) {
+			if err := f.metrics.SetBuildInfo("1.2.3"); err != nil {
+				panic(err)
+			}
+		}, []string{`swarmdns_build_info{goversion="` + runtime.Version() + `",revision="",version="1.2.3"} 1`}, nil},
+		{"build info is absent until set", false, nil, nil, []string{"swarmdns_build_info"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
