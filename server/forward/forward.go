@@ -61,6 +61,7 @@ type Config struct {
 type Forwarder struct {
 	upstreams   []netip.AddrPort
 	addrs       []string // upstreams as dial strings
+	health      []health // by upstream
 	udp, tcp    *dns.Client
 	timeout     time.Duration
 	cache       *cache // nil when disabled
@@ -115,6 +116,7 @@ func New(cfg Config) (*Forwarder, error) {
 	for _, u := range ups {
 		f.addrs = append(f.addrs, u.String())
 	}
+	f.health = make([]health, len(ups))
 	if cfg.CacheSize > 0 {
 		f.cache = newCache(cfg.CacheSize, cfg.CacheMaxTTL)
 	}
@@ -124,7 +126,8 @@ func New(cfg Config) (*Forwarder, error) {
 // Enabled reports whether there is any upstream to forward to.
 func (f *Forwarder) Enabled() bool { return len(f.upstreams) > 0 }
 
-// Upstreams returns the upstreams in the order they are tried.
+// Upstreams returns the upstreams in the configured order, the order they
+// are tried in while all are up (see fetch).
 func (f *Forwarder) Upstreams() []netip.AddrPort {
 	return append([]netip.AddrPort(nil), f.upstreams...)
 }

@@ -298,3 +298,94 @@ func TestFailedUpstreamErrorNamesEveryUpstream(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamHealth: an upstream that timed out is tried after the others
+// while it is down, so a dead first upstream costs one timeout, not one
+// per query; it is tried first again once its down time is over, and a
+// reply ends it.
+func TestUpstreamHealth(t *testing.T) {
+	type step struct {
+		advance   time.Duration // the forwarder's clock moves on first
+		wantErr   bool
+		wantAsked []int // queries each upstream received so far
+		fast      bool  // no upstream timed out in this step
+	}
+	var flakyUp atomic.Bool
+	flaky := func(q *dns.Msg, tcp bool) *dns.Msg {
+		if !flakyUp.Load() {
+			return nil
+		}
+		return answerA(60, 1)(q, tcp)
+	}
+	tests := []struct {
+		name      string
+		behaviour []answerFunc
+		before    func(step int) // runs before each step
+		steps     []step
+	}{
+		{"a silent first upstream is tried last while down, first again after", []answerFunc{silent, answerA(60, 1)}, nil, []step{
+			{0, false, []int{1, 1}, false},
+			{0, false, []int{1, 2}, true},
+			{500 * time.Millisecond, false, []int{1, 3}, true},
+			{600 * time.Millisecond, false, []int{2, 4}, false},
+			// Down again, for twice as long.
+			{1500 * time.Millisecond, false, []int{2, 5}, true},
+			{600 * time.Millisecond, false, []int{3, 6}, false},
+		}},
+		{"every upstream down: all are still tried", []answerFunc{silent, silent}, nil, []step{
+			{0, true, []int{1, 1}, false},
+			{0, true, []int{2, 2}, false},
+		}},
+		{"a reply ends its down time", []answerFunc{flaky, answerA(60, 1)}, func(step int) { flakyUp.Store(step >= 1) }, []step{
+			{0, false, []int{1, 1}, false},
+			{1100 * time.Millisecond, false, []int{2, 1}, true},
+			{0, false, []int{3, 1}, true},
+		}},
+		{"a down upstream that replies is up again at once", []answerFunc{silent, flaky}, func(step int) { flakyUp.Store(step >= 1) }, []step{
+			{0, true, []int{1, 1}, false},
+			{0, false, []int{2, 2}, false},
+			{0, false, []int{2, 3}, true},
+		}},
+		{"SERVFAIL and REFUSED are replies: the upstream stays first", []answerFunc{answerRcode(dns.RcodeServerFailure), answerRcode(dns.RcodeRefused), answerA(60, 1)}, nil, []step{
+			{0, false, []int{1, 1, 1}, true},
+			{0, false, []int{2, 2, 2}, true},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ups []*fakeUpstream
+			var addrs []netip.AddrPort
+			for _, b := range tt.behaviour {
+				u := startUpstream(t, b)
+				ups = append(ups, u)
+				addrs = append(addrs, u.addr)
+			}
+			f := newForwarder(t, Config{Timeout: 200 * time.Millisecond}, addrs...)
+			var mu sync.Mutex
+			clock := time.Unix(1_800_000_000, 0)
+			f.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			for n, s := range tt.steps {
+				mu.Lock()
+				clock = clock.Add(s.advance)
+				mu.Unlock()
+				if tt.before != nil {
+					tt.before(n)
+				}
+				start := time.Now()
+				_, err := f.Exchange(t.Context(), query(fmt.Sprintf("q%d.health.example.", n), dns.TypeA), false)
+				elapsed := time.Since(start)
+				if (err != nil) != s.wantErr {
+					t.Fatalf("step %d: error %v, want error %v", n, err, s.wantErr)
+				}
+				for i, u := range ups {
+					if u.queries() != s.wantAsked[i] {
+						t.Errorf("step %d: upstream %d asked %d times, want %d", n, i, u.queries(), s.wantAsked[i])
+					}
+				}
+				if s.fast && elapsed >= 150*time.Millisecond {
+					t.Errorf("step %d took %s: a down upstream was waited for", n, elapsed)
+				}
+			}
+		})
+	}
+}
