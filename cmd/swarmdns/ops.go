@@ -82,6 +82,7 @@ type forwardStats struct{ f *forward.Forwarder }
 func (s forwardStats) CacheHits() uint64      { return s.f.Stats().CacheHits }
 func (s forwardStats) CacheMisses() uint64    { return s.f.Stats().CacheMisses }
 func (s forwardStats) UpstreamErrors() uint64 { return s.f.Stats().Failures }
+func (s forwardStats) StaleAnswers() uint64   { return s.f.Stats().Stale }
 
 // serveHTTP starts the HTTP listener, unless --http-listen is empty.
 func (r *opsRuntime) serveHTTP(h *server.Handler) error {

@@ -42,6 +42,7 @@ type serveOptions struct {
 	upstreamTimeout time.Duration
 	cacheSize       int
 	cacheMaxTTL     time.Duration
+	serveStale      time.Duration
 	maxInflight     int
 	allowRecursion  []string
 	maxTCPConns     int
@@ -82,6 +83,7 @@ func newServeCommand() *cobra.Command {
 	f.DurationVar(&o.upstreamTimeout, "upstream-timeout", forward.DefaultTimeout, "timeout of each try of each upstream")
 	f.IntVar(&o.cacheSize, "cache-size", 10000, "forwarded answers to cache (0: no cache)")
 	f.DurationVar(&o.cacheMaxTTL, "cache-max-ttl", forward.DefaultCacheMaxTTL, "cache forwarded answers at most this long")
+	f.DurationVar(&o.serveStale, "serve-stale", 0, "keep forwarded answers this long past their TTL, to answer with (TTL 30 s) when no upstream can (0: never)")
 	f.IntVar(&o.maxInflight, "max-inflight", forward.DefaultMaxInflight, "forwarded queries under way at once; more get SERVFAIL")
 	f.StringSliceVar(&o.allowRecursion, "allow-recursion", forward.DefaultAllowRecursion, "CIDRs of clients whose other names are forwarded; others get REFUSED")
 	f.IntVar(&o.maxTCPConns, "max-tcp-conns", 256, "open TCP connections at once; more are closed at accept")
@@ -122,7 +124,7 @@ func (o *serveOptions) forwarder(log *logrus.Entry) (*forward.Forwarder, forward
 	}
 	f, err := forward.New(forward.Config{
 		Upstreams: o.upstreams, ResolvConf: o.resolvConf, Self: []netip.AddrPort{self},
-		Timeout: o.upstreamTimeout, CacheSize: o.cacheSize, CacheMaxTTL: o.cacheMaxTTL,
+		Timeout: o.upstreamTimeout, CacheSize: o.cacheSize, CacheMaxTTL: o.cacheMaxTTL, ServeStale: o.serveStale,
 		MaxInflight: o.maxInflight, Logger: log.WithField("component", "forward"),
 	})
 	if err != nil {

@@ -30,7 +30,14 @@ type cache struct {
 	shards []shard
 	seed   maphash.Seed
 	maxTTL uint32
+	// stale is how long past its TTL an entry is kept to answer when no
+	// upstream can (RFC 8767), in seconds; 0 drops it when it expires.
+	stale uint32
 }
+
+// staleTTL is the TTL of a stale answer (RFC 8767 section 4 recommends
+// 30 s): clients come back soon, when an upstream may answer again.
+const staleTTL = 30
 
 type shard struct {
 	mu       sync.Mutex
@@ -60,7 +67,7 @@ type view struct {
 	answer, ns, extra []dns.RR
 }
 
-func newCache(size int, maxTTL time.Duration) *cache {
+func newCache(size int, maxTTL, stale time.Duration) *cache {
 	n := 1
 	for n*2 <= size && n*2 <= maxShards {
 		n *= 2
@@ -70,6 +77,7 @@ func newCache(size int, maxTTL time.Duration) *cache {
 		shards: make([]shard, n),
 		seed:   maphash.MakeSeed(),
 		maxTTL: uint32(min(maxTTL/time.Second, 1<<31-1)),
+		stale:  uint32(min(stale/time.Second, 1<<31-1)),
 	}
 	for i := range c.shards {
 		s := &c.shards[i]
@@ -96,7 +104,9 @@ func (c *cache) get(k key, now time.Time) (*entry, *view) {
 	}
 	age := e.age(now)
 	if age >= e.ttl {
-		s.remove(e)
+		if uint64(age) >= uint64(e.ttl)+uint64(c.stale) {
+			s.remove(e)
+		}
 		s.mu.Unlock()
 		return nil, nil
 	}
@@ -106,6 +116,33 @@ func (c *cache) get(k key, now time.Time) (*entry, *view) {
 	}
 	s.mu.Unlock()
 	return e, e.viewAt(age)
+}
+
+// getStale returns the entry for k if it has expired less than the stale
+// window ago, with its records at the stale TTL.
+func (c *cache) getStale(k key, now time.Time) (*entry, *view) {
+	if c.stale == 0 {
+		return nil, nil
+	}
+	s := c.shard(k)
+	s.mu.Lock()
+	e := s.m[k]
+	if e == nil {
+		s.mu.Unlock()
+		return nil, nil
+	}
+	age := e.age(now)
+	if uint64(age) >= uint64(e.ttl)+uint64(c.stale) {
+		s.remove(e)
+		s.mu.Unlock()
+		return nil, nil
+	}
+	s.mu.Unlock()
+	if age < e.ttl {
+		return e, e.viewAt(age) // filled again since the upstreams failed
+	}
+	v := e.view.Load()
+	return e, &view{age: age, answer: retime(v.answer, staleTTL), ns: retime(v.ns, staleTTL), extra: retime(v.extra, staleTTL)}
 }
 
 // put caches m, which the cache then owns, if it is cacheable, and returns

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,7 +282,7 @@ func TestCacheBounds(t *testing.T) {
 	k := func(name string) key { return key{name: name, qtype: dns.TypeA, qclass: dns.ClassINET} }
 
 	t.Run("least recently used entry is evicted at the entry limit", func(t *testing.T) {
-		c := newCache(2, time.Hour)
+		c := newCache(2, time.Hour, 0)
 		if len(c.shards) != 2 {
 			t.Fatalf("%d shards for size 2", len(c.shards))
 		}
@@ -303,7 +304,7 @@ func TestCacheBounds(t *testing.T) {
 	})
 	t.Run("entry count never exceeds CacheSize", func(t *testing.T) {
 		for _, size := range []int{1, 3, 64, 100, 1000} {
-			c := newCache(size, time.Hour)
+			c := newCache(size, time.Hour, 0)
 			for i := range size * 3 {
 				name := fmt.Sprintf("n%d.example.", i)
 				c.put(k(name), msg(name, 1), now)
@@ -314,7 +315,7 @@ func TestCacheBounds(t *testing.T) {
 		}
 	})
 	t.Run("bytes per shard stay within budget", func(t *testing.T) {
-		c := newCache(256, time.Hour) // 64 shards of 4 entries, 64 KiB each
+		c := newCache(256, time.Hour, 0) // 64 shards of 4 entries, 64 KiB each
 		for i := range 1000 {
 			name := fmt.Sprintf("big%d.example.", i)
 			c.put(k(name), msg(name, 200), now) // ~3.2 KB each
@@ -334,7 +335,7 @@ func TestCacheBounds(t *testing.T) {
 		}
 	})
 	t.Run("answer larger than a shard's budget is not cached", func(t *testing.T) {
-		c := newCache(1, time.Hour)
+		c := newCache(1, time.Hour, 0)
 		c.shards[0].maxBytes = 1000
 		if e, _ := c.put(k("huge."), msg("huge.", 100), now); e != nil {
 			t.Errorf("cached a %d-byte answer in a 1000-byte shard", e.size)
@@ -447,4 +448,78 @@ func TestConcurrentHitsPackedLikeTheServerAreRaceFree(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestServeStale: with ServeStale, an expired answer is kept that long to
+// answer with, at TTL 30, when no upstream can (RFC 8767); never while an
+// upstream answers, and never without ServeStale.
+func TestServeStale(t *testing.T) {
+	type step struct {
+		after    time.Duration // clock advance before the query
+		upstream bool          // the upstream answers (else SERVFAIL)
+		wantErr  bool
+		wantTTL  uint32
+		wantIP   string
+	}
+	tests := []struct {
+		name  string
+		stale time.Duration
+		steps []step
+	}{
+		{"an expired answer is served at TTL 30 while the upstream fails", time.Hour, []step{
+			{0, true, false, 60, "192.0.2.1"},
+			{61 * time.Second, false, false, 30, "192.0.2.1"},
+			{30 * time.Minute, false, false, 30, "192.0.2.1"},
+		}},
+		{"a working upstream is asked, not the stale entry", time.Hour, []step{
+			{0, true, false, 60, "192.0.2.1"},
+			{61 * time.Second, true, false, 60, "192.0.2.2"},
+		}},
+		{"past the stale window the failure is passed on", time.Hour, []step{
+			{0, true, false, 60, "192.0.2.1"},
+			{60*time.Second + time.Hour, false, true, 0, ""},
+		}},
+		{"without ServeStale an expired answer is gone", 0, []step{
+			{0, true, false, 60, "192.0.2.1"},
+			{61 * time.Second, false, true, 0, ""},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var up atomic.Bool
+			var answers atomic.Int32
+			u := startUpstream(t, func(q *dns.Msg, _ bool) *dns.Msg {
+				if !up.Load() {
+					return new(dns.Msg).SetRcode(q, dns.RcodeServerFailure)
+				}
+				m := new(dns.Msg).SetReply(q)
+				m.Answer = append(m.Answer, rrA(q.Question[0].Name, 60, fmt.Sprintf("192.0.2.%d", answers.Add(1))))
+				return m
+			})
+			f := newForwarder(t, Config{CacheSize: 100, ServeStale: tt.stale}, u.addr)
+			clk := &clock{now: time.Unix(1_700_000_000, 0)}
+			f.now = clk.Now
+			stale := uint64(0)
+			for i, s := range tt.steps {
+				clk.Advance(s.after)
+				up.Store(s.upstream)
+				m, err := f.Exchange(t.Context(), query("stale.example.", dns.TypeA), false)
+				if (err != nil) != s.wantErr {
+					t.Fatalf("step %d: error %v, want error %v", i, err, s.wantErr)
+				}
+				if err != nil {
+					continue
+				}
+				if len(m.Answer) != 1 || m.Answer[0].Header().Ttl != s.wantTTL || m.Answer[0].(*dns.A).A.String() != s.wantIP {
+					t.Errorf("step %d: answer %v, want %s with TTL %d", i, m.Answer, s.wantIP, s.wantTTL)
+				}
+				if !s.upstream {
+					stale++
+				}
+			}
+			if got := f.Stats().Stale; got != stale {
+				t.Errorf("stale answers counted %d, want %d", got, stale)
+			}
+		})
+	}
 }

@@ -49,6 +49,9 @@ type Config struct {
 	CacheSize int
 	// CacheMaxTTL caps how long an answer is cached. Default 1h.
 	CacheMaxTTL time.Duration
+	// ServeStale keeps a cached answer this long past its TTL, to answer
+	// with (at a TTL of 30 s) when no upstream can (RFC 8767); 0 never.
+	ServeStale time.Duration
 	// MaxInflight caps concurrent upstream exchanges. Default 1024.
 	MaxInflight int
 	// Logger receives warnings about skipped upstreams and debug detail on
@@ -71,6 +74,7 @@ type Forwarder struct {
 	hits        atomic.Uint64
 	misses      atomic.Uint64
 	failures    atomic.Uint64
+	stale       atomic.Uint64
 	log         *logrus.Entry
 	now         func() time.Time
 }
@@ -85,6 +89,8 @@ func New(cfg Config) (*Forwarder, error) {
 		return nil, fmt.Errorf("forward: negative cache size %d", cfg.CacheSize)
 	case cfg.CacheMaxTTL < 0:
 		return nil, fmt.Errorf("forward: negative cache max TTL %s", cfg.CacheMaxTTL)
+	case cfg.ServeStale < 0:
+		return nil, fmt.Errorf("forward: negative serve-stale window %s", cfg.ServeStale)
 	case cfg.MaxInflight < 0:
 		return nil, fmt.Errorf("forward: negative max inflight %d", cfg.MaxInflight)
 	}
@@ -118,7 +124,7 @@ func New(cfg Config) (*Forwarder, error) {
 	}
 	f.health = make([]health, len(ups))
 	if cfg.CacheSize > 0 {
-		f.cache = newCache(cfg.CacheSize, cfg.CacheMaxTTL)
+		f.cache = newCache(cfg.CacheSize, cfg.CacheMaxTTL, cfg.ServeStale)
 	}
 	return f, nil
 }
@@ -182,12 +188,14 @@ type Stats struct {
 	CacheMisses  uint64
 	// Failures counts queries no upstream answered.
 	Failures uint64
+	// Stale counts those of them answered from an expired cache entry.
+	Stale    uint64
 	Inflight int64
 }
 
 // Stats returns the current counters.
 func (f *Forwarder) Stats() Stats {
-	st := Stats{CacheHits: f.hits.Load(), CacheMisses: f.misses.Load(), Failures: f.failures.Load(), Inflight: f.inflight.Load()}
+	st := Stats{CacheHits: f.hits.Load(), CacheMisses: f.misses.Load(), Failures: f.failures.Load(), Stale: f.stale.Load(), Inflight: f.inflight.Load()}
 	if f.cache != nil {
 		st.CacheEntries = f.cache.len()
 	}
@@ -219,6 +227,12 @@ func (f *Forwarder) lead(ctx context.Context, r *request, fl *flight) (res resul
 	m, err := f.fetch(context.WithoutCancel(ctx), r)
 	if err != nil {
 		f.failures.Add(1)
+		if f.cache != nil {
+			if e, v := f.cache.getStale(r.key, f.now()); e != nil {
+				f.stale.Add(1)
+				return result{entry: e, view: v}
+			}
+		}
 		return result{err: err}
 	}
 	stripOPT(m)

@@ -82,12 +82,14 @@ type ForwardStats interface {
 	CacheHits() uint64
 	CacheMisses() uint64
 	UpstreamErrors() uint64
+	StaleAnswers() uint64
 }
 
 var (
 	descCacheHits   = prometheus.NewDesc("swarmdns_forward_cache_hits_total", "Forwarded queries answered from the cache.", nil, nil)
 	descCacheMisses = prometheus.NewDesc("swarmdns_forward_cache_misses_total", "Forwarded queries the cache could not answer.", nil, nil)
 	descUpstreamErr = prometheus.NewDesc("swarmdns_forward_upstream_errors_total", "Upstream exchanges that failed (timeout, network error, SERVFAIL, REFUSED).", nil, nil)
+	descStale       = prometheus.NewDesc("swarmdns_forward_stale_answers_total", "Forwarded queries no upstream answered that were answered from an expired cache entry (--serve-stale).", nil, nil)
 )
 
 type forwardCollector struct{ f ForwardStats }
@@ -97,6 +99,7 @@ func (c forwardCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCacheHits
 	ch <- descCacheMisses
 	ch <- descUpstreamErr
+	ch <- descStale
 }
 
 // Collect implements prometheus.Collector.
@@ -104,4 +107,5 @@ func (c forwardCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(c.f.CacheHits()))
 	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(c.f.CacheMisses()))
 	ch <- prometheus.MustNewConstMetric(descUpstreamErr, prometheus.CounterValue, float64(c.f.UpstreamErrors()))
+	ch <- prometheus.MustNewConstMetric(descStale, prometheus.CounterValue, float64(c.f.StaleAnswers()))
 }

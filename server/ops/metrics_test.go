@@ -105,10 +105,11 @@ func TestRegistryMetrics(t *testing.T) {
 			[]string{"swarmdns_snapshot_swaps_total 2", "swarmdns_snapshot_build_duration_seconds_count 2"}, nil},
 		{"forward metrics are absent without a forwarder", true, nil, nil, []string{"swarmdns_forward_"}},
 		{"a forwarder's counters are exported", true, func(f *fixture) {
-			if err := f.metrics.AddForwarder(fakeForward{7, 3, 2}); err != nil {
+			if err := f.metrics.AddForwarder(fakeForward{7, 3, 2, 1}); err != nil {
 				panic(err)
 			}
-		}, []string{"swarmdns_forward_cache_hits_total 7", "swarmdns_forward_cache_misses_total 3", "swarmdns_forward_upstream_errors_total 2"}, nil},
+		}, []string{"swarmdns_forward_cache_hits_total 7", "swarmdns_forward_cache_misses_total 3", "swarmdns_forward_upstream_errors_total 2",
+			"swarmdns_forward_stale_answers_total 1"}, nil},
 		{"process and Go metrics are exported", false, nil, []string{"go_goroutines ", "process_cpu_seconds_total "}, nil},
 		{"build info names the version and the Go that built it", false, func(f *fixture) {
 			if err := f.metrics.SetBuildInfo("1.2.3"); err != nil {
@@ -138,11 +139,12 @@ func TestRegistryMetrics(t *testing.T) {
 	}
 }
 
-type fakeForward struct{ hits, misses, errs uint64 }
+type fakeForward struct{ hits, misses, errs, stale uint64 }
 
 func (f fakeForward) CacheHits() uint64      { return f.hits }
 func (f fakeForward) CacheMisses() uint64    { return f.misses }
 func (f fakeForward) UpstreamErrors() uint64 { return f.errs }
+func (f fakeForward) StaleAnswers() uint64   { return f.stale }
 
 func TestMetricsCountRealQueries(t *testing.T) {
 	f := newFixture(t, true, 0)
