@@ -95,27 +95,39 @@ func (c *cache) shard(k key) *shard {
 
 // get returns the live entry for k and its records as of now.
 func (c *cache) get(k key, now time.Time) (*entry, *view) {
-	s := c.shard(k)
-	s.mu.Lock()
-	e := s.m[k]
+	e, age := c.lookup(k, now, true)
 	if e == nil {
-		s.mu.Unlock()
 		return nil, nil
 	}
+	return e, e.viewAt(age)
+}
+
+// lookup returns the entry for k and its age in seconds: only while it is
+// live, and then as the most recently used, when fresh is set; also while
+// it is within the stale window otherwise. Past that it is dropped.
+func (c *cache) lookup(k key, now time.Time, fresh bool) (*entry, uint32) {
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.m[k]
+	if e == nil {
+		return nil, 0
+	}
 	age := e.age(now)
-	if age >= e.ttl {
-		if uint64(age) >= uint64(e.ttl)+uint64(c.stale) {
-			s.remove(e)
-		}
-		s.mu.Unlock()
-		return nil, nil
+	switch {
+	case uint64(age) >= uint64(e.ttl)+uint64(c.stale):
+		s.remove(e)
+		return nil, 0
+	case !fresh:
+		return e, age
+	case age >= e.ttl:
+		return nil, 0 // kept for serving stale
 	}
 	if s.lru.next != e {
 		s.unlink(e)
 		s.pushFront(e)
 	}
-	s.mu.Unlock()
-	return e, e.viewAt(age)
+	return e, age
 }
 
 // getStale returns the entry for k if it has expired less than the stale
@@ -124,20 +136,10 @@ func (c *cache) getStale(k key, now time.Time) (*entry, *view) {
 	if c.stale == 0 {
 		return nil, nil
 	}
-	s := c.shard(k)
-	s.mu.Lock()
-	e := s.m[k]
+	e, age := c.lookup(k, now, false)
 	if e == nil {
-		s.mu.Unlock()
 		return nil, nil
 	}
-	age := e.age(now)
-	if uint64(age) >= uint64(e.ttl)+uint64(c.stale) {
-		s.remove(e)
-		s.mu.Unlock()
-		return nil, nil
-	}
-	s.mu.Unlock()
 	if age < e.ttl {
 		return e, e.viewAt(age) // filled again since the upstreams failed
 	}
