@@ -46,11 +46,10 @@ type side struct {
 
 	tix    nameIndex
 	theads []int32
-	tnext  []int32 // by taskEnt: the next with the same task ID
-	tkeys  []keyRef
-	tents  int32  // tixJobs so far
-	dup    bool   // two tasks have one name
-	keys   []byte // the latest batch's
+	tnext  []int32  // by taskEnt: the next with the same task ID
+	tkeys  []keyRef // by taskEnt: its name's key
+	dup    bool     // two tasks have one name
+	keys   []byte   // the latest batch's
 
 	// The directly packed tasks' sets, set j is job j's.
 	bytes []byte
@@ -121,10 +120,10 @@ func (sd *side) add(batch sideBatch) {
 	}
 }
 
-// file files task name entry sd.tents under its ID.
+// file files the next task name entry (one per tixJob, in order) under its
+// ID.
 func (sd *side) file(j tixJob) {
-	e := sd.tents
-	sd.tents++
+	e := int32(len(sd.tkeys))
 	key := sd.keys[j.key.off : j.key.off+uint32(j.key.n)]
 	id := lastLabel(key)
 	h := hashKey(id)
