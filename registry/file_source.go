@@ -423,10 +423,6 @@ type FileSource struct {
 	Log  *logrus.Entry
 	// Debounce groups the bursts of events an editor's save makes.
 	Debounce time.Duration
-	// Report, if set, hears every load after the first: a rejected file is
-	// a failed sync (metrics).
-	Report SyncReporter
-
 	reload chan struct{}
 }
 
@@ -445,7 +441,7 @@ func (f *FileSource) Reload() {
 
 // Run implements Source. The first load must succeed; later failures
 // keep the last good data.
-func (f *FileSource) Run(ctx context.Context, update func(*Data)) error {
+func (f *FileSource) Run(ctx context.Context, sink Sink) error {
 	// Watch before the first load, so no change slips in between. Watch
 	// the directory: editors and config managers replace the file by
 	// renaming a new one over it, which ends a watch on the file itself.
@@ -461,11 +457,15 @@ func (f *FileSource) Run(ctx context.Context, update func(*Data)) error {
 	if err := w.Add(filepath.Dir(abs)); err != nil {
 		return fmt.Errorf("watch registry %s: %w", f.Path, err)
 	}
+	// A watched file changes when the file does: it is never stale.
+	sink.Describe(SourceInfo{Kind: "file", Origin: f.Path})
+	start := time.Now()
 	d, err := LoadFile(f.Path)
 	if err != nil {
 		return err
 	}
-	update(d)
+	sink.Update(d)
+	sink.Synced(time.Since(start))
 	f.Log.WithFields(logrus.Fields{"file": f.Path, "services": len(d.Services), "tasks": len(d.Tasks)}).Info("registry file loaded")
 
 	var timer *time.Timer
@@ -494,26 +494,22 @@ func (f *FileSource) Run(ctx context.Context, update func(*Data)) error {
 			f.Log.WithError(err).WithField("file", f.Path).Warn("registry file watch error")
 		case <-fire:
 			fire = nil
-			f.load(update)
+			f.load(sink)
 		case <-f.reload:
-			f.load(update)
+			f.load(sink)
 		}
 	}
 }
 
-func (f *FileSource) load(update func(*Data)) {
+func (f *FileSource) load(sink Sink) {
 	start := time.Now()
 	d, err := LoadFile(f.Path)
 	if err != nil {
 		f.Log.WithError(err).WithField("file", f.Path).Error("registry file rejected; serving the previous data")
-		if f.Report != nil {
-			f.Report.SyncFailed(err)
-		}
+		sink.Failed(err)
 		return
 	}
-	update(d)
-	if f.Report != nil {
-		f.Report.SyncOK(time.Since(start))
-	}
+	sink.Update(d)
+	sink.Synced(time.Since(start))
 	f.Log.WithFields(logrus.Fields{"file": f.Path, "services": len(d.Services), "tasks": len(d.Tasks)}).Info("registry file reloaded")
 }

@@ -104,7 +104,7 @@ func TestFileSourceReloadKeepsLastGoodData(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, func(d *Data) { updates <- d }) }()
+	go func() { done <- src.Run(ctx, updateSink(func(d *Data) { updates <- d })) }()
 
 	next := func() *Data {
 		select {
@@ -141,7 +141,7 @@ func TestFileSourceReloadKeepsLastGoodData(t *testing.T) {
 
 func TestFileSourceFailsWhenTheFirstLoadFails(t *testing.T) {
 	src := NewFileSource(filepath.Join(t.TempDir(), "missing.yaml"), logrus.NewEntry(logrus.New()))
-	err := src.Run(context.Background(), func(*Data) { t.Fatal("update called") })
+	err := src.Run(context.Background(), updateSink(func(*Data) { t.Fatal("update called") }))
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Fatalf("error %v", err)
 	}

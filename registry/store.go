@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,9 +20,8 @@ type Store struct {
 	swaps atomic.Uint64
 	// lastBuild is the duration of the last build, in nanoseconds.
 	lastBuild atomic.Int64
-	// OnPublish, if set before the first Update, is called after each
-	// publish with the new snapshot and how long its build took.
-	OnPublish func(s *Snapshot, build time.Duration)
+	observers atomic.Pointer[[]Observer] // see Observe
+	source    atomic.Pointer[SourceInfo] // what Describe said
 
 	sync syncState // see sync.go
 }
@@ -43,8 +43,7 @@ func (s *Store) Snapshot() *Snapshot { return s.cur.Load() }
 // Swaps counts published snapshots.
 func (s *Store) Swaps() uint64 { return s.swaps.Load() }
 
-// Update builds a snapshot of d and publishes it. Update is the function
-// a Source is run with.
+// Update implements Sink: it builds a snapshot of d and publishes it.
 func (s *Store) Update(d *Data) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,9 +67,38 @@ func (s *Store) publish(d *Data) {
 		"services": st.Services, "tasks": st.Tasks, "names": st.Names,
 		"serial": snap.Serial, "build": took.String(),
 	}).Debug("snapshot published")
-	if s.OnPublish != nil {
-		s.OnPublish(snap, took)
+	for _, o := range s.observerList() {
+		o.Published(snap, took)
 	}
+}
+
+// Observe adds o to the observers of every publish and every reported
+// sync. Add observers before the source runs, so that they see its first
+// sync; adding one later is safe but it misses what came before.
+func (s *Store) Observe(o Observer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := append(slices.Clone(s.observerList()), o)
+	s.observers.Store(&list)
+}
+
+func (s *Store) observerList() []Observer {
+	if p := s.observers.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Describe implements Sink.
+func (s *Store) Describe(info SourceInfo) { s.source.Store(&info) }
+
+// Source returns what the source said of itself through Describe; the
+// zero SourceInfo before it did.
+func (s *Store) Source() SourceInfo {
+	if p := s.source.Load(); p != nil {
+		return *p
+	}
+	return SourceInfo{}
 }
 
 // Reconfigure replaces the build configuration; the next Update uses it.

@@ -64,7 +64,6 @@ type SwarmSource struct {
 	debounce     time.Duration
 	localNode    string
 	local        localTasks
-	report       SyncReporter
 }
 
 // NewSwarmSource builds a SwarmSource; it does not contact the engine.
@@ -101,19 +100,16 @@ func NewSwarmSource(cfg SwarmConfig) (*SwarmSource, error) {
 	return s, nil
 }
 
-// SetReporter has every sync reported to r, changed or not (readiness,
-// metrics); call it before Run.
-func (s *SwarmSource) SetReporter(r SyncReporter) { s.report = r }
-
 // Run implements Source. It syncs at once, then on engine events (after the
 // debounce, and again 100, 200, 400 ms... later while that is sooner than
-// the poll) and every poll interval, and calls update only when the Data
+// the poll) and every poll interval, and updates sink only when the Data
 // changed. A local task container that starts changes the last Data at
 // once, even while a sync is under way; one that dies does at the next
 // successful sync. Engine errors are retried
 // with backoff; Run returns an error only for ErrNotManager before the
 // first successful sync (a dockerd shutting down says so for a moment).
-func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
+func (s *SwarmSource) Run(ctx context.Context, sink Sink) error {
+	sink.Describe(SourceInfo{Kind: "swarm", Origin: s.cli.DaemonHost(), Stales: true})
 	defer s.cli.Close()
 	defer s.eventsCli.Close()
 
@@ -151,7 +147,7 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		if !sameSwarmData(last, d) {
 			logSwarmChanges(s.log, last, d)
 			last = d
-			update(d)
+			sink.Update(d)
 		}
 	}
 	for {
@@ -204,9 +200,7 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		case errors.Is(r.err, ErrNotManager) && !synced:
 			return r.err
 		case r.err != nil:
-			if s.report != nil {
-				s.report.SyncFailed(r.err)
-			}
+			sink.Failed(r.err)
 			if !unreachable {
 				s.log.WithError(r.err).Warn("manager unreachable")
 				unreachable = true
@@ -228,9 +222,7 @@ func (s *SwarmSource) Run(ctx context.Context, update func(*Data)) error {
 		// What the local engine said after the sync read it goes on top.
 		died, started := s.local.current(time.Now())
 		publish(withLocalTasks(r.data, died, started, r.start))
-		if s.report != nil {
-			s.report.SyncOK(lastSync.Sub(r.start))
-		}
+		sink.Synced(lastSync.Sub(r.start))
 		next := s.pollInterval
 		if followUp > 0 && followUp < next {
 			next = followUp

@@ -46,7 +46,7 @@ func startSource(t *testing.T, f *fakeEngine, poll time.Duration) *runningSource
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rs := &runningSource{updates: make(chan *Data, 100), done: make(chan error, 1), logs: hook, cancel: cancel}
-	go func() { rs.done <- src.Run(ctx, func(d *Data) { rs.updates <- d }) }()
+	go func() { rs.done <- src.Run(ctx, updateSink(func(d *Data) { rs.updates <- d })) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -380,10 +380,12 @@ func TestSwarmSourceSyncsTenThousandServices(t *testing.T) {
 }
 
 // tookReporter records how long each sync took.
-type tookReporter struct{ took chan time.Duration }
+type tookReporter struct {
+	updateSink
+	took chan time.Duration
+}
 
-func (r tookReporter) SyncOK(took time.Duration) { r.took <- took }
-func (r tookReporter) SyncFailed(error)          {}
+func (r tookReporter) Synced(took time.Duration) { r.took <- took }
 
 func TestSwarmSourceSyncCostsItsSlowestCallsNotTheirSum(t *testing.T) {
 	const each = 80 * time.Millisecond
@@ -399,11 +401,10 @@ func TestSwarmSourceSyncCostsItsSlowestCallsNotTheirSum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := tookReporter{took: make(chan time.Duration, 10)}
-	src.SetReporter(rep)
+	rep := tookReporter{updateSink: func(*Data) {}, took: make(chan time.Duration, 10)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, func(*Data) {}) }()
+	go func() { done <- src.Run(ctx, rep) }()
 	defer func() { cancel(); <-done }()
 
 	select {

@@ -33,11 +33,11 @@ func TestStoreSyncState(t *testing.T) {
 	}{
 		{"a new store has never synced", func(*Store) {}, false, 0, "", 0, 0},
 		{"an update is a successful sync", func(s *Store) { s.Update(data) }, true, 0, "", 1, 0},
-		{"SyncOK without an update is a successful sync", func(s *Store) { s.SyncOK(time.Millisecond) }, true, 0, "", 0, 1},
-		{"a failed sync counts and keeps its message", func(s *Store) { s.SyncFailed(errors.New("manager unreachable")) }, false, 1, "manager unreachable", 0, 1},
+		{"Synced without an update is a successful sync", func(s *Store) { s.Synced(time.Millisecond) }, true, 0, "", 0, 1},
+		{"a failed sync counts and keeps its message", func(s *Store) { s.Failed(errors.New("manager unreachable")) }, false, 1, "manager unreachable", 0, 1},
 		{"a sync after a failure clears the message", func(s *Store) {
-			s.SyncFailed(errors.New("boom"))
-			s.SyncOK(time.Millisecond)
+			s.Failed(errors.New("boom"))
+			s.Synced(time.Millisecond)
 		}, true, 1, "", 0, 2},
 		{"rebuild publishes but is not a sync", func(s *Store) {
 			s.Update(data)
@@ -54,7 +54,7 @@ func TestStoreSyncState(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := testStore(t)
 			seen := 0
-			s.OnSync(func(time.Duration, error) { seen++ })
+			s.Observe(ObserverFuncs{OnSynced: func(time.Duration, error) { seen++ }})
 			tt.do(s)
 			if got := !s.LastSync().IsZero(); got != tt.synced {
 				t.Errorf("synced = %v, want %v", got, tt.synced)
@@ -69,7 +69,7 @@ func TestStoreSyncState(t *testing.T) {
 				t.Errorf("Swaps = %d, want %d", got, tt.swaps)
 			}
 			if seen != tt.onSyncSeen {
-				t.Errorf("OnSync called %d times, want %d", seen, tt.onSyncSeen)
+				t.Errorf("observer heard %d times, want %d", seen, tt.onSyncSeen)
 			}
 		})
 	}

@@ -52,7 +52,7 @@ func startServer(t *testing.T, path string, cfg Config, rc registry.Config, opts
 	if path != "" {
 		src := registry.NewFileSource(path, quietLog())
 		src.Debounce = 10 * time.Millisecond
-		go src.Run(ctx, store.Update)
+		go src.Run(ctx, store)
 		deadline := time.Now().Add(5 * time.Second)
 		for store.Snapshot() == nil {
 			if time.Now().After(deadline) {

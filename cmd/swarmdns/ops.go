@@ -40,23 +40,12 @@ type opsRuntime struct {
 	metrics  *ops.Metrics
 	queryLog *server.QueryLog
 	http     *ops.Ops
-	// staleApplies is false for a watched file, which is never stale.
-	staleApplies bool
 }
 
-// startOps sets up metrics and the query log, and has src report its syncs
-// to the store; call it before src runs, so that the metrics see its
-// first sync.
-func (o *opsOptions) startOps(store *registry.Store, src registry.Source, log *logrus.Entry) *opsRuntime {
-	r := &opsRuntime{opts: o, store: store, log: log, staleApplies: true}
-	switch src := src.(type) {
-	case *registry.FileSource:
-		// A watched file is never stale: it changes when the file does.
-		src.Report = store
-		r.staleApplies = false
-	case *registry.SwarmSource:
-		src.SetReporter(store)
-	}
+// startOps sets up metrics and the query log; call it before the source
+// runs, so that the metrics see its first sync.
+func (o *opsOptions) startOps(store *registry.Store, log *logrus.Entry) *opsRuntime {
+	r := &opsRuntime{opts: o, store: store, log: log}
 	r.metrics = ops.NewMetrics(store)
 	// The one registration on a new registry: it cannot collide.
 	_ = r.metrics.SetBuildInfo(version)
@@ -91,7 +80,7 @@ func (r *opsRuntime) serveHTTP(h *server.Handler) error {
 	}
 	r.http = ops.New(ops.Config{
 		Store: r.store, Handler: h, Metrics: r.metrics,
-		StaleAfter: r.staleAfter(), Log: r.log.WithField("component", "http"),
+		StaleAfter: r.opts.staleAfter, Log: r.log.WithField("component", "http"),
 	})
 	return r.http.Start(r.opts.httpListen)
 }
@@ -104,11 +93,4 @@ func (r *opsRuntime) shutdown(ctx context.Context) {
 	if err := r.http.Shutdown(ctx); err != nil {
 		r.log.WithError(err).Warn("http listener cut off at shutdown")
 	}
-}
-
-func (r *opsRuntime) staleAfter() time.Duration {
-	if !r.staleApplies {
-		return 0
-	}
-	return r.opts.staleAfter
 }

@@ -177,7 +177,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rt := o.ops.startOps(store, src, log)
+	rt := o.ops.startOps(store, log)
 	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows, Observer: rt.observer()}
 	if fwd != nil {
 		hcfg.Forwarder = fwd
@@ -192,14 +192,10 @@ func (o *serveOptions) run(ctx context.Context) error {
 	// build's garbage mapped (several times the snapshot); hand it back to
 	// the system once, rather than keep it as the heap's high-water mark.
 	var released sync.Once
-	metricsHook := store.OnPublish
-	store.OnPublish = func(snap *registry.Snapshot, build time.Duration) {
-		if metricsHook != nil {
-			metricsHook(snap, build)
-		}
+	store.Observe(registry.ObserverFuncs{OnPublished: func(*registry.Snapshot, time.Duration) {
 		released.Do(func() { go debug.FreeOSMemory() })
-	}
-	go func() { srcErr <- src.Run(ctx, store.Update) }()
+	}})
+	go func() { srcErr <- src.Run(ctx, store) }()
 
 	// A UDP read loop waits for queries inside recvmmsg, keeping its P.
 	// With a single P (one CPU, or pinned to one) the runtime hands that P

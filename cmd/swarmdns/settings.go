@@ -192,7 +192,7 @@ func (r *opsRuntime) apply(fs *pflag.FlagSet, logger *logrus.Logger) error {
 	configureLogger(logger, level, format)
 	r.queryLog.SetEnabled(r.opts.logQueries)
 	if r.http != nil {
-		r.http.SetStaleAfter(r.staleAfter())
+		r.http.SetStaleAfter(r.opts.staleAfter)
 	}
 	return nil
 }

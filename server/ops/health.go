@@ -13,7 +13,7 @@ func (o *Ops) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz says whether the answers are current: a snapshot is published
-// and the source synced within StaleAfter.
+// and, for a source whose data can go stale, it synced within StaleAfter.
 func (o *Ops) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if reason := o.notReady(time.Now()); reason != "" {
@@ -35,7 +35,7 @@ func (o *Ops) notReady(now time.Time) string {
 		return reason
 	}
 	stale := time.Duration(o.staleAfter.Load())
-	if stale <= 0 {
+	if stale <= 0 || !st.Source().Stales {
 		return ""
 	}
 	if age := now.Sub(st.LastSync()); age > stale {

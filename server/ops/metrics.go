@@ -71,7 +71,7 @@ type Metrics struct {
 }
 
 // NewMetrics registers the query, registry and process metrics of store.
-// It hooks store's OnPublish and OnSync, so call it before the source runs.
+// It observes store, so call it before the source runs.
 func NewMetrics(store *registry.Store) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	queries := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -119,17 +119,13 @@ func NewMetrics(store *registry.Store) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	prev := store.OnPublish
-	store.OnPublish = func(s *registry.Snapshot, build time.Duration) {
-		if prev != nil {
-			prev(s, build)
-		}
-		m.buildDuration.Observe(build.Seconds())
-	}
-	store.OnSync(func(took time.Duration, err error) {
-		if err == nil {
-			m.syncDuration.Observe(took.Seconds())
-		}
+	store.Observe(registry.ObserverFuncs{
+		OnPublished: func(_ *registry.Snapshot, build time.Duration) { m.buildDuration.Observe(build.Seconds()) },
+		OnSynced: func(took time.Duration, err error) {
+			if err == nil {
+				m.syncDuration.Observe(took.Seconds())
+			}
+		},
 	})
 	return m
 }

@@ -61,6 +61,7 @@ func newFixture(t *testing.T, synced bool, staleAfter time.Duration) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{store: store, metrics: NewMetrics(store)}
+	store.Describe(registry.SourceInfo{Kind: "swarm", Stales: true})
 	if synced {
 		d, err := registry.ParseFile("test.yaml", []byte(testRegistry))
 		if err != nil {
@@ -93,18 +94,23 @@ func TestHealthAndReadiness(t *testing.T) {
 		{"healthz is ok before any sync", false, 30 * time.Second, nil, "/healthz", 200, "ok"},
 		{"readyz before the first sync says so", false, 30 * time.Second, nil, "/readyz", 503, "first sync has not finished"},
 		{"readyz before the first sync gives the sync error", false, 30 * time.Second,
-			func(f *fixture) { f.store.SyncFailed(errorString("manager unreachable")) }, "/readyz", 503, "last sync error: manager unreachable"},
+			func(f *fixture) { f.store.Failed(errorString("manager unreachable")) }, "/readyz", 503, "last sync error: manager unreachable"},
 		{"readyz right after a sync is ready", true, 30 * time.Second, nil, "/readyz", 200, "ready"},
 		{"readyz past stale-after says how old the sync is", true, time.Nanosecond,
 			func(*fixture) { time.Sleep(time.Millisecond) }, "/readyz", 503, "registry is stale: last successful sync"},
 		{"readyz stale gives the failing sync's error", true, time.Nanosecond,
-			func(f *fixture) { f.store.SyncFailed(errorString("connection refused")) }, "/readyz", 503, "last sync error: connection refused"},
-		{"a SyncOK without changes keeps it ready", true, 50 * time.Millisecond,
-			func(f *fixture) { time.Sleep(60 * time.Millisecond); f.store.SyncOK(time.Millisecond) }, "/readyz", 200, "ready"},
+			func(f *fixture) { f.store.Failed(errorString("connection refused")) }, "/readyz", 503, "last sync error: connection refused"},
+		{"a sync without changes keeps it ready", true, 50 * time.Millisecond,
+			func(f *fixture) { time.Sleep(60 * time.Millisecond); f.store.Synced(time.Millisecond) }, "/readyz", 200, "ready"},
 		{"stale-after 0 never goes stale", true, 0,
 			func(*fixture) { time.Sleep(time.Millisecond) }, "/readyz", 200, "ready"},
 		{"SetStaleAfter applies to the next check", true, 30 * time.Second,
 			func(f *fixture) { f.ops.SetStaleAfter(time.Nanosecond); time.Sleep(time.Millisecond) }, "/readyz", 503, "stale"},
+		{"a source that never goes stale stays ready past stale-after", true, time.Nanosecond,
+			func(f *fixture) {
+				f.store.Describe(registry.SourceInfo{Kind: "file", Origin: "test.yaml"})
+				time.Sleep(time.Millisecond)
+			}, "/readyz", 200, "ready"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
