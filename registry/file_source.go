@@ -423,7 +423,7 @@ type FileSource struct {
 	Log  *logrus.Entry
 	// Debounce groups the bursts of events an editor's save makes.
 	Debounce time.Duration
-	reload chan struct{}
+	reload   chan struct{}
 }
 
 // NewFileSource returns a source for the file at path.
