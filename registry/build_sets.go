@@ -671,7 +671,7 @@ func printWords(h uint64, p []byte) uint64 {
 	return printMix(h, tail)
 }
 
-// apex packs the zone's SOA and NS.
+// apex packs the zone's SOA and NS, and the answer to ANY.
 func (b *builder) apex(s *Snapshot) {
 	ns := "ns." + b.cfg.Domain
 	soa := &dns.SOA{
@@ -685,6 +685,7 @@ func (b *builder) apex(s *Snapshot) {
 	nsRR := &dns.NS{Hdr: dns.RR_Header{Name: b.cfg.Domain, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: b.cfg.TTL}, Ns: ns}
 	// The domain passed Config.Check, so these records always pack.
 	s.soa, _ = packFull(soa)
+	s.any = packOwnerless(&dns.HINFO{Hdr: dns.RR_Header{Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: b.cfg.TTL}, Cpu: "RFC8482"})
 	one := func(t uint16, packed []byte, info uint32) int32 {
 		first := len(b.tab.recs)
 		off := len(b.tab.bytes)

@@ -40,6 +40,8 @@ type Snapshot struct {
 	// soa is the zone's SOA record packed with its full owner name, for the
 	// authority section of negative answers.
 	soa []byte
+	// any is the RFC 8482 answer to a query of type ANY, owner the question.
+	any []byte
 
 	subnets []subnet
 	clients map[netip.Addr][]string
@@ -240,6 +242,11 @@ func (s *Snapshot) Apex() Name { return Name{views: s.apex} }
 
 // SOA returns the zone's SOA record packed with its full owner name.
 func (s *Snapshot) SOA() []byte { return s.soa }
+
+// ANY returns the packed answer to a query of type ANY for a name the
+// registry has: the synthesized HINFO of RFC 8482 section 4.2, at the
+// snapshot's TTL, its owner a pointer to the question.
+func (s *Snapshot) ANY() []byte { return s.any }
 
 // Stats returns what the snapshot holds.
 func (s *Snapshot) Stats() Stats { return s.stats }

@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,44 +161,122 @@ func TestClientsOutsideAllowRecursionAreNotAnOpenResolver(t *testing.T) {
 	}
 }
 
-// Past --max-inflight forwarded queries, more get SERVFAIL at once rather
-// than waiting or starting goroutines without bound.
-func TestForwardedQueriesBeyondTheInflightCapGetSERVFAIL(t *testing.T) {
-	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+// heldUpstream is a UDP resolver on loopback that answers every A query
+// with 192.0.2.1, but only once release is closed; seen counts the queries
+// per name.
+type heldUpstream struct {
+	addr    string
+	release chan struct{}
+	mu      sync.Mutex
+	seen    map[string]int
+}
+
+func startHeldUpstream(t *testing.T) *heldUpstream {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer silent.Close()
-	f, err := forward.New(forward.Config{Upstreams: []string{silent.LocalAddr().String()}, Timeout: time.Second, Logger: quietLog()})
+	u := &heldUpstream{addr: pc.LocalAddr().String(), release: make(chan struct{}), seen: map[string]int{}}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		u.mu.Lock()
+		u.seen[q.Question[0].Name]++
+		u.mu.Unlock()
+		<-u.release
+		r := new(dns.Msg).SetReply(q)
+		r.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1)}}
+		w.WriteMsg(r)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() {
+		select {
+		case <-u.release:
+		default:
+			close(u.release)
+		}
+		srv.Shutdown()
+	})
+	return u
+}
+
+func (u *heldUpstream) queries(name string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.seen[name]
+}
+
+// --max-inflight bounds upstream exchanges, not queries: with a limit of
+// 1 and one exchange under way, identical queries join it and are all
+// answered by it, while a distinct query gets SERVFAIL at once.
+func TestMaxInflightCountsUpstreamExchangesNotCoalescedQueries(t *testing.T) {
+	const identical = 20
+	up := startHeldUpstream(t)
+	f, err := forward.New(forward.Config{Upstreams: []string{up.addr}, Timeout: 5 * time.Second, CacheSize: 100, MaxInflight: 1, Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := startServer(t, example, Config{}, registry.Config{}).store
-	srv := &Server{Handler: NewHandler(Config{Store: store, Forwarder: f, Log: quietLog()}), Addr: "127.0.0.1:0", MaxInflight: 2, Log: quietLog()}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(t.Context())
-	conn, err := net.Dial("udp", srv.UDPAddr().String())
+	ts := startServer(t, example, Config{Forwarder: f}, registry.Config{})
+	conn, err := net.Dial("udp", ts.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	for i, name := range []string{"a.test.", "b.test.", "c.test."} {
+	send := func(id uint16, name string) {
 		m := new(dns.Msg)
 		m.SetQuestion(name, dns.TypeA)
-		m.Id = uint16(i + 1)
+		m.Id = id
 		b, _ := m.Pack()
-		conn.Write(b)
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
 	}
-	conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-	buf := make([]byte, 512)
-	n, err := conn.Read(buf)
-	if err != nil {
-		t.Fatalf("no immediate reply: %v", err)
+	replies := map[uint16]*dns.Msg{}
+	readUntil := func(done func() bool) {
+		buf := make([]byte, 512)
+		conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		for !done() {
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("replies so far %d: %v", len(replies), err)
+			}
+			r := new(dns.Msg)
+			if err := r.Unpack(buf[:n]); err != nil {
+				t.Fatal(err)
+			}
+			replies[r.Id] = r
+		}
 	}
-	r := new(dns.Msg)
-	if err := r.Unpack(buf[:n]); err != nil || r.Id != 3 || r.Rcode != dns.RcodeServerFailure {
-		t.Fatalf("first reply id %d %s, want the third query's SERVFAIL", r.Id, dns.RcodeToString[r.Rcode])
+
+	// The first query takes the one slot and waits at the upstream.
+	send(1, "same.test.")
+	for deadline := time.Now().Add(3 * time.Second); up.queries("same.test.") == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first query never reached the upstream")
+		}
+	}
+	for id := uint16(2); id <= identical; id++ {
+		send(id, "same.test.")
+	}
+	const distinct = identical + 1
+	send(distinct, "other.test.")
+	readUntil(func() bool { return replies[distinct] != nil })
+	if r := replies[distinct]; r.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("distinct query past the limit: %s, want SERVFAIL at once", dns.RcodeToString[r.Rcode])
+	}
+	close(up.release)
+	readUntil(func() bool { return len(replies) == distinct })
+	for id := uint16(1); id <= identical; id++ {
+		if r := replies[id]; r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Errorf("identical query %d: %s with %d answers, want NOERROR with 1", id, dns.RcodeToString[r.Rcode], len(r.Answer))
+		}
+	}
+	if n := up.queries("same.test."); n != 1 {
+		t.Errorf("upstream saw same.test. %d times, want once", n)
+	}
+	if n := up.queries("other.test."); n != 0 {
+		t.Errorf("upstream saw other.test. %d times, want never", n)
 	}
 }

@@ -131,7 +131,6 @@ func FuzzTCPStream(f *testing.F) {
 		s := &Server{Handler: h}
 		s.defaults()
 		s.tcpSlots = make(chan struct{}, 1)
-		s.inflight = make(chan struct{}, 1)
 		s.conns = map[net.Conn]bool{}
 		s.scratch.New = func() any { return newScratch() }
 		conn := &streamConn{in: bytes.NewReader(stream)}

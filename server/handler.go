@@ -74,7 +74,6 @@ type Config struct {
 type Handler struct {
 	cfg       Config
 	zone      []byte // the domain without its trailing dot, lower case
-	any       []byte // the RFC 8482 answer to ANY
 	refuseLog sync.Once
 }
 
@@ -83,14 +82,7 @@ func NewHandler(cfg Config) *Handler {
 	if cfg.Log == nil {
 		cfg.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	rc := cfg.Store.Config()
-	h := &Handler{cfg: cfg, zone: []byte(strings.TrimSuffix(rc.Domain, "."))}
-	// RFC 8482 section 4.2: answer ANY with a synthesized HINFO.
-	hinfo := &dns.HINFO{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: rc.TTL}, Cpu: "RFC8482"}
-	buf := make([]byte, 64)
-	n, _ := dns.PackRR(hinfo, buf, 0, nil, false)
-	h.any = append([]byte{0xC0, 0x0C}, buf[1:n]...)
-	return h
+	return &Handler{cfg: cfg, zone: []byte(strings.TrimSuffix(cfg.Store.Config().Domain, "."))}
 }
 
 // scratch is one worker's buffers; a query on the zone path allocates
@@ -210,7 +202,7 @@ func (h *Handler) authoritative(msg []byte, sc *scratch, snap *registry.Snapshot
 		return h.negative(msg, sc, snap, dns.RcodeSuccess, limit, flags|flagAA)
 	}
 	if q.qtype == typeANY {
-		sc.r.answer(h.any)
+		sc.r.answer(snap.ANY())
 		return h.finish(sc, dns.RcodeSuccess)
 	}
 	set := view.Set(q.qtype)

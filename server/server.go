@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/sirupsen/logrus"
 )
 
@@ -27,9 +26,6 @@ type Server struct {
 	// at least 1). On Linux a loop keeps its P while it waits in recvmmsg;
 	// with a P left over, the runtime has no reason to take theirs away.
 	Readers int
-	// MaxInflight bounds forwarded queries under way; past it a query is
-	// answered SERVFAIL at once (default 1024, as Docker).
-	MaxInflight int
 	// MaxTCPConns bounds open TCP connections; more are closed at accept
 	// (default 256).
 	MaxTCPConns int
@@ -47,7 +43,6 @@ type Server struct {
 	udp      []udpConn
 	udpAddr  *net.UDPAddr
 	tcp      net.Listener
-	inflight chan struct{}
 	tcpSlots chan struct{}
 	scratch  sync.Pool
 	wg       sync.WaitGroup
@@ -61,9 +56,6 @@ type Server struct {
 func (s *Server) defaults() {
 	if s.Readers <= 0 {
 		s.Readers = max(1, runtime.GOMAXPROCS(0)-1)
-	}
-	if s.MaxInflight <= 0 {
-		s.MaxInflight = 1024
 	}
 	if s.MaxTCPConns <= 0 {
 		s.MaxTCPConns = 256
@@ -111,7 +103,6 @@ func (s *Server) Start() error {
 			return fmt.Errorf("listen tcp %s: %w", s.Addr, err)
 		}
 	}
-	s.inflight = make(chan struct{}, s.MaxInflight)
 	s.tcpSlots = make(chan struct{}, s.MaxTCPConns)
 	s.conns = make(map[net.Conn]bool)
 	s.scratch.New = func() any { return newScratch() }
@@ -215,20 +206,14 @@ func (s *Server) serveDatagram(c udpConn, msg []byte, client netip.AddrPort, sc 
 	return out
 }
 
-// forwardUDP hands a query to a goroutine of its own, within the in-flight
-// bound, so the read loop never waits for an upstream.
+// forwardUDP hands a query to a goroutine of its own, so the read loop
+// never waits for an upstream. The Forwarder bounds the upstream work and
+// fails a query past its bound at once.
 func (s *Server) forwardUDP(c udpConn, msg []byte, client netip.AddrPort, sc *scratch, start time.Time) {
-	select {
-	case s.inflight <- struct{}{}:
-	default:
-		c.writeTo(s.Handler.fail(msg, sc, dns.RcodeServerFailure), client)
-		s.observe(sc, start)
-		return
-	}
 	query := append([]byte(nil), msg...)
 	s.wg.Add(1)
 	go func() {
-		defer func() { <-s.inflight; s.wg.Done() }()
+		defer s.wg.Done()
 		fsc := s.scratch.Get().(*scratch)
 		defer s.scratch.Put(fsc)
 		fsc.ev.Client, fsc.ev.TCP = client, false
@@ -310,13 +295,7 @@ func (s *Server) serveTCP(c net.Conn) {
 		sc.ev.Client, sc.ev.TCP = client, true
 		out, fwd := s.Handler.answer(msg, client.Addr(), true, sc)
 		if fwd {
-			select {
-			case s.inflight <- struct{}{}:
-				out = s.Handler.forwardQuery(s.ctx, msg, true, sc)
-				<-s.inflight
-			default:
-				out = s.Handler.fail(msg, sc, dns.RcodeServerFailure)
-			}
+			out = s.Handler.forwardQuery(s.ctx, msg, true, sc)
 		}
 		if out == nil {
 			return

@@ -399,6 +399,33 @@ func TestReloadWithABrokenFileKeepsServingTheOldData(t *testing.T) {
 	}
 }
 
+func TestReconfiguredTTLReachesEveryAnswerType(t *testing.T) {
+	ts := startServer(t, example, Config{}, registry.Config{TTL: 5})
+	ttls := func() map[string]uint32 {
+		got := map[string]uint32{}
+		for _, qt := range []uint16{dns.TypeA, dns.TypeANY} {
+			r := ts.query(t, "udp", "web.", qt, 0)
+			if len(r.Answer) == 0 {
+				t.Fatalf("%s: no answer", dns.TypeToString[qt])
+			}
+			got[dns.TypeToString[qt]] = r.Answer[0].Header().Ttl
+		}
+		return got
+	}
+	if got := ttls(); got["A"] != 5 || got["ANY"] != 5 {
+		t.Fatalf("before: %v, want every TTL 5", got)
+	}
+	cfg := ts.store.Config()
+	cfg.TTL = 42
+	if err := ts.store.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	ts.store.Rebuild()
+	if got := ttls(); got["A"] != 42 || got["ANY"] != 42 {
+		t.Fatalf("after reconfigure and rebuild: %v, want every TTL 42", got)
+	}
+}
+
 func TestBeforeTheFirstSyncEveryNameGetsSERVFAIL(t *testing.T) {
 	ts := startServer(t, "", Config{}, registry.Config{})
 	for _, name := range []string{"web.swarm.local.", "web.", "example.org."} {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"regexp"
 	"runtime"
 	"testing"
 	"time"
@@ -103,10 +104,53 @@ func TestUDPLoopDoesNotAllocate(t *testing.T) {
 }
 
 // By default the server runs one read loop fewer than GOMAXPROCS (at least
-// one): the P left over is for the rest of the process.
+// one): the P left over is for the rest of the process. The test counts
+// the read loops that run, from the goroutines' stacks.
 func TestUDPReadersDefaultLeavesOneP(t *testing.T) {
-	ts := startServer(t, example, Config{}, registry.Config{})
-	if want := max(1, runtime.GOMAXPROCS(0)-1); len(ts.srv.udp) != want || ts.srv.Readers != want {
-		t.Errorf("%d sockets, Readers %d; want %d", len(ts.srv.udp), ts.srv.Readers, want)
+	tests := []struct {
+		name  string
+		procs int
+		loops int
+	}{
+		{"one P still runs one read loop", 1, 1},
+		{"two Ps run one read loop and leave one free", 2, 1},
+		{"four Ps run three read loops", 4, 3},
+		{"eight Ps run seven read loops", 8, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prev := runtime.GOMAXPROCS(tt.procs)
+			t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+			before := readLoops()
+			ts := startServer(t, example, Config{}, registry.Config{})
+			got := 0
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				if got = readLoops() - before; got == tt.loops || time.Now().After(deadline) {
+					break
+				}
+			}
+			if got != tt.loops {
+				t.Fatalf("GOMAXPROCS %d: %d read loops running, want %d", tt.procs, got, tt.loops)
+			}
+			if r := ts.query(t, "udp", "web.", dns.TypeA, 0); len(r.Answer) != 1 {
+				t.Fatalf("web.: %v", r)
+			}
+		})
 	}
 }
+
+// readLoops counts the goroutines of this process inside a UDP read loop.
+func readLoops() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return len(readLoopFrame.FindAll(buf[:n], -1))
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// readLoopFrame is the stack frame of a read loop, on Linux (batchUDP) and
+// elsewhere (netUDP).
+var readLoopFrame = regexp.MustCompile(`swarmdns/server\.\(\*(batchUDP|netUDP)\)\.serve\(`)

@@ -2,12 +2,18 @@ package main
 
 import (
 	"bufio"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,15 +53,41 @@ func (e *buildError) Error() string { return "go build: " + e.out }
 
 // proc is a running swarmdns serve with JSON logs.
 type proc struct {
-	cmd      *exec.Cmd
-	mu       sync.Mutex
-	lines    []map[string]any
-	dnsAddr  string
-	httpAddr string
-	done     chan error
+	cmd        *exec.Cmd
+	mu         sync.Mutex
+	lines      []map[string]any
+	dnsAddr    string // UDP
+	dnsTCPAddr string
+	httpAddr   string
+	done       chan error
 }
 
+// startServe runs swarmdns serve with args and waits until it serves DNS,
+// the HTTP listener and a published registry.
 func startServe(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := launchServe(t, args...)
+	p.waitLog(t, func(m map[string]any) bool {
+		if m["msg"] == "serving operations HTTP" {
+			p.httpAddr, _ = m["addr"].(string)
+		}
+		return p.httpAddr != ""
+	})
+	// DNS is served before the registry is first published (SERVFAIL until
+	// then); the tests start from a published registry.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if code, _ := p.get(t, "/readyz"); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not ready within 5 s")
+		}
+	}
+	return p
+}
+
+// launchServe runs swarmdns serve with args and waits until it serves DNS.
+func launchServe(t *testing.T, args ...string) *proc {
 	t.Helper()
 	bin, err := binary()
 	if err != nil {
@@ -89,25 +121,10 @@ func startServe(t *testing.T, args ...string) *proc {
 	p.waitLog(t, func(m map[string]any) bool {
 		if m["msg"] == "serving DNS" {
 			p.dnsAddr, _ = m["udp"].(string)
+			p.dnsTCPAddr, _ = m["tcp"].(string)
 		}
 		return p.dnsAddr != ""
 	})
-	p.waitLog(t, func(m map[string]any) bool {
-		if m["msg"] == "serving operations HTTP" {
-			p.httpAddr, _ = m["addr"].(string)
-		}
-		return p.httpAddr != ""
-	})
-	// DNS is served before the registry is first published (SERVFAIL until
-	// then); the tests start from a published registry.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if code, _ := p.get(t, "/readyz"); code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("not ready within 5 s")
-		}
-	}
 	return p
 }
 
@@ -228,27 +245,77 @@ func TestSIGHUPReloadsSettings(t *testing.T) {
 	}
 }
 
+// TestHTTPListenEmptyDisablesIt runs the real process with --http-listen ""
+// until it has passed the point where the HTTP listener starts, and then
+// counts the TCP sockets it listens on: DNS over TCP, and nothing else.
 func TestHTTPListenEmptyDisablesIt(t *testing.T) {
-	bin, err := binary()
+	p := launchServe(t, "--http-listen", "")
+	// One of these is logged once the HTTP listener would have started.
+	if m := p.waitLog(t, func(m map[string]any) bool {
+		return m["msg"] == "serving operations HTTP" || m["msg"] == "operations HTTP off: --http-listen is empty"
+	}); m["msg"] == "serving operations HTTP" {
+		t.Fatalf("HTTP listener started: %v", m)
+	}
+	if runtime.GOOS == "linux" {
+		if got := tcpListeners(t, p.cmd.Process.Pid); !slices.Equal(got, []string{p.dnsTCPAddr}) {
+			t.Fatalf("listening on TCP %v, want only DNS on %s", got, p.dnsTCPAddr)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(p.query(t, "web.").Answer) != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("web. not answered within 5 s")
+		}
+	}
+}
+
+// tcpListeners returns the addresses (ip:port) of the TCP sockets process
+// pid listens on, read from /proc.
+func tcpListeners(t *testing.T, pid int) []string {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--http-listen", "", "--log-format", "json",
-		"--registry-file", "../../examples/registry.yaml", "--resolv-conf", noResolvConf(t))
-	out, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.Contains(line, "serving operations HTTP") {
-			t.Fatalf("HTTP listener started: %s", line)
-		}
-		if strings.Contains(line, "serving DNS") {
-			return
+	mine := map[string]bool{}
+	for _, fd := range fds {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil {
+			if inode, ok := strings.CutPrefix(l, "socket:["); ok {
+				mine[strings.TrimSuffix(inode, "]")] = true
+			}
 		}
 	}
-	t.Fatal("never served DNS")
+	var out []string
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			const listen = "0A"
+			if len(f) < 10 || f[3] != listen || !mine[f[9]] {
+				continue
+			}
+			out = append(out, procAddr(t, f[1]))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// procAddr turns a /proc/net/tcp address (hex IP in host byte order per
+// 32-bit word, ":" hex port) into ip:port.
+func procAddr(t *testing.T, s string) string {
+	t.Helper()
+	ipHex, portHex, _ := strings.Cut(s, ":")
+	raw, err := hex.DecodeString(ipHex)
+	port, perr := strconv.ParseUint(portHex, 16, 16)
+	if err != nil || perr != nil || len(raw)%4 != 0 {
+		t.Fatalf("bad /proc/net/tcp address %q", s)
+	}
+	for w := raw; len(w) >= 4; w = w[4:] {
+		slices.Reverse(w[:4])
+	}
+	ip, _ := netip.AddrFromSlice(raw)
+	return netip.AddrPortFrom(ip.Unmap(), uint16(port)).String()
 }

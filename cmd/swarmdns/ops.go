@@ -76,6 +76,7 @@ func (s forwardStats) StaleAnswers() uint64   { return s.f.Stats().Stale }
 // serveHTTP starts the HTTP listener, unless --http-listen is empty.
 func (r *opsRuntime) serveHTTP(h *server.Handler) error {
 	if r.opts.httpListen == "" {
+		r.log.Info("operations HTTP off: --http-listen is empty")
 		return nil
 	}
 	r.http = ops.New(ops.Config{

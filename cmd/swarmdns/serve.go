@@ -84,7 +84,7 @@ func newServeCommand() *cobra.Command {
 	f.IntVar(&o.cacheSize, "cache-size", 10000, "forwarded answers to cache (0: no cache)")
 	f.DurationVar(&o.cacheMaxTTL, "cache-max-ttl", forward.DefaultCacheMaxTTL, "cache forwarded answers at most this long")
 	f.DurationVar(&o.serveStale, "serve-stale", 0, "keep forwarded answers this long past their TTL, to answer with (TTL 30 s) when no upstream can (0: never)")
-	f.IntVar(&o.maxInflight, "max-inflight", forward.DefaultMaxInflight, "forwarded queries under way at once; more get SERVFAIL")
+	f.IntVar(&o.maxInflight, "max-inflight", forward.DefaultMaxInflight, "upstream exchanges under way at once (identical queries share one); more get SERVFAIL")
 	f.StringSliceVar(&o.allowRecursion, "allow-recursion", forward.DefaultAllowRecursion, "CIDRs of clients whose other names are forwarded; others get REFUSED")
 	f.IntVar(&o.maxTCPConns, "max-tcp-conns", 256, "open TCP connections at once; more are closed at accept")
 	f.DurationVar(&o.tcpIdleTimeout, "tcp-idle-timeout", 10*time.Second, "close a TCP connection that sends no query for this long")
@@ -207,7 +207,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 	}
 	srv := &server.Server{
 		Handler: server.NewHandler(hcfg), Addr: o.listen, Log: log.WithField("component", "server"),
-		MaxInflight: o.maxInflight, MaxTCPConns: o.maxTCPConns, TCPIdleTimeout: o.tcpIdleTimeout,
+		MaxTCPConns: o.maxTCPConns, TCPIdleTimeout: o.tcpIdleTimeout,
 		RateLimit: server.NewRateLimit(o.rrlRate, o.rrlSlip),
 	}
 	if err := srv.Start(); err != nil {

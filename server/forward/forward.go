@@ -52,7 +52,8 @@ type Config struct {
 	// ServeStale keeps a cached answer this long past its TTL, to answer
 	// with (at a TTL of 30 s) when no upstream can (RFC 8767); 0 never.
 	ServeStale time.Duration
-	// MaxInflight caps concurrent upstream exchanges. Default 1024.
+	// MaxInflight caps concurrent upstream exchanges; a query that joins
+	// an identical one under way takes no slot. Default 1024.
 	MaxInflight int
 	// Logger receives warnings about skipped upstreams and debug detail on
 	// failures. Default the logrus standard logger.
