@@ -64,6 +64,38 @@ func TestCoalescing(t *testing.T) {
 	}
 }
 
+func TestCoalescedWaitersAreBounded(t *testing.T) {
+	release := make(chan struct{})
+	u := startUpstream(t, func(q *dns.Msg, tcp bool) *dns.Msg {
+		<-release
+		return answerA(60, 1)(q, tcp)
+	})
+	f := newForwarder(t, Config{MaxInflight: 1, Timeout: 5 * time.Second}, u.addr)
+	f.maxWaiting = 3
+	k := key{name: "same.example.", qtype: dns.TypeA, qclass: dns.ClassINET}
+	var wg sync.WaitGroup
+	for range 4 { // the leader and three waiters
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.Exchange(context.Background(), query("same.example.", dns.TypeA), false); err != nil {
+				t.Errorf("query within the bound: %v", err)
+			}
+		}()
+	}
+	waitFor(t, func() bool { return f.flights.waiting(k) == 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := f.Exchange(ctx, query("same.example.", dns.TypeA), false); !errors.Is(err, ErrOverloaded) {
+		t.Errorf("a waiter past the bound: err %v, want ErrOverloaded", err)
+	}
+	close(release)
+	wg.Wait()
+	if got := f.waiting.Load(); got != 0 {
+		t.Errorf("%d waiters counted after every flight landed, want 0", got)
+	}
+}
+
 func TestCoalescedWaiterGivesUpWithItsContext(t *testing.T) {
 	release := make(chan struct{})
 	u := startUpstream(t, func(q *dns.Msg, tcp bool) *dns.Msg {

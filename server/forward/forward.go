@@ -22,6 +22,13 @@ const (
 	DefaultCacheMaxTTL = time.Hour
 )
 
+// Coalesced queries waiting at once are bounded: this many per allowed
+// upstream exchange, and at least minWaiting.
+const (
+	waitersPerExchange = 64
+	minWaiting         = 1024
+)
+
 var (
 	// ErrOverloaded is returned by Exchange when MaxInflight upstream
 	// exchanges are already under way.
@@ -53,7 +60,8 @@ type Config struct {
 	// with (at a TTL of 30 s) when no upstream can (RFC 8767); 0 never.
 	ServeStale time.Duration
 	// MaxInflight caps concurrent upstream exchanges; a query that joins
-	// an identical one under way takes no slot. Default 1024.
+	// an identical one under way takes no slot, but at most 64 per slot
+	// (at least 1024) wait at once; more get ErrOverloaded. Default 1024.
 	MaxInflight int
 	// Logger receives warnings about skipped upstreams and debug detail on
 	// failures. Default the logrus standard logger.
@@ -71,6 +79,8 @@ type Forwarder struct {
 	cache       *cache // nil when disabled
 	flights     group
 	inflight    atomic.Int64
+	waiting     atomic.Int64 // coalesced queries waiting on a flight
+	maxWaiting  int64
 	maxInflight int64
 	hits        atomic.Uint64
 	misses      atomic.Uint64
@@ -117,6 +127,7 @@ func New(cfg Config) (*Forwarder, error) {
 		tcp:         &dns.Client{Net: "tcp", Timeout: cfg.Timeout},
 		timeout:     cfg.Timeout,
 		maxInflight: int64(cfg.MaxInflight),
+		maxWaiting:  max(int64(cfg.MaxInflight)*waitersPerExchange, minWaiting),
 		log:         cfg.Logger,
 		now:         time.Now,
 	}
@@ -173,7 +184,15 @@ func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg, tcp bool) (*dns.Ms
 
 	fl, leader := f.flights.join(r.key)
 	if !leader {
+		// A waiter holds a goroutine for up to one exchange: bound them
+		// all, so that a flood of one name at a dead upstream cannot pile
+		// them up at the query rate.
+		if f.waiting.Add(1) > f.maxWaiting {
+			f.waiting.Add(-1)
+			return nil, ErrOverloaded
+		}
 		res, err := fl.wait(ctx)
+		f.waiting.Add(-1)
 		if err != nil {
 			return nil, err
 		}
