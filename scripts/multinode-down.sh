@@ -38,27 +38,23 @@ ns_id() { # namespace file, kind -> "net:[inode]" when it is a live namespace
 # namespaces or cgroups. Container processes are in cgroup /<node>/<id>;
 # containerd and its shims in the node's mount namespace; dockerd in both.
 kill_nodes() {
-	declare -A ns=()
-	local n id pattern=''
+	local n id pattern='' links=()
 	for n in "$@"; do
-		id=$(ns_id "/var/run/netns/$n" net)
-		[ -n "$id" ] && ns[$id]=1
-		id=$(ns_id "$MN_RUN/mnt/$n" mnt)
-		[ -n "$id" ] && ns[$id]=1
+		for id in $(ns_id "/var/run/netns/$n" net) $(ns_id "$MN_RUN/mnt/$n" mnt); do
+			# find -lname takes a glob: the brackets are literal.
+			links+=(${links[0]:+-o} -lname "${id//[/\\[}")
+		done
 		pattern+="${pattern:+|}$n"
 	done
-	local round pid victims net mnt
+	local round victims
 	for round in $(seq 1 100); do
-		victims=()
-		for pid in $(ls /proc | grep -E '^[0-9]+$'); do
-			[ "$pid" = $$ ] && continue
-			net=$(readlink "/proc/$pid/ns/net" 2>/dev/null) || continue
-			mnt=$(readlink "/proc/$pid/ns/mnt" 2>/dev/null) || continue
-			if [ -n "${ns[$net]:-}" ] || [ -n "${ns[$mnt]:-}" ] ||
-				grep -qE ":/($pattern)(/|$)" "/proc/$pid/cgroup" 2>/dev/null; then
-				victims+=("$pid")
-			fi
-		done
+		mapfile -t victims < <({
+			[ ${#links[@]} -gt 0 ] && find /proc -mindepth 3 -maxdepth 3 \( -path '/proc/[0-9]*/ns/net' -o -path '/proc/[0-9]*/ns/mnt' \) \( "${links[@]}" \) 2>/dev/null || true
+			grep -lE ":/($pattern)(/|\$)" /proc/[0-9]*/cgroup 2>/dev/null || true
+		} | cut -d/ -f3 | sort -u | grep -vx "$$" | while read -r pid; do
+			# A zombie is dead already; it waits for its parent.
+			[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] || echo "$pid"
+		done)
 		[ ${#victims[@]} -eq 0 ] && return 0
 		[ "$round" = 1 ] && mn_log "killing ${#victims[@]} processes of $*"
 		kill -9 "${victims[@]}" 2>/dev/null || true
@@ -71,7 +67,7 @@ kill_nodes() {
 remove_node() { # node
 	local n=$1 m d
 	for d in /sys/fs/cgroup/*/"$n"; do
-		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+		if [ -d "$d" ]; then find "$d" -depth -type d -exec rmdir {} + || mn_log "cannot remove cgroup $d"; fi
 	done
 	# Mounts under the node's roots that the host sees (its containers'
 	# mounts live in the node's mount namespace and went with it).

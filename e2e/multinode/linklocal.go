@@ -14,13 +14,13 @@ import (
 var NodeLocalDNS = netip.MustParseAddr("169.254.53.53")
 
 // AddLinkLocal binds addr (/32) to the loopback device of the node's
-// network namespace, and removes it when ctx's test cleanup calls the
-// returned function. That is the whole step: a container on an overlay or
-// bridge network of the node then reaches addr through its default route
-// (the docker_gwbridge or docker0 gateway, which is the node), with no
-// route and no rp_filter change; the answer goes back the same way. This
-// kernel has no dummy module, so lo it is. A container on an --internal
-// network has no default route and does not reach it.
+// network namespace and returns the function that removes it. That is the
+// whole step: a container on an overlay or bridge network of the node then
+// reaches addr through its default route (the docker_gwbridge or docker0
+// gateway, which is the node), with no route, rp_filter or iptables
+// change; the answer goes back the same way. This kernel has no dummy
+// module, so lo it is. A container on an --internal network has no default
+// route and does not reach it.
 func (n *Node) AddLinkLocal(ctx context.Context, addr netip.Addr) (remove func(context.Context) error, err error) {
 	prefix := netip.PrefixFrom(addr, addr.BitLen()).String()
 	if _, err := n.Exec(ctx, "ip", "addr", "add", prefix, "dev", "lo"); err != nil {
