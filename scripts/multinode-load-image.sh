@@ -27,15 +27,15 @@ for image in "$@"; do
 	tar=$(mktemp "$MN_DIR/image.XXXXXX.tar")
 	trap 'rm -f "$tar"' EXIT
 	"${from[@]}" save "$image" >"$tar"
-	pids=()
+	pids=() into=()
 	for n in "${nodes[@]}"; do
 		[ "$from_name" = "$n" ] && continue
 		mn_docker "$n" load -q -i "$tar" >/dev/null &
-		pids+=($!)
+		pids+=($!) into+=("$n")
 	done
 	rc=0
 	for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
 	rm -f "$tar"
 	[ $rc = 0 ] || { mn_log "loading $image failed"; exit 1; }
-	mn_log "$image ($("${from[@]}" image inspect --format '{{.Id}}' "$image" | cut -c1-19)) from $from_name into ${nodes[*]}"
+	mn_log "$image ($("${from[@]}" image inspect --format '{{.Id}}' "$image" | cut -c1-19)) from $from_name into ${into[*]}"
 done
