@@ -4,7 +4,7 @@ BIN       := bin/swarmdns
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test unit lint e2e bench fuzz clean image e2e-stack
+.PHONY: all build run test unit lint e2e bench fuzz clean image e2e-stack multinode-up multinode-down e2e-multinode
 
 all: build
 
@@ -60,6 +60,23 @@ image: build
 # resolve through it from a container.
 e2e-stack: image
 	scripts/e2e-stack.sh
+
+# A Docker Swarm of several nodes on this machine (root; one network
+# namespace and one dockerd per node, bridge swbr 10.99.0.0/24; installs
+# docker.io, busybox-static, iproute2, iptables, dnsutils when missing), and
+# the suite that needs it (e2e/multinode/README.md). The nodes stay up after
+# the suite; multinode-down removes every trace. MULTINODE_MANAGERS,
+# MULTINODE_WORKERS, MULTINODE_HEARTBEAT: see scripts/multinode-up.sh.
+MULTINODE_TIMEOUT ?= 10m
+multinode-up:
+	scripts/multinode-up.sh
+
+multinode-down:
+	scripts/multinode-down.sh
+
+e2e-multinode: multinode-up
+	$(GO) vet -tags multinode ./e2e/multinode/...
+	$(GO) test -tags multinode -count=1 -timeout $(MULTINODE_TIMEOUT) -v ./e2e/multinode/...
 
 # Loopback benchmarks against a UDP reflector and dnsmasq, then the Go
 # benchmarks; results go to docs/benchmarks.md. BENCH_QUICK=1: small only.
