@@ -1,4 +1,4 @@
-package registry
+package swarm
 
 import (
 	"context"
@@ -9,9 +9,11 @@ import (
 
 	"github.com/docker/docker/client"
 	"github.com/sirupsen/logrus"
+
+	"github.com/swarmdns/swarmdns/registry"
 )
 
-// Defaults of SwarmConfig.
+// Defaults of Config.
 const (
 	DefaultPollInterval = time.Second
 	DefaultDebounce     = 15 * time.Millisecond
@@ -32,16 +34,16 @@ const (
 	retryMax = 30 * time.Second
 )
 
-// ErrNotManager is returned by SwarmSource.Run when the engine it talks to
+// ErrNotManager is returned by Source.Run when the engine it talks to
 // cannot list services because it is not a Swarm manager, before the first
 // successful sync: a configuration error. Later (dockerd shutting down
 // stops its Swarm component before its API, a demotion) it is a failed
 // sync like any other.
 var ErrNotManager = errors.New("the Docker engine is not a swarm manager: point --docker-host at a manager node")
 
-// SwarmConfig configures a SwarmSource. The zero value talks to the engine
+// Config configures a Source. The zero value talks to the engine
 // named by DOCKER_HOST (or the local socket) with the defaults.
-type SwarmConfig struct {
+type Config struct {
 	// DockerHost overrides DOCKER_HOST, e.g. "tcp://manager:2376". TLS
 	// still comes from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
 	DockerHost string
@@ -52,9 +54,10 @@ type SwarmConfig struct {
 	Logger   *logrus.Entry
 }
 
-// SwarmSource is a Source that reads a Swarm manager through the Engine API.
+// Source is a registry.Source that reads a Swarm manager through the
+// Engine API.
 // It only ever reads.
-type SwarmSource struct {
+type Source struct {
 	// Two clients: the docker client negotiates its API version lazily and
 	// without a lock, so the event stream gets one of its own.
 	cli          *client.Client
@@ -66,8 +69,8 @@ type SwarmSource struct {
 	local        localTasks
 }
 
-// NewSwarmSource builds a SwarmSource; it does not contact the engine.
-func NewSwarmSource(cfg SwarmConfig) (*SwarmSource, error) {
+// NewSource builds a Source; it does not contact the engine.
+func NewSource(cfg Config) (*Source, error) {
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if cfg.DockerHost != "" {
 		opts = append(opts, client.WithHost(cfg.DockerHost))
@@ -80,7 +83,7 @@ func NewSwarmSource(cfg SwarmConfig) (*SwarmSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	s := &SwarmSource{
+	s := &Source{
 		cli:          cli,
 		eventsCli:    eventsCli,
 		log:          cfg.Logger,
@@ -100,7 +103,7 @@ func NewSwarmSource(cfg SwarmConfig) (*SwarmSource, error) {
 	return s, nil
 }
 
-// Run implements Source. It syncs at once, then on engine events (after the
+// Run implements registry.Source. It syncs at once, then on engine events (after the
 // debounce, and again 100, 200, 400 ms... later while that is sooner than
 // the poll) and every poll interval, and updates sink only when the Data
 // changed. A local task container that starts changes the last Data at
@@ -108,8 +111,8 @@ func NewSwarmSource(cfg SwarmConfig) (*SwarmSource, error) {
 // successful sync. Engine errors are retried
 // with backoff; Run returns an error only for ErrNotManager before the
 // first successful sync (a dockerd shutting down says so for a moment).
-func (s *SwarmSource) Run(ctx context.Context, sink Sink) error {
-	sink.Describe(SourceInfo{Kind: "swarm", Origin: s.cli.DaemonHost(), Stales: true})
+func (s *Source) Run(ctx context.Context, sink registry.Sink) error {
+	sink.Describe(registry.SourceInfo{Kind: "swarm", Origin: s.cli.DaemonHost(), Stales: true})
 	defer s.cli.Close()
 	defer s.eventsCli.Close()
 
@@ -121,7 +124,7 @@ func (s *SwarmSource) Run(ctx context.Context, sink Sink) error {
 	go s.watchEvents(ctx, kicks, local)
 
 	var (
-		last        *Data
+		last        *registry.Data
 		synced      bool
 		unreachable bool
 		failures    int
@@ -143,7 +146,7 @@ func (s *SwarmSource) Run(ctx context.Context, sink Sink) error {
 	defer timer.Stop()
 	// A pending timer is never pushed later by an event, only earlier.
 	deadline := time.Now()
-	publish := func(d *Data) {
+	publish := func(d *registry.Data) {
 		if !sameSwarmData(last, d) {
 			logSwarmChanges(s.log, last, d)
 			last = d
@@ -237,7 +240,7 @@ func (s *SwarmSource) Run(ctx context.Context, sink Sink) error {
 
 // syncResult is the outcome of one sync, begun at start.
 type syncResult struct {
-	data  *Data
+	data  *registry.Data
 	err   error
 	start time.Time
 }
