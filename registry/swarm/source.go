@@ -103,14 +103,14 @@ func NewSource(cfg Config) (*Source, error) {
 	return s, nil
 }
 
-// Run implements registry.Source. It syncs at once, then on engine events (after the
-// debounce, and again 100, 200, 400 ms... later while that is sooner than
-// the poll) and every poll interval, and updates sink only when the Data
-// changed. A local task container that starts changes the last Data at
-// once, even while a sync is under way; one that dies does at the next
-// successful sync. Engine errors are retried
-// with backoff; Run returns an error only for ErrNotManager before the
-// first successful sync (a dockerd shutting down says so for a moment).
+// Run implements registry.Source. It syncs at once, then on engine events
+// (after the debounce, and again 100, 200, 400 ms... later while that is
+// sooner than the poll) and every poll interval, and updates sink only
+// when the Data changed. A local task container that starts changes the
+// last Data at once, even while a sync is under way; one that dies does at
+// the next successful sync. Engine errors are retried with backoff; Run
+// returns an error only for ErrNotManager before the first successful sync
+// (a dockerd shutting down says so for a moment).
 func (s *Source) Run(ctx context.Context, sink registry.Sink) error {
 	sink.Describe(registry.SourceInfo{Kind: "swarm", Origin: s.cli.DaemonHost(), Stales: true})
 	defer s.cli.Close()
@@ -123,119 +123,163 @@ func (s *Source) Run(ctx context.Context, sink registry.Sink) error {
 	local := make(chan struct{}, 1)
 	go s.watchEvents(ctx, kicks, local)
 
-	var (
-		last        *registry.Data
-		synced      bool
-		unreachable bool
-		failures    int
-		// followUp is the delay of the next follow-up resync; 0: none.
-		followUp time.Duration
-		// syncing holds the result of the sync under way; nil: none.
-		syncing chan syncResult
-		// lastSync is when the last sync ended, syncedAt when the last
-		// successful one began: what the local engine said since is newer
-		// than the Data it read.
-		lastSync, syncedAt time.Time
-	)
-	defer func() {
-		if syncing != nil {
-			<-syncing
-		}
-	}()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	// A pending timer is never pushed later by an event, only earlier.
-	deadline := time.Now()
-	publish := func(d *registry.Data) {
-		if !sameSwarmData(last, d) {
-			logSwarmChanges(s.log, last, d)
-			last = d
-			sink.Update(d)
-		}
-	}
+	l := &loop{src: s, sink: sink, timer: time.NewTimer(0), deadline: time.Now()}
+	defer l.waitSync()
+	defer l.timer.Stop()
 	for {
 		// Kicks wait while a sync is under way: they schedule the next.
 		kicked := kicks
-		if syncing != nil {
+		if l.syncing != nil {
 			kicked = nil
 		}
-		var r syncResult
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-local:
-			// A local task container started: publish that at once; the
-			// kick that came with it brings the manager's word. A death
-			// waits for that sync: dockerd stopping kills every local
-			// container, and while the manager cannot be read the last
-			// good data keeps serving (the die is applied at the next
-			// successful sync, ahead of the engine's own listing).
-			_, started := s.local.current(time.Now())
-			publish(withLocalTasks(last, nil, started, syncedAt))
-			continue
+			l.localChanged()
 		case <-kicked:
-			followUp = followUpFirst
-			soon := time.Now().Add(s.debounce)
-			if gap := lastSync.Add(followUpFirst); soon.Before(gap) {
-				soon = gap
+			l.kicked()
+		case <-l.timer.C:
+			l.startSync(ctx)
+		case r := <-l.syncing:
+			l.syncing = nil
+			if stop, err := l.syncEnded(ctx, r); stop {
+				return err
 			}
-			if soon.Before(deadline) {
-				deadline = soon
-				timer.Reset(time.Until(soon))
-			}
-			continue
-		case <-timer.C:
-			syncing = make(chan syncResult, 1)
-			go func(done chan<- syncResult) {
-				start := time.Now()
-				data, err := s.sync(ctx)
-				done <- syncResult{data: data, err: err, start: start}
-			}(syncing)
-			continue
-		case r = <-syncing:
-			syncing = nil
 		}
-
-		lastSync = time.Now()
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(r.err, ErrNotManager) && !synced:
-			return r.err
-		case r.err != nil:
-			sink.Failed(r.err)
-			if !unreachable {
-				s.log.WithError(r.err).Warn("manager unreachable")
-				unreachable = true
-			} else {
-				s.log.WithError(r.err).Debug("sync failed")
-			}
-			wait := backoff(failures)
-			failures++
-			deadline = time.Now().Add(wait)
-			timer.Reset(wait)
-			continue
-		}
-		syncedAt = r.start
-		if unreachable {
-			s.log.Info("manager reachable again")
-			unreachable = false
-		}
-		failures, synced = 0, true
-		// What the local engine said after the sync read it goes on top.
-		died, started := s.local.current(time.Now())
-		publish(withLocalTasks(r.data, died, started, r.start))
-		sink.Synced(lastSync.Sub(r.start))
-		next := s.pollInterval
-		if followUp > 0 && followUp < next {
-			next = followUp
-			followUp *= 2
-		} else {
-			followUp = 0
-		}
-		deadline = time.Now().Add(next)
-		timer.Reset(next)
 	}
+}
+
+// loop is the state of one Run between its steps.
+type loop struct {
+	src  *Source
+	sink registry.Sink
+	// last is the Data last handed to sink.
+	last        *registry.Data
+	synced      bool // a sync has succeeded
+	unreachable bool // the last sync failed, and that was logged
+	failures    int  // failed syncs in a row
+	// followUp is the delay of the next follow-up resync; 0: none.
+	followUp time.Duration
+	// syncing holds the result of the sync under way; nil: none.
+	syncing chan syncResult
+	// lastSync is when the last sync ended, syncedAt when the last
+	// successful one began: what the local engine said since is newer
+	// than the Data it read.
+	lastSync, syncedAt time.Time
+	timer              *time.Timer
+	// deadline is when timer fires: a pending timer is never pushed later
+	// by an event, only earlier.
+	deadline time.Time
+}
+
+// publish hands d to the sink when it differs from the last Data.
+func (l *loop) publish(d *registry.Data) {
+	if !sameSwarmData(l.last, d) {
+		logSwarmChanges(l.src.log, l.last, d)
+		l.last = d
+		l.sink.Update(d)
+	}
+}
+
+// localChanged publishes at once that a local task container started;
+// the kick that came with it brings the manager's word. A death waits for
+// that sync: dockerd stopping kills every local container, and while the
+// manager cannot be read the last good data keeps serving (the die is
+// applied at the next successful sync, ahead of the engine's own listing).
+func (l *loop) localChanged() {
+	_, started := l.src.local.current(time.Now())
+	l.publish(withLocalTasks(l.last, nil, started, l.syncedAt))
+}
+
+// kicked brings the next sync forward to the debounce after an engine
+// event, but no sooner than followUpFirst after the last sync ended, and
+// starts the follow-up resyncs.
+func (l *loop) kicked() {
+	l.followUp = followUpFirst
+	soon := time.Now().Add(l.src.debounce)
+	if gap := l.lastSync.Add(followUpFirst); soon.Before(gap) {
+		soon = gap
+	}
+	if soon.Before(l.deadline) {
+		l.deadline = soon
+		l.timer.Reset(time.Until(soon))
+	}
+}
+
+// startSync runs a sync in the background; its result comes on l.syncing.
+func (l *loop) startSync(ctx context.Context) {
+	l.syncing = make(chan syncResult, 1)
+	go func(done chan<- syncResult) {
+		start := time.Now()
+		data, err := l.src.sync(ctx)
+		done <- syncResult{data: data, err: err, start: start}
+	}(l.syncing)
+}
+
+// waitSync waits for the sync under way, if any, to end.
+func (l *loop) waitSync() {
+	if l.syncing != nil {
+		<-l.syncing
+	}
+}
+
+// syncEnded takes the result of a sync; stop tells Run to return err.
+func (l *loop) syncEnded(ctx context.Context, r syncResult) (stop bool, err error) {
+	l.lastSync = time.Now()
+	switch {
+	case ctx.Err() != nil:
+		return true, nil
+	case errors.Is(r.err, ErrNotManager) && !l.synced:
+		return true, r.err
+	case r.err != nil:
+		l.syncFailed(r.err)
+	default:
+		l.syncSucceeded(r)
+	}
+	return false, nil
+}
+
+// syncFailed reports a failed sync and retries after a backoff.
+func (l *loop) syncFailed(err error) {
+	l.sink.Failed(err)
+	if !l.unreachable {
+		l.src.log.WithError(err).Warn("manager unreachable")
+		l.unreachable = true
+	} else {
+		l.src.log.WithError(err).Debug("sync failed")
+	}
+	l.schedule(backoff(l.failures))
+	l.failures++
+}
+
+// syncSucceeded publishes what a sync read, with what the local engine
+// said since on top, reports the sync, and schedules the next: a
+// follow-up while they are sooner than the poll, else the poll.
+func (l *loop) syncSucceeded(r syncResult) {
+	l.syncedAt = r.start
+	if l.unreachable {
+		l.src.log.Info("manager reachable again")
+		l.unreachable = false
+	}
+	l.failures, l.synced = 0, true
+	died, started := l.src.local.current(time.Now())
+	l.publish(withLocalTasks(r.data, died, started, r.start))
+	l.sink.Synced(l.lastSync.Sub(r.start))
+	next := l.src.pollInterval
+	if l.followUp > 0 && l.followUp < next {
+		next = l.followUp
+		l.followUp *= 2
+	} else {
+		l.followUp = 0
+	}
+	l.schedule(next)
+}
+
+// schedule sets the timer to fire after d.
+func (l *loop) schedule(d time.Duration) {
+	l.deadline = time.Now().Add(d)
+	l.timer.Reset(d)
 }
 
 // syncResult is the outcome of one sync, begun at start.

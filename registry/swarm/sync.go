@@ -247,30 +247,7 @@ func (s *Source) gatewayAddresses(ctx context.Context, networks []network.Summar
 func (st *engineState) data() *registry.Data {
 	d := &registry.Data{LocalNode: st.localNode}
 	strs := registry.NewInterner()
-
-	// Swarm networks by ID and name; ingress is kept apart because nothing
-	// is named on it.
-	overlay := make(map[string]bool)
-	ingress := make(map[string]bool)
-	byName := make(map[string]string)
-	for _, n := range st.networks {
-		if n.Scope != "swarm" {
-			continue
-		}
-		net := registry.Network{ID: strs.Get(n.ID), Name: n.Name, Ingress: n.Ingress}
-		for _, c := range n.IPAM.Config {
-			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
-				net.Subnets = append(net.Subnets, p.Masked())
-			}
-		}
-		d.Networks = append(d.Networks, net)
-		byName[n.Name] = n.ID
-		if n.Ingress {
-			ingress[n.ID] = true
-		} else {
-			overlay[n.ID] = true
-		}
-	}
+	nets := st.swarmNetworks(d, strs)
 
 	// Sized up front: append's headroom on 100,000 tasks is megabytes the
 	// Data would keep.
@@ -282,7 +259,7 @@ func (st *engineState) data() *registry.Data {
 	}
 	d.Services, d.Tasks = slices.Grow(d.Services, len(st.services)), slices.Grow(d.Tasks, tasks)
 	for _, svc := range st.services {
-		d.Services = append(d.Services, serviceOf(svc, overlay, ingress, byName, strs))
+		d.Services = append(d.Services, serviceOf(svc, nets.overlay, nets.ingress, nets.byName, strs))
 	}
 
 	for _, n := range st.nodes {
@@ -301,32 +278,13 @@ func (st *engineState) data() *registry.Data {
 		if t.DesiredState != swarmtypes.TaskStateRunning {
 			continue
 		}
-		task := registry.Task{
-			ID:        t.ID,
-			ServiceID: strs.Get(t.ServiceID),
-			Slot:      t.Slot,
-			NodeID:    strs.Get(t.NodeID),
-			State:     strs.Get(string(t.Status.State)),
-		}
-		if cs := t.Status.ContainerStatus; cs != nil && cs.ContainerID != "" && st.localNode != "" &&
-			t.NodeID == st.localNode && task.State == registry.TaskRunning && (!live[cs.ContainerID] || st.died[cs.ContainerID]) {
-			task.State = TaskContainerStopped
-		}
-		if startingHere(t, st.localNode) && st.ready[t.Status.ContainerStatus.ContainerID] {
-			task.State = registry.TaskRunning
-		}
-		for _, att := range t.NetworksAttachments {
-			if att.Network.Spec.Ingress || ingress[att.Network.ID] {
-				continue
-			}
-			addrs = parseCIDRs(addrs[:0], att.Addresses)
-			task.AddAddrs(strs.Get(att.Network.ID), addrs...)
-		}
+		var task registry.Task
+		task, addrs = st.taskOf(t, live, nets.ingress, strs, addrs)
 		d.Tasks = append(d.Tasks, task)
 	}
 
 	for _, c := range st.containers {
-		if ctr, ok := containerOf(c, overlay, ingress, st.gateways[c.ID], strs); ok {
+		if ctr, ok := containerOf(c, nets.overlay, nets.ingress, st.gateways[c.ID], strs); ok {
 			d.Containers = append(d.Containers, ctr)
 		}
 	}
@@ -334,6 +292,66 @@ func (st *engineState) data() *registry.Data {
 	sortSwarmData(d)
 	registry.PackAddrs(d.Tasks)
 	return d
+}
+
+// swarmNetworks are the engine's Swarm-scoped networks by ID and name;
+// ingress is kept apart because nothing is named on it.
+type swarmNetworks struct {
+	overlay, ingress map[string]bool   // network ID →
+	byName           map[string]string // name → network ID
+}
+
+// swarmNetworks adds the Swarm-scoped networks to d.
+func (st *engineState) swarmNetworks(d *registry.Data, strs registry.Interner) swarmNetworks {
+	nets := swarmNetworks{overlay: map[string]bool{}, ingress: map[string]bool{}, byName: map[string]string{}}
+	for _, n := range st.networks {
+		if n.Scope != "swarm" {
+			continue
+		}
+		net := registry.Network{ID: strs.Get(n.ID), Name: n.Name, Ingress: n.Ingress}
+		for _, c := range n.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+				net.Subnets = append(net.Subnets, p.Masked())
+			}
+		}
+		d.Networks = append(d.Networks, net)
+		nets.byName[n.Name] = n.ID
+		if n.Ingress {
+			nets.ingress[n.ID] = true
+		} else {
+			nets.overlay[n.ID] = true
+		}
+	}
+	return nets
+}
+
+// taskOf converts a task the manager wants running. On the local node,
+// the engine's word wins over the manager's: a running task whose
+// container is gone or died is stopped, a starting one whose container is
+// ready runs. addrs is scratch space, returned for reuse.
+func (st *engineState) taskOf(t swarmtypes.Task, live, ingress map[string]bool, strs registry.Interner, addrs []netip.Addr) (registry.Task, []netip.Addr) {
+	task := registry.Task{
+		ID:        t.ID,
+		ServiceID: strs.Get(t.ServiceID),
+		Slot:      t.Slot,
+		NodeID:    strs.Get(t.NodeID),
+		State:     strs.Get(string(t.Status.State)),
+	}
+	if cs := t.Status.ContainerStatus; cs != nil && cs.ContainerID != "" && st.localNode != "" &&
+		t.NodeID == st.localNode && task.State == registry.TaskRunning && (!live[cs.ContainerID] || st.died[cs.ContainerID]) {
+		task.State = TaskContainerStopped
+	}
+	if startingHere(t, st.localNode) && st.ready[t.Status.ContainerStatus.ContainerID] {
+		task.State = registry.TaskRunning
+	}
+	for _, att := range t.NetworksAttachments {
+		if att.Network.Spec.Ingress || ingress[att.Network.ID] {
+			continue
+		}
+		addrs = parseCIDRs(addrs[:0], att.Addresses)
+		task.AddAddrs(strs.Get(att.Network.ID), addrs...)
+	}
+	return task, addrs
 }
 
 func serviceOf(svc swarmtypes.Service, overlay, ingress map[string]bool, byName map[string]string, strs registry.Interner) registry.Service {
