@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/registry/registrytest"
 )
 
 // The file source publishes the file, keeps the last good data when the
@@ -77,5 +78,56 @@ func TestFileSourceFailsWhenTheFirstLoadFails(t *testing.T) {
 	err := src.Run(context.Background(), updateSink(func(*registry.Data) { t.Fatal("update called") }))
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// The file source reports through its sink as every source does: it
+// describes itself first as never going stale, then each good load is an
+// update and a sync, and a file that turns bad is a failed sync.
+func TestFileSourceReportsThroughItsSink(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reg.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("services:\n  - {name: one}\n")
+	log := logrus.New()
+	log.SetOutput(new(strings.Builder))
+	src := NewSource(path, logrus.NewEntry(log))
+	src.Debounce = 20 * time.Millisecond
+	sink := registrytest.NewSink()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, sink) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	for _, want := range []string{"describe file stales=false", "update 1 services", "synced"} {
+		if got := sink.Next(t); got != want {
+			t.Fatalf("reported %q, want %q", got, want)
+		}
+	}
+	if info := sink.Info(t); info.Origin != path {
+		t.Errorf("origin %q, want %q", info.Origin, path)
+	}
+	write("services: [\n")
+	if got := sink.Next(t); got != "failed" {
+		t.Fatalf("a bad file reported %q, want failed", got)
+	}
+	write("services:\n  - {name: one}\n  - {name: two}\n")
+	got := sink.Next(t)
+	for got == "failed" { // the editor's write came in two events
+		got = sink.Next(t)
+	}
+	if got != "update 2 services" {
+		t.Fatalf("a good file again reported %q, want update 2 services", got)
+	}
+	if got := sink.Next(t); got != "synced" {
+		t.Fatalf("after the update reported %q, want synced", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/registry/registrytest"
 )
 
 // runningSource runs a Source against a fake engine and collects what
@@ -578,5 +579,47 @@ func TestLocalTasksRemembersWhatTheEngineSaid(t *testing.T) {
 				t.Errorf("started %v, want %v", got, tt.wantStarted)
 			}
 		})
+	}
+}
+
+// The Swarm source reports through its sink as every source does: it
+// describes itself first as going stale, then a sync that found something
+// new is an update and a sync, one that found nothing new only a sync, and
+// one that could not read the manager a failure.
+func TestSwarmSourceReportsThroughItsSink(t *testing.T) {
+	for _, env := range []string{"DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION", "DOCKER_CONTEXT"} {
+		t.Setenv(env, "")
+	}
+	f := newFakeEngine(t)
+	smallCluster(f, 2)
+	logger, _ := logtest.NewNullLogger()
+	src, err := NewSource(Config{DockerHost: f.host(), PollInterval: 20 * time.Millisecond, Logger: logrus.NewEntry(logger)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := registrytest.NewSink()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, sink) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	for _, want := range []string{"describe swarm stales=true", "update 1 services", "synced", "synced"} {
+		if got := sink.Next(t); got != want {
+			t.Fatalf("reported %q, want %q", got, want)
+		}
+	}
+	if info := sink.Info(t); info.Origin != f.host() {
+		t.Errorf("origin %q, want %q", info.Origin, f.host())
+	}
+	f.failPath("/services", http.StatusInternalServerError, "manager is down")
+	for got := sink.Next(t); got != "failed"; got = sink.Next(t) {
+		if got != "synced" { // a sync already under way
+			t.Fatalf("reported %q while the manager fails, want failed", got)
+		}
 	}
 }
