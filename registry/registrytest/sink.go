@@ -32,7 +32,9 @@ func (s *Sink) Describe(info registry.SourceInfo) {
 }
 
 // Update implements registry.Sink.
-func (s *Sink) Update(d *registry.Data) { s.lines <- fmt.Sprintf("update %d services", len(d.Services)) }
+func (s *Sink) Update(d *registry.Data) {
+	s.lines <- fmt.Sprintf("update %d services", len(d.Services))
+}
 
 // Synced implements registry.Sink.
 func (s *Sink) Synced(time.Duration) { s.lines <- "synced" }
