@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/swarmdns/swarmdns/internal/benchdata"
-	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/registry/file"
 )
 
 // heapOf returns the live heap, in MB, that what keep returns holds. Each
@@ -60,7 +60,7 @@ func BenchmarkLoadFile(b *testing.B) {
 			}
 			var loadErr error
 			heap := heapOf(func() any {
-				d, err := registry.LoadFile(path)
+				d, err := file.Load(path)
 				loadErr = err
 				return d
 			})
@@ -69,7 +69,7 @@ func BenchmarkLoadFile(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := registry.LoadFile(path); err != nil {
+				if _, err := file.Load(path); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,6 +1,14 @@
-// Package registry holds what swarmdns knows about the cluster: the data a
-// Source reads (Swarm, a YAML file), and the immutable Snapshot built from
-// it at sync time and published with an atomic swap. A Snapshot answers
-// "which records does this name have, for a client on these networks" with
-// records already packed in wire format; queries only read it.
+// Package registry is what swarmdns knows about the cluster, between the
+// sources that read it and the server that answers from it.
+//
+// The model (model.go) is Data: services, tasks, networks, nodes and local
+// containers, complete at one moment. A Source (registry/swarm,
+// registry/file, each in its own package with its own I/O libraries)
+// hands Data to a Sink and reports every sync, good or failed, through
+// it. The Store is that Sink: it builds an immutable Snapshot of each Data
+// (Build: every name, its views per network and its record sets, packed
+// in wire format, with a compiled scheduler each) and publishes it with an
+// atomic swap. Queries read the published Snapshot with one atomic load
+// and never wait for a build; a failed sync leaves it serving. Observers
+// added with Store.Observe hear every publish and every sync.
 package registry

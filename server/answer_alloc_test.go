@@ -6,7 +6,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/swarmdns/swarmdns/internal/benchdata"
-	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/registry/file"
 	"github.com/swarmdns/swarmdns/scheduler"
 )
 
@@ -14,7 +14,7 @@ import (
 // every record type and negative answer and every scheduler, with and
 // without EDNS.
 func TestZoneAnswerDoesNotAllocate(t *testing.T) {
-	example, err := registry.LoadFile("../examples/registry.yaml")
+	example, err := file.Load("../examples/registry.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

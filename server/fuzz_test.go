@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/registry/file"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpus")
@@ -90,7 +91,7 @@ func checkReply(t *testing.T, query, reply []byte, tcp bool) {
 }
 
 func fuzzHandler(t testing.TB) *Handler {
-	d, err := registry.LoadFile("../examples/registry.yaml")
+	d, err := file.Load("../examples/registry.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/registry/file"
 )
 
 // These tests drive the real server over loopback UDP and TCP sockets with
@@ -50,7 +51,7 @@ func startServer(t *testing.T, path string, cfg Config, rc registry.Config, opts
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if path != "" {
-		src := registry.NewFileSource(path, quietLog())
+		src := file.NewSource(path, quietLog())
 		src.Debounce = 10 * time.Millisecond
 		go src.Run(ctx, store)
 		deadline := time.Now().Add(5 * time.Second)

@@ -8,25 +8,26 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/registry/file"
 )
 
 func newCheckCommand() *cobra.Command {
-	var file string
+	var path string
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Validate a registry file and print every problem (exits 1 when there is one)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
+			if path == "" {
 				return errors.New("check: give --registry-file")
 			}
-			d, err := registry.LoadFile(file)
+			d, err := file.Load(path)
 			if err != nil {
 				problems := strings.Split(err.Error(), "\n")
 				for _, p := range problems {
 					fmt.Fprintln(cmd.ErrOrStderr(), p)
 				}
-				return fmt.Errorf("%s: %d problem(s)", file, len(problems))
+				return fmt.Errorf("%s: %d problem(s)", path, len(problems))
 			}
 			running := 0
 			for _, t := range d.Tasks {
@@ -34,10 +35,10 @@ func newCheckCommand() *cobra.Command {
 					running++
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d services, %d running tasks, %d networks)\n", file, len(d.Services), running, len(d.Networks))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d services, %d running tasks, %d networks)\n", path, len(d.Services), running, len(d.Networks))
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&file, "registry-file", "", "the YAML registry file to validate")
+	cmd.Flags().StringVar(&path, "registry-file", "", "the YAML registry file to validate")
 	return cmd
 }

@@ -7,10 +7,10 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
 
+	"github.com/swarmdns/swarmdns/ops"
 	"github.com/swarmdns/swarmdns/registry"
 	"github.com/swarmdns/swarmdns/server"
 	"github.com/swarmdns/swarmdns/server/forward"
-	"github.com/swarmdns/swarmdns/server/ops"
 )
 
 // opsOptions are the serve flags of the operations side: the HTTP
@@ -38,7 +38,7 @@ type opsRuntime struct {
 	store    *registry.Store
 	log      *logrus.Entry
 	metrics  *ops.Metrics
-	queryLog *server.QueryLog
+	queryLog *ops.QueryLog
 	http     *ops.Ops
 }
 
@@ -49,7 +49,7 @@ func (o *opsOptions) startOps(store *registry.Store, log *logrus.Entry) *opsRunt
 	r.metrics = ops.NewMetrics(store)
 	// The one registration on a new registry: it cannot collide.
 	_ = r.metrics.SetBuildInfo(version)
-	r.queryLog = server.NewQueryLog(log.WithField("component", "query"), o.logQueries)
+	r.queryLog = ops.NewQueryLog(log.WithField("component", "query"), o.logQueries)
 	return r
 }
 

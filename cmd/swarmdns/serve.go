@@ -19,6 +19,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/registry/file"
+	"github.com/swarmdns/swarmdns/registry/swarm"
 	"github.com/swarmdns/swarmdns/scheduler"
 	"github.com/swarmdns/swarmdns/server"
 	"github.com/swarmdns/swarmdns/server/forward"
@@ -100,16 +102,16 @@ func newServeCommand() *cobra.Command {
 // source picks the registry source from the flags.
 func (o *serveOptions) source(log *logrus.Entry) (registry.Source, func(), error) {
 	if o.registryFile != "" {
-		file := registry.NewFileSource(o.registryFile, log.WithField("component", "file"))
-		return file, file.Reload, nil
+		src := file.NewSource(o.registryFile, log.WithField("component", "file"))
+		return src, src.Reload, nil
 	}
-	swarm, err := registry.NewSwarmSource(registry.SwarmConfig{
+	src, err := swarm.NewSource(swarm.Config{
 		DockerHost: o.dockerHost, PollInterval: o.pollInterval, Logger: log.WithField("component", "swarm"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("swarm source: %w", err)
 	}
-	return swarm, nil, nil
+	return src, nil, nil
 }
 
 // forwarder builds the Forwarder, or nil when no upstream is configured.

@@ -1,18 +1,12 @@
-package registry
+package file
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/sirupsen/logrus"
 )
 
 func TestExampleRegistryLoads(t *testing.T) {
-	d, err := LoadFile("../examples/registry.yaml")
+	d, err := Load("../../examples/registry.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +48,7 @@ func TestInvalidRegistryFileIsRejectedWithLineAndReason(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseFile("reg.yaml", []byte(tc.body))
+			_, err := Parse("reg.yaml", []byte(tc.body))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -67,82 +61,15 @@ func TestInvalidRegistryFileIsRejectedWithLineAndReason(t *testing.T) {
 
 func TestEveryErrorOfAFileIsReported(t *testing.T) {
 	body := "services:\n  - {name: a, endpoint_mode: x}\n  - {name: b, mode: y}\n"
-	_, err := ParseFile("reg.yaml", []byte(body))
+	_, err := Parse("reg.yaml", []byte(body))
 	if err == nil || !strings.Contains(err.Error(), "reg.yaml:2:") || !strings.Contains(err.Error(), "reg.yaml:3:") {
 		t.Fatalf("error %v: want both lines 2 and 3", err)
 	}
 }
 
 func TestEmptyRegistryFileIsAnEmptyRegistry(t *testing.T) {
-	d, err := ParseFile("reg.yaml", nil)
+	d, err := Parse("reg.yaml", nil)
 	if err != nil || len(d.Services) != 0 {
 		t.Fatalf("got %v, %v", d, err)
-	}
-}
-
-// The file source publishes the file, keeps the last good data when the
-// file turns bad, and picks up a good file again, whether it is written in
-// place or renamed over the old one.
-func TestFileSourceReloadKeepsLastGoodData(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "reg.yaml")
-	write := func(body string) {
-		tmp := filepath.Join(dir, "tmp")
-		if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("services:\n  - {name: one}\n")
-	log := logrus.New()
-	log.SetOutput(new(strings.Builder))
-	src := NewFileSource(path, logrus.NewEntry(log))
-	src.Debounce = 20 * time.Millisecond
-	updates := make(chan *Data, 10)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, updateSink(func(d *Data) { updates <- d })) }()
-
-	next := func() *Data {
-		select {
-		case d := <-updates:
-			return d
-		case <-time.After(5 * time.Second):
-			t.Fatal("no update")
-			return nil
-		}
-	}
-	if d := next(); d.Services[0].Name != "one" {
-		t.Fatalf("first load %v", d.Services)
-	}
-	write("services: [\n") // broken: no update may follow
-	write("services:\n  - {name: two}\n")
-	if d := next(); d.Services[0].Name != "two" {
-		t.Fatalf("after a good file, got %v", d.Services)
-	}
-	if err := os.WriteFile(path, []byte("services:\n  - {name: three}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if d := next(); d.Services[0].Name != "three" {
-		t.Fatalf("after an in-place write, got %v", d.Services)
-	}
-	src.Reload()
-	if d := next(); d.Services[0].Name != "three" {
-		t.Fatalf("after Reload, got %v", d.Services)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestFileSourceFailsWhenTheFirstLoadFails(t *testing.T) {
-	src := NewFileSource(filepath.Join(t.TempDir(), "missing.yaml"), logrus.NewEntry(logrus.New()))
-	err := src.Run(context.Background(), updateSink(func(*Data) { t.Fatal("update called") }))
-	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
-		t.Fatalf("error %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package registry
+package swarm
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // from the local engine (task containers starting, dying, turning healthy).
 // It reconnects with backoff until ctx is done; the poll covers whatever is
 // missed meanwhile.
-func (s *SwarmSource) watchEvents(ctx context.Context, kicks, local chan<- struct{}) {
+func (s *Source) watchEvents(ctx context.Context, kicks, local chan<- struct{}) {
 	opts := events.ListOptions{Filters: filters.NewArgs(
 		filters.Arg("type", string(events.ServiceEventType)),
 		filters.Arg("type", string(events.NodeEventType)),
@@ -46,7 +46,7 @@ func (s *SwarmSource) watchEvents(ctx context.Context, kicks, local chan<- struc
 
 // forwardEvents turns relevant messages into kicks until the stream ends.
 // Each channel holds one pending kick; more would only repeat it.
-func (s *SwarmSource) forwardEvents(ctx context.Context, msgs <-chan events.Message, errs <-chan error, kicks, local chan<- struct{}) error {
+func (s *Source) forwardEvents(ctx context.Context, msgs <-chan events.Message, errs <-chan error, kicks, local chan<- struct{}) error {
 	localKick := func() { kick(local) }
 	for {
 		select {

@@ -1,4 +1,4 @@
-package registry
+package swarm
 
 import (
 	"net/http"
@@ -10,35 +10,37 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/swarm"
+	swarmtypes "github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmdns/swarmdns/registry"
 )
 
 func TestWithLocalTasks(t *testing.T) {
 	synced := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	after, before := synced.Add(time.Millisecond), synced.Add(-time.Millisecond)
-	base := func(tasks ...Task) *Data {
-		return &Data{
+	base := func(tasks ...registry.Task) *registry.Data {
+		return &registry.Data{
 			LocalNode: "node-local",
-			Networks: []Network{
+			Networks: []registry.Network{
 				{ID: ingressID, Name: "ingress", Ingress: true},
 				{ID: appnetID, Name: "appnet"},
 			},
-			Services: []Service{
+			Services: []registry.Service{
 				{ID: "svc-glob", Name: "glob", Global: true},
 				{ID: "svc-web", Name: "web"},
 			},
 			Tasks: tasks,
 		}
 	}
-	onAppnet := func(a string) []NetworkAddrs { return byNetwork(map[string][]netip.Addr{appnetID: {ip(a)}}) }
-	webTask := func(id, state string, slot int, addr string) Task {
-		t := Task{ID: id, ServiceID: "svc-web", Slot: slot, NodeID: "node-local", State: state}
+	onAppnet := func(a string) []registry.NetworkAddrs { return byNetwork(map[string][]netip.Addr{appnetID: {ip(a)}}) }
+	webTask := func(id, state string, slot int, addr string) registry.Task {
+		t := registry.Task{ID: id, ServiceID: "svc-web", Slot: slot, NodeID: "node-local", State: state}
 		if addr != "" {
 			t.Addresses = onAppnet(addr)
 		}
 		return t
 	}
-	started := func(at time.Time, tk Task) map[string]startedTask {
+	started := func(at time.Time, tk registry.Task) map[string]startedTask {
 		return map[string]startedTask{"c-" + tk.ID: {task: tk, container: "c-" + tk.ID, at: at}}
 	}
 	died := func(task string) map[string]diedContainer {
@@ -46,49 +48,49 @@ func TestWithLocalTasks(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		in      *Data
+		in      *registry.Data
 		died    map[string]diedContainer
 		started map[string]startedTask
-		want    *Data
+		want    *registry.Data
 	}{
 		{"nothing known leaves the data as it is",
-			base(webTask("task-1", TaskRunning, 1, "10.0.1.11")), nil, nil,
-			base(webTask("task-1", TaskRunning, 1, "10.0.1.11"))},
+			base(webTask("task-1", registry.TaskRunning, 1, "10.0.1.11")), nil, nil,
+			base(webTask("task-1", registry.TaskRunning, 1, "10.0.1.11"))},
 		{"a running task whose container died is stopped",
-			base(webTask("task-1", TaskRunning, 1, "10.0.1.11"), webTask("task-2", TaskRunning, 2, "10.0.1.12")), died("task-1"), nil,
-			base(webTask("task-1", TaskContainerStopped, 1, "10.0.1.11"), webTask("task-2", TaskRunning, 2, "10.0.1.12"))},
+			base(webTask("task-1", registry.TaskRunning, 1, "10.0.1.11"), webTask("task-2", registry.TaskRunning, 2, "10.0.1.12")), died("task-1"), nil,
+			base(webTask("task-1", TaskContainerStopped, 1, "10.0.1.11"), webTask("task-2", registry.TaskRunning, 2, "10.0.1.12"))},
 		{"a died container of a task not running yet changes nothing",
 			base(webTask("task-1", "starting", 1, "10.0.1.11")), died("task-1"), nil,
 			base(webTask("task-1", "starting", 1, "10.0.1.11"))},
 		{"a started container makes its starting task running",
-			base(webTask("task-1", "starting", 1, "10.0.1.11")), nil, started(before, webTask("task-1", TaskRunning, 0, "10.0.1.11")),
-			base(webTask("task-1", TaskRunning, 1, "10.0.1.11"))},
+			base(webTask("task-1", "starting", 1, "10.0.1.11")), nil, started(before, webTask("task-1", registry.TaskRunning, 0, "10.0.1.11")),
+			base(webTask("task-1", registry.TaskRunning, 1, "10.0.1.11"))},
 		{"a started container gives its addresses to a task the manager listed without any",
-			base(webTask("task-1", "assigned", 1, "")), nil, started(before, webTask("task-1", TaskRunning, 1, "10.0.1.11")),
-			base(webTask("task-1", TaskRunning, 1, "10.0.1.11"))},
+			base(webTask("task-1", "assigned", 1, "")), nil, started(before, webTask("task-1", registry.TaskRunning, 1, "10.0.1.11")),
+			base(webTask("task-1", registry.TaskRunning, 1, "10.0.1.11"))},
 		{"a started container does not overrule a task the manager reports failed",
-			base(webTask("task-1", "failed", 1, "10.0.1.11")), nil, started(after, webTask("task-1", TaskRunning, 1, "10.0.1.11")),
+			base(webTask("task-1", "failed", 1, "10.0.1.11")), nil, started(after, webTask("task-1", registry.TaskRunning, 1, "10.0.1.11")),
 			base(webTask("task-1", "failed", 1, "10.0.1.11"))},
 		{"a task started after the sync joins its service before the manager lists it",
-			base(webTask("task-1", TaskRunning, 1, "10.0.1.11")), nil, started(after, webTask("task-0", TaskRunning, 2, "10.0.1.12")),
-			base(webTask("task-0", TaskRunning, 2, "10.0.1.12"), webTask("task-1", TaskRunning, 1, "10.0.1.11"))},
+			base(webTask("task-1", registry.TaskRunning, 1, "10.0.1.11")), nil, started(after, webTask("task-0", registry.TaskRunning, 2, "10.0.1.12")),
+			base(webTask("task-0", registry.TaskRunning, 2, "10.0.1.12"), webTask("task-1", registry.TaskRunning, 1, "10.0.1.11"))},
 		{"a task started before the sync that the manager did not list stays out",
-			base(webTask("task-1", TaskRunning, 1, "10.0.1.11")), nil, started(before, webTask("task-2", TaskRunning, 2, "10.0.1.12")),
-			base(webTask("task-1", TaskRunning, 1, "10.0.1.11"))},
+			base(webTask("task-1", registry.TaskRunning, 1, "10.0.1.11")), nil, started(before, webTask("task-2", registry.TaskRunning, 2, "10.0.1.12")),
+			base(webTask("task-1", registry.TaskRunning, 1, "10.0.1.11"))},
 		{"a started task of a service the manager did not list stays out",
-			base(), nil, started(after, Task{ID: "task-9", ServiceID: "svc-new", State: TaskRunning, Addresses: onAppnet("10.0.1.19")}),
+			base(), nil, started(after, registry.Task{ID: "task-9", ServiceID: "svc-new", State: registry.TaskRunning, Addresses: onAppnet("10.0.1.19")}),
 			base()},
 		{"a started task of a global service has slot 0 and the local node",
-			base(), nil, started(after, Task{ID: "task-g", ServiceID: "svc-glob", Slot: 7, State: TaskRunning, Addresses: onAppnet("10.0.1.20")}),
-			base(Task{ID: "task-g", ServiceID: "svc-glob", NodeID: "node-local", State: TaskRunning, Addresses: onAppnet("10.0.1.20")})},
+			base(), nil, started(after, registry.Task{ID: "task-g", ServiceID: "svc-glob", Slot: 7, State: registry.TaskRunning, Addresses: onAppnet("10.0.1.20")}),
+			base(registry.Task{ID: "task-g", ServiceID: "svc-glob", NodeID: "node-local", State: registry.TaskRunning, Addresses: onAppnet("10.0.1.20")})},
 		{"a started container's addresses on ingress and local networks are not the task's",
-			base(), nil, started(after, Task{ID: "task-3", ServiceID: "svc-web", Slot: 3, NodeID: "node-local", State: TaskRunning,
+			base(), nil, started(after, registry.Task{ID: "task-3", ServiceID: "svc-web", Slot: 3, NodeID: "node-local", State: registry.TaskRunning,
 				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.13")}, ingressID: {ip("10.0.0.13")}, gwbridge: {ip("172.18.0.3")}})}),
-			base(webTask("task-3", TaskRunning, 3, "10.0.1.13"))},
+			base(webTask("task-3", registry.TaskRunning, 3, "10.0.1.13"))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			orig := base(append([]Task(nil), tt.in.Tasks...)...)
+			orig := base(append([]registry.Task(nil), tt.in.Tasks...)...)
 			got := withLocalTasks(tt.in, tt.died, tt.started, synced)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got tasks %+v\nwant %+v", got.Tasks, tt.want.Tasks)
@@ -148,49 +150,49 @@ func taskEvent(action events.Action, container, task string) events.Message {
 // task list failing after the first sync: whatever is published after the
 // event came from the event alone.
 func TestSwarmSourceLocalContainerEventsNeedNoFullSync(t *testing.T) {
-	running := func(id string, slot int, addr string) swarm.Task {
-		return withContainer(task(id, "svc-web", slot, swarm.TaskStateRunning, swarm.TaskStateRunning,
+	running := func(id string, slot int, addr string) swarmtypes.Task {
+		return withContainer(task(id, "svc-web", slot, swarmtypes.TaskStateRunning, swarmtypes.TaskStateRunning,
 			attached(appnetID, false, addr+"/24")), "c-"+id)
 	}
-	starting := func(id string, slot int, addr string) swarm.Task {
-		return withContainer(task(id, "svc-web", slot, swarm.TaskStateRunning, swarm.TaskStateStarting,
+	starting := func(id string, slot int, addr string) swarmtypes.Task {
+		return withContainer(task(id, "svc-web", slot, swarmtypes.TaskStateRunning, swarmtypes.TaskStateStarting,
 			attached(appnetID, false, addr+"/24")), "c-"+id)
 	}
 	tests := []struct {
 		name    string
-		tasks   []swarm.Task
+		tasks   []swarmtypes.Task
 		inspect map[string]container.InspectResponse
 		event   events.Message
 		// want is each task's state after the event; nil: no update.
 		want map[string]string
 	}{
 		{"a die event alone, the manager unreadable, keeps the last good data (dockerd stopping kills every container)",
-			[]swarm.Task{running("task-1", 1, "10.0.1.11"), running("task-2", 2, "10.0.1.12")}, nil,
+			[]swarmtypes.Task{running("task-1", 1, "10.0.1.11"), running("task-2", 2, "10.0.1.12")}, nil,
 			taskEvent(events.ActionDie, "c-task-1", "task-1"), nil},
 		{"a start event makes the starting task running after one inspect",
-			[]swarm.Task{running("task-1", 1, "10.0.1.11"), starting("task-2", 2, "10.0.1.12")},
+			[]swarmtypes.Task{running("task-1", 1, "10.0.1.11"), starting("task-2", 2, "10.0.1.12")},
 			map[string]container.InspectResponse{"c-task-2": taskContainer("c-task-2", "task-2", "svc-web", "web.2.task-2", "10.0.1.12", "")},
 			taskEvent(events.ActionStart, "c-task-2", "task-2"),
-			map[string]string{"task-1": TaskRunning, "task-2": TaskRunning}},
+			map[string]string{"task-1": registry.TaskRunning, "task-2": registry.TaskRunning}},
 		{"a start event of a task the manager has not listed yet adds it",
-			[]swarm.Task{running("task-1", 1, "10.0.1.11")},
+			[]swarmtypes.Task{running("task-1", 1, "10.0.1.11")},
 			map[string]container.InspectResponse{"c-task-2": taskContainer("c-task-2", "task-2", "svc-web", "web.2.task-2", "10.0.1.12", "")},
 			taskEvent(events.ActionStart, "c-task-2", "task-2"),
-			map[string]string{"task-1": TaskRunning, "task-2": TaskRunning}},
+			map[string]string{"task-1": registry.TaskRunning, "task-2": registry.TaskRunning}},
 		{"a healthy status makes the starting task running",
-			[]swarm.Task{starting("task-2", 2, "10.0.1.12")},
+			[]swarmtypes.Task{starting("task-2", 2, "10.0.1.12")},
 			map[string]container.InspectResponse{"c-task-2": taskContainer("c-task-2", "task-2", "svc-web", "web.2.task-2", "10.0.1.12", container.Healthy)},
 			taskEvent(events.ActionHealthStatusHealthy, "c-task-2", "task-2"),
-			map[string]string{"task-2": TaskRunning}},
+			map[string]string{"task-2": registry.TaskRunning}},
 		{"a start event of a container still checking its health publishes nothing",
-			[]swarm.Task{starting("task-2", 2, "10.0.1.12")},
+			[]swarmtypes.Task{starting("task-2", 2, "10.0.1.12")},
 			map[string]container.InspectResponse{"c-task-2": taskContainer("c-task-2", "task-2", "svc-web", "web.2.task-2", "10.0.1.12", container.Starting)},
 			taskEvent(events.ActionStart, "c-task-2", "task-2"), nil},
 		{"a start event whose inspect fails publishes nothing",
-			[]swarm.Task{starting("task-2", 2, "10.0.1.12")}, nil,
+			[]swarmtypes.Task{starting("task-2", 2, "10.0.1.12")}, nil,
 			taskEvent(events.ActionStart, "c-task-2", "task-2"), nil},
 		{"a start event of a container that is no task publishes nothing",
-			[]swarm.Task{starting("task-2", 2, "10.0.1.12")},
+			[]swarmtypes.Task{starting("task-2", 2, "10.0.1.12")},
 			map[string]container.InspectResponse{"c-task-2": taskContainer("c-task-2", "task-2", "svc-web", "web.2.task-2", "10.0.1.12", "")},
 			taskEvent(events.ActionStart, "c-task-2", ""), nil},
 	}
@@ -199,7 +201,7 @@ func TestSwarmSourceLocalContainerEventsNeedNoFullSync(t *testing.T) {
 			f := newFakeEngine(t)
 			f.set(func(f *fakeEngine) {
 				f.networks = fixtureNetworks()
-				f.services = []swarm.Service{withNetworks(replicated("svc-web", "web"), swarm.NetworkAttachmentConfig{Target: appnetID})}
+				f.services = []swarmtypes.Service{withNetworks(replicated("svc-web", "web"), swarmtypes.NetworkAttachmentConfig{Target: appnetID})}
 				f.tasks = tt.tasks
 				for _, tk := range tt.tasks {
 					f.containers = append(f.containers, container.Summary{ID: tk.Status.ContainerStatus.ContainerID, State: "running"})
@@ -257,9 +259,9 @@ func TestSwarmSourceManagerWinsAtTheNextFullSync(t *testing.T) {
 
 func TestSwarmSourceLocalChangeDoesNotWaitForASyncUnderWay(t *testing.T) {
 	f := newFakeEngine(t)
-	f.oneTask(swarm.TaskStateStarting)
+	f.oneTask(swarmtypes.TaskStateStarting)
 	rs := startSource(t, f, time.Hour)
-	if d := rs.next(t, 5*time.Second); d.Tasks[0].State == TaskRunning {
+	if d := rs.next(t, 5*time.Second); d.Tasks[0].State == registry.TaskRunning {
 		t.Fatalf("before the start event: %+v", d.Tasks)
 	}
 	waitFor(t, func() bool { return f.subscribers() > 0 })
@@ -274,8 +276,8 @@ func TestSwarmSourceLocalChangeDoesNotWaitForASyncUnderWay(t *testing.T) {
 	start := time.Now()
 	f.emit(taskEvent(events.ActionStart, "c1", "task-1"))
 	d := rs.next(t, time.Second)
-	if d.Tasks[0].State != TaskRunning {
-		t.Errorf("after the start event: %+v, want task-1 %s", d.Tasks, TaskRunning)
+	if d.Tasks[0].State != registry.TaskRunning {
+		t.Errorf("after the start event: %+v, want task-1 %s", d.Tasks, registry.TaskRunning)
 	}
 	if took := time.Since(start); took > 500*time.Millisecond {
 		t.Errorf("the start was published after %v, behind the sync under way", took)

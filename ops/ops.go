@@ -1,5 +1,3 @@
-// Package ops is swarmdns's HTTP operations listener: Prometheus metrics,
-// health and readiness, and a read-only API over the registry.
 package ops
 
 import (

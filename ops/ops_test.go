@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/registry/file"
 	"github.com/swarmdns/swarmdns/server"
 )
 
@@ -63,7 +64,7 @@ func newFixture(t *testing.T, synced bool, staleAfter time.Duration) *fixture {
 	f := &fixture{store: store, metrics: NewMetrics(store)}
 	store.Describe(registry.SourceInfo{Kind: "swarm", Stales: true})
 	if synced {
-		d, err := registry.ParseFile("test.yaml", []byte(testRegistry))
+		d, err := file.Parse("test.yaml", []byte(testRegistry))
 		if err != nil {
 			t.Fatal(err)
 		}

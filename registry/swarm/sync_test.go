@@ -1,4 +1,4 @@
-package registry
+package swarm
 
 import (
 	"net/netip"
@@ -7,7 +7,9 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/swarm"
+	swarmtypes "github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmdns/swarmdns/registry"
 )
 
 // Fixtures shaped like what dockerd 20.10 returns for the objects
@@ -39,44 +41,44 @@ func fixtureNetworks() []network.Summary {
 	}
 }
 
-func replicated(id, name string) swarm.Service {
-	var s swarm.Service
+func replicated(id, name string) swarmtypes.Service {
+	var s swarmtypes.Service
 	s.ID = id
 	s.Spec.Name = name
 	one := uint64(1)
-	s.Spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &one}
-	s.Spec.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP}
+	s.Spec.Mode.Replicated = &swarmtypes.ReplicatedService{Replicas: &one}
+	s.Spec.EndpointSpec = &swarmtypes.EndpointSpec{Mode: swarmtypes.ResolutionModeVIP}
 	return s
 }
 
-func withVIPs(s swarm.Service, netVIP ...string) swarm.Service {
+func withVIPs(s swarmtypes.Service, netVIP ...string) swarmtypes.Service {
 	for i := 0; i+1 < len(netVIP); i += 2 {
-		s.Endpoint.VirtualIPs = append(s.Endpoint.VirtualIPs, swarm.EndpointVirtualIP{NetworkID: netVIP[i], Addr: netVIP[i+1]})
+		s.Endpoint.VirtualIPs = append(s.Endpoint.VirtualIPs, swarmtypes.EndpointVirtualIP{NetworkID: netVIP[i], Addr: netVIP[i+1]})
 	}
 	return s
 }
 
-func withNetworks(s swarm.Service, nets ...swarm.NetworkAttachmentConfig) swarm.Service {
+func withNetworks(s swarmtypes.Service, nets ...swarmtypes.NetworkAttachmentConfig) swarmtypes.Service {
 	s.Spec.TaskTemplate.Networks = nets
 	return s
 }
 
-func task(id, service string, slot int, desired, state swarm.TaskState, attachments ...swarm.NetworkAttachment) swarm.Task {
-	return swarm.Task{
+func task(id, service string, slot int, desired, state swarmtypes.TaskState, attachments ...swarmtypes.NetworkAttachment) swarmtypes.Task {
+	return swarmtypes.Task{
 		ID: id, ServiceID: service, Slot: slot, NodeID: "node-local",
 		DesiredState:        desired,
-		Status:              swarm.TaskStatus{State: state},
+		Status:              swarmtypes.TaskStatus{State: state},
 		NetworksAttachments: attachments,
 	}
 }
 
-func withContainer(t swarm.Task, id string) swarm.Task {
-	t.Status.ContainerStatus = &swarm.ContainerStatus{ContainerID: id}
+func withContainer(t swarmtypes.Task, id string) swarmtypes.Task {
+	t.Status.ContainerStatus = &swarmtypes.ContainerStatus{ContainerID: id}
 	return t
 }
 
-func attached(netID string, ingress bool, cidrs ...string) swarm.NetworkAttachment {
-	var a swarm.NetworkAttachment
+func attached(netID string, ingress bool, cidrs ...string) swarmtypes.NetworkAttachment {
+	var a swarmtypes.NetworkAttachment
 	a.Network.ID = netID
 	a.Network.Spec.Ingress = ingress
 	a.Addresses = cidrs
@@ -86,155 +88,155 @@ func attached(netID string, ingress bool, cidrs ...string) swarm.NetworkAttachme
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func TestEngineStateData(t *testing.T) {
-	running, shutdown := swarm.TaskStateRunning, swarm.TaskStateShutdown
+	running, shutdown := swarmtypes.TaskStateRunning, swarmtypes.TaskStateShutdown
 
 	tests := []struct {
 		name  string
 		state engineState
-		want  Data
+		want  registry.Data
 	}{
 		{
 			name: "tasks whose desired state is not running are left out",
-			state: engineState{tasks: []swarm.Task{
+			state: engineState{tasks: []swarmtypes.Task{
 				task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")),
-				task("t0", "s1", 1, shutdown, swarm.TaskStateFailed, attached(appnetID, false, "10.0.1.3/24")),
+				task("t0", "s1", 1, shutdown, swarmtypes.TaskStateFailed, attached(appnetID, false, "10.0.1.3/24")),
 			}, networks: fixtureNetworks()},
-			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
+			want: registry.Data{Tasks: []registry.Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
 				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}},
 		},
 		{
 			name: "a task still starting keeps its observed state for the registry to judge",
-			state: engineState{tasks: []swarm.Task{
-				task("t1", "s1", 2, running, swarm.TaskStateStarting, attached(appnetID, false, "10.0.1.5/24")),
+			state: engineState{tasks: []swarmtypes.Task{
+				task("t1", "s1", 2, running, swarmtypes.TaskStateStarting, attached(appnetID, false, "10.0.1.5/24")),
 			}, networks: fixtureNetworks()},
-			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 2, NodeID: "node-local", State: "starting",
+			want: registry.Data{Tasks: []registry.Task{{ID: "t1", ServiceID: "s1", Slot: 2, NodeID: "node-local", State: "starting",
 				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.5")}})}}},
 		},
 		{
 			name: "a running task on this node whose container has stopped is not running",
-			state: engineState{tasks: []swarm.Task{
+			state: engineState{tasks: []swarmtypes.Task{
 				withContainer(task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")), "c1"),
 			}, networks: fixtureNetworks(), localNode: "node-local"},
-			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: TaskContainerStopped,
+			want: registry.Data{Tasks: []registry.Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: TaskContainerStopped,
 				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}, LocalNode: "node-local"},
 		},
 		{
 			name: "a running task on this node whose container runs stays running",
-			state: engineState{tasks: []swarm.Task{
+			state: engineState{tasks: []swarmtypes.Task{
 				withContainer(task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")), "c1"),
 			}, containers: []container.Summary{{ID: "c1"}}, networks: fixtureNetworks(), localNode: "node-local"},
-			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
+			want: registry.Data{Tasks: []registry.Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
 				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}, LocalNode: "node-local"},
 		},
 		{
 			name: "a running task on this node whose container died is not running, though the engine still lists it",
-			state: engineState{tasks: []swarm.Task{
+			state: engineState{tasks: []swarmtypes.Task{
 				withContainer(task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")), "c1"),
 			}, containers: []container.Summary{{ID: "c1"}}, died: map[string]bool{"c1": true},
 				networks: fixtureNetworks(), localNode: "node-local"},
-			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: TaskContainerStopped,
+			want: registry.Data{Tasks: []registry.Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: TaskContainerStopped,
 				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}, LocalNode: "node-local"},
 		},
 		{
 			name: "a starting task on this node whose container is ready is running",
-			state: engineState{tasks: []swarm.Task{
-				withContainer(task("t1", "s1", 1, running, swarm.TaskStateStarting, attached(appnetID, false, "10.0.1.4/24")), "c1"),
+			state: engineState{tasks: []swarmtypes.Task{
+				withContainer(task("t1", "s1", 1, running, swarmtypes.TaskStateStarting, attached(appnetID, false, "10.0.1.4/24")), "c1"),
 			}, ready: map[string]bool{"c1": true}, networks: fixtureNetworks(), localNode: "node-local"},
-			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
+			want: registry.Data{Tasks: []registry.Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
 				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}, LocalNode: "node-local"},
 		},
 		{
 			name: "a starting task on this node whose container is not ready stays starting",
-			state: engineState{tasks: []swarm.Task{
-				withContainer(task("t1", "s1", 1, running, swarm.TaskStateStarting, attached(appnetID, false, "10.0.1.4/24")), "c1"),
+			state: engineState{tasks: []swarmtypes.Task{
+				withContainer(task("t1", "s1", 1, running, swarmtypes.TaskStateStarting, attached(appnetID, false, "10.0.1.4/24")), "c1"),
 			}, networks: fixtureNetworks(), localNode: "node-local"},
-			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "starting",
+			want: registry.Data{Tasks: []registry.Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "starting",
 				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}, LocalNode: "node-local"},
 		},
 		{
 			name: "a task shutting down is not made running by its container",
-			state: engineState{tasks: []swarm.Task{
-				withContainer(task("t1", "s1", 1, shutdown, swarm.TaskStateStarting, attached(appnetID, false, "10.0.1.4/24")), "c1"),
+			state: engineState{tasks: []swarmtypes.Task{
+				withContainer(task("t1", "s1", 1, shutdown, swarmtypes.TaskStateStarting, attached(appnetID, false, "10.0.1.4/24")), "c1"),
 			}, ready: map[string]bool{"c1": true}, networks: fixtureNetworks(), localNode: "node-local"},
-			want: Data{LocalNode: "node-local"},
+			want: registry.Data{LocalNode: "node-local"},
 		},
 		{
 			name: "a task on another node is judged by the manager alone",
-			state: engineState{tasks: []swarm.Task{
+			state: engineState{tasks: []swarmtypes.Task{
 				withContainer(task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")), "c1"),
 			}, networks: fixtureNetworks(), localNode: "node-other"},
-			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
+			want: registry.Data{Tasks: []registry.Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
 				Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}}, LocalNode: "node-other"},
 		},
 		{
 			name: "ingress gets no VIP, task address or attachment",
 			state: engineState{
-				services: []swarm.Service{withNetworks(withVIPs(replicated("s1", "pub"),
+				services: []swarmtypes.Service{withNetworks(withVIPs(replicated("s1", "pub"),
 					ingressID, "10.0.0.3/24", appnetID, "10.0.1.2/24"),
-					swarm.NetworkAttachmentConfig{Target: ingressID},
-					swarm.NetworkAttachmentConfig{Target: appnetID})},
-				tasks: []swarm.Task{task("t1", "s1", 1, running, running,
+					swarmtypes.NetworkAttachmentConfig{Target: ingressID},
+					swarmtypes.NetworkAttachmentConfig{Target: appnetID})},
+				tasks: []swarmtypes.Task{task("t1", "s1", 1, running, running,
 					attached(ingressID, true, "10.0.0.4/24"), attached(appnetID, false, "10.0.1.4/24"))},
 				networks: fixtureNetworks(),
 			},
-			want: Data{
-				Services: []Service{{ID: "s1", Name: "pub", EndpointMode: ModeVIP,
+			want: registry.Data{
+				Services: []registry.Service{{ID: "s1", Name: "pub", EndpointMode: registry.ModeVIP,
 					VirtualIPs: vips(map[string]netip.Addr{appnetID: ip("10.0.1.2")}),
-					Networks:   []Attachment{{Network: appnetID}}}},
-				Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
+					Networks:   []registry.Attachment{{Network: appnetID}}}},
+				Tasks: []registry.Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
 					Addresses: byNetwork(map[string][]netip.Addr{appnetID: {ip("10.0.1.4")}})}},
 			},
 		},
 		{
 			name: "a service has one VIP per network",
-			state: engineState{services: []swarm.Service{withVIPs(replicated("s1", "web"),
+			state: engineState{services: []swarmtypes.Service{withVIPs(replicated("s1", "web"),
 				backnetID, "10.0.2.2/24", appnetID, "10.0.1.2/24")}, networks: fixtureNetworks()},
-			want: Data{Services: []Service{{ID: "s1", Name: "web", EndpointMode: ModeVIP,
+			want: registry.Data{Services: []registry.Service{{ID: "s1", Name: "web", EndpointMode: registry.ModeVIP,
 				VirtualIPs: vips(map[string]netip.Addr{appnetID: ip("10.0.1.2"), backnetID: ip("10.0.2.2")})}}},
 		},
 		{
 			name: "a VIP not yet allocated is left out",
-			state: engineState{services: []swarm.Service{withVIPs(replicated("s1", "web"), appnetID, "")},
+			state: engineState{services: []swarmtypes.Service{withVIPs(replicated("s1", "web"), appnetID, "")},
 				networks: fixtureNetworks()},
-			want: Data{Services: []Service{{ID: "s1", Name: "web", EndpointMode: ModeVIP}}},
+			want: registry.Data{Services: []registry.Service{{ID: "s1", Name: "web", EndpointMode: registry.ModeVIP}}},
 		},
 		{
 			name: "IPv6 task addresses are kept beside IPv4, sorted",
-			state: engineState{tasks: []swarm.Task{task("t1", "s1", 1, running, running,
+			state: engineState{tasks: []swarmtypes.Task{task("t1", "s1", 1, running, running,
 				attached(backnetID, false, "fd00:2::4/64", "10.0.2.4/24"))}, networks: fixtureNetworks()},
-			want: Data{Tasks: []Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
+			want: registry.Data{Tasks: []registry.Task{{ID: "t1", ServiceID: "s1", Slot: 1, NodeID: "node-local", State: "running",
 				Addresses: byNetwork(map[string][]netip.Addr{backnetID: {ip("10.0.2.4"), ip("fd00:2::4")}})}}},
 		},
 		{
 			name: "dnsrr service has its mode and no VIP",
 			state: func() engineState {
 				s := replicated("s1", "rr")
-				s.Spec.EndpointSpec.Mode = swarm.ResolutionModeDNSRR
-				return engineState{services: []swarm.Service{s}, networks: fixtureNetworks()}
+				s.Spec.EndpointSpec.Mode = swarmtypes.ResolutionModeDNSRR
+				return engineState{services: []swarmtypes.Service{s}, networks: fixtureNetworks()}
 			}(),
-			want: Data{Services: []Service{{ID: "s1", Name: "rr", EndpointMode: ModeDNSRR}}},
+			want: registry.Data{Services: []registry.Service{{ID: "s1", Name: "rr", EndpointMode: registry.ModeDNSRR}}},
 		},
 		{
 			name: "global service is marked global and its tasks have slot 0",
 			state: func() engineState {
 				s := replicated("s1", "glob")
-				s.Spec.Mode = swarm.ServiceMode{Global: &swarm.GlobalService{}}
-				return engineState{services: []swarm.Service{s},
-					tasks:    []swarm.Task{task("t1", "s1", 0, running, running)},
+				s.Spec.Mode = swarmtypes.ServiceMode{Global: &swarmtypes.GlobalService{}}
+				return engineState{services: []swarmtypes.Service{s},
+					tasks:    []swarmtypes.Task{task("t1", "s1", 0, running, running)},
 					networks: fixtureNetworks()}
 			}(),
-			want: Data{
-				Services: []Service{{ID: "s1", Name: "glob", EndpointMode: ModeVIP, Global: true}},
-				Tasks:    []Task{{ID: "t1", ServiceID: "s1", NodeID: "node-local", State: "running"}},
+			want: registry.Data{
+				Services: []registry.Service{{ID: "s1", Name: "glob", EndpointMode: registry.ModeVIP, Global: true}},
+				Tasks:    []registry.Task{{ID: "t1", ServiceID: "s1", NodeID: "node-local", State: "running"}},
 			},
 		},
 		{
 			name: "aliases come from the task template, network names resolve to IDs",
-			state: engineState{services: []swarm.Service{withNetworks(replicated("s1", "aliased"),
-				swarm.NetworkAttachmentConfig{Target: backnetID, Aliases: []string{"store"}},
-				swarm.NetworkAttachmentConfig{Target: "appnet", Aliases: []string{"shop", "boutique"}})},
+			state: engineState{services: []swarmtypes.Service{withNetworks(replicated("s1", "aliased"),
+				swarmtypes.NetworkAttachmentConfig{Target: backnetID, Aliases: []string{"store"}},
+				swarmtypes.NetworkAttachmentConfig{Target: "appnet", Aliases: []string{"shop", "boutique"}})},
 				networks: fixtureNetworks()},
-			want: Data{Services: []Service{{ID: "s1", Name: "aliased", EndpointMode: ModeVIP, Networks: []Attachment{
+			want: registry.Data{Services: []registry.Service{{ID: "s1", Name: "aliased", EndpointMode: registry.ModeVIP, Networks: []registry.Attachment{
 				{Network: backnetID, Aliases: []string{"store"}},
 				{Network: appnetID, Aliases: []string{"shop", "boutique"}},
 			}}}},
@@ -243,40 +245,40 @@ func TestEngineStateData(t *testing.T) {
 			name: "labels and allocated ports are passed through",
 			state: func() engineState {
 				s := replicated("s1", "api")
-				s.Spec.Labels = map[string]string{LabelPorts: "http:80/tcp"}
-				s.Spec.EndpointSpec.Ports = []swarm.PortConfig{{Protocol: swarm.PortConfigProtocolTCP, TargetPort: 80}}
-				s.Endpoint.Ports = []swarm.PortConfig{{Protocol: swarm.PortConfigProtocolTCP, TargetPort: 80, PublishedPort: 30000}}
-				return engineState{services: []swarm.Service{s}, networks: fixtureNetworks()}
+				s.Spec.Labels = map[string]string{registry.LabelPorts: "http:80/tcp"}
+				s.Spec.EndpointSpec.Ports = []swarmtypes.PortConfig{{Protocol: swarmtypes.PortConfigProtocolTCP, TargetPort: 80}}
+				s.Endpoint.Ports = []swarmtypes.PortConfig{{Protocol: swarmtypes.PortConfigProtocolTCP, TargetPort: 80, PublishedPort: 30000}}
+				return engineState{services: []swarmtypes.Service{s}, networks: fixtureNetworks()}
 			}(),
-			want: Data{Services: []Service{{ID: "s1", Name: "api", EndpointMode: ModeVIP,
-				Labels: map[string]string{LabelPorts: "http:80/tcp"},
-				Ports:  []Port{{Protocol: "tcp", Target: 80, Published: 30000}}}}},
+			want: registry.Data{Services: []registry.Service{{ID: "s1", Name: "api", EndpointMode: registry.ModeVIP,
+				Labels: map[string]string{registry.LabelPorts: "http:80/tcp"},
+				Ports:  []registry.Port{{Protocol: "tcp", Target: 80, Published: 30000}}}}},
 		},
 		{
 			name: "spec ports stand in until the endpoint is allocated",
 			state: func() engineState {
 				s := replicated("s1", "api")
-				s.Spec.EndpointSpec.Ports = []swarm.PortConfig{{Name: "dns", Protocol: swarm.PortConfigProtocolUDP, TargetPort: 53}}
-				return engineState{services: []swarm.Service{s}, networks: fixtureNetworks()}
+				s.Spec.EndpointSpec.Ports = []swarmtypes.PortConfig{{Name: "dns", Protocol: swarmtypes.PortConfigProtocolUDP, TargetPort: 53}}
+				return engineState{services: []swarmtypes.Service{s}, networks: fixtureNetworks()}
 			}(),
-			want: Data{Services: []Service{{ID: "s1", Name: "api", EndpointMode: ModeVIP,
-				Ports: []Port{{Name: "dns", Protocol: "udp", Target: 53}}}}},
+			want: registry.Data{Services: []registry.Service{{ID: "s1", Name: "api", EndpointMode: registry.ModeVIP,
+				Ports: []registry.Port{{Name: "dns", Protocol: "udp", Target: 53}}}}},
 		},
 		{
 			name:  "networks carry subnets and the ingress flag, local networks are left out",
 			state: engineState{networks: fixtureNetworks()},
-			want:  Data{},
+			want:  registry.Data{},
 		},
 		{
 			name: "nodes carry hostname and spec labels",
 			state: func() engineState {
-				var n swarm.Node
+				var n swarmtypes.Node
 				n.ID = "n1"
 				n.Description.Hostname = "worker-1"
-				n.Spec.Labels = map[string]string{LabelWeight: "3"}
-				return engineState{nodes: []swarm.Node{n}, networks: fixtureNetworks(), localNode: "n1"}
+				n.Spec.Labels = map[string]string{registry.LabelWeight: "3"}
+				return engineState{nodes: []swarmtypes.Node{n}, networks: fixtureNetworks(), localNode: "n1"}
 			}(),
-			want: Data{Nodes: []Node{{ID: "n1", Hostname: "worker-1", Labels: map[string]string{LabelWeight: "3"}}}, LocalNode: "n1"},
+			want: registry.Data{Nodes: []registry.Node{{ID: "n1", Hostname: "worker-1", Labels: map[string]string{registry.LabelWeight: "3"}}}, LocalNode: "n1"},
 		},
 		{
 			name: "local containers on overlays carry every address and their overlays in name order",
@@ -294,7 +296,7 @@ func TestEngineStateData(t *testing.T) {
 				gateways: map[string][]netip.Addr{"c-both": {ip("172.18.0.3")}},
 				networks: fixtureNetworks(),
 			},
-			want: Data{Containers: []Container{{
+			want: registry.Data{Containers: []registry.Container{{
 				ID:        "c-both",
 				Addresses: []netip.Addr{ip("10.0.1.14"), ip("10.0.2.14"), ip("fd00:2::e"), ip("172.18.0.3")},
 				Networks:  []string{appnetID, backnetID},
@@ -306,7 +308,7 @@ func TestEngineStateData(t *testing.T) {
 			got := tt.state.data()
 			want := tt.want
 			// Every row has the fixture networks; state them once here, by ID.
-			want.Networks = []Network{
+			want.Networks = []registry.Network{
 				{ID: ingressID, Name: "ingress", Subnets: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}, Ingress: true},
 				{ID: backnetID, Name: "backnet", Subnets: []netip.Prefix{netip.MustParsePrefix("10.0.2.0/24"), netip.MustParsePrefix("fd00:2::/64")}},
 				{ID: appnetID, Name: "appnet", Subnets: []netip.Prefix{netip.MustParsePrefix("10.0.1.0/24")}},
@@ -319,13 +321,13 @@ func TestEngineStateData(t *testing.T) {
 }
 
 func TestSortedDataComparesEqualWhateverTheEngineOrder(t *testing.T) {
-	running := swarm.TaskStateRunning
-	a := engineState{networks: fixtureNetworks(), tasks: []swarm.Task{
+	running := swarmtypes.TaskStateRunning
+	a := engineState{networks: fixtureNetworks(), tasks: []swarmtypes.Task{
 		task("t1", "s1", 1, running, running, attached(appnetID, false, "10.0.1.4/24")),
 		task("t2", "s1", 2, running, running, attached(appnetID, false, "10.0.1.5/24")),
-	}, services: []swarm.Service{replicated("s1", "web"), replicated("s2", "api")}}
-	b := engineState{networks: fixtureNetworks(), tasks: []swarm.Task{a.tasks[1], a.tasks[0]},
-		services: []swarm.Service{a.services[1], a.services[0]}}
+	}, services: []swarmtypes.Service{replicated("s1", "web"), replicated("s2", "api")}}
+	b := engineState{networks: fixtureNetworks(), tasks: []swarmtypes.Task{a.tasks[1], a.tasks[0]},
+		services: []swarmtypes.Service{a.services[1], a.services[0]}}
 	if !sameSwarmData(a.data(), b.data()) {
 		t.Error("the same cluster listed in another order compares different")
 	}

@@ -103,7 +103,6 @@ func (o *Ops) registry(w http.ResponseWriter, _ *http.Request) {
 }
 
 func registryView(snap *registry.Snapshot, cfg registry.Config, lastSync time.Time, lastErr string, now time.Time) *registryJSON {
-	d := snap.Data
 	st := snap.Stats()
 	out := &registryJSON{
 		Domain: snap.Domain, Serial: snap.Serial, Built: snap.Built,
@@ -111,31 +110,50 @@ func registryView(snap *registry.Snapshot, cfg registry.Config, lastSync time.Ti
 		LastSyncError:    lastErr,
 		Stats:            statsJSON{Services: st.Services, Tasks: st.Tasks, Names: st.Names},
 		DefaultScheduler: cfg.Policy,
-		Services:         []serviceJSON{},
-		Tasks:            []taskJSON{},
-		Names:            []nameJSON{},
 	}
 	if !lastSync.IsZero() {
 		out.LastSync = &lastSync
 	}
-	netName := map[string]string{}
-	for _, n := range d.Networks {
-		netName[n.ID] = n.Name
+	names := namesOf(snap.Data)
+	out.Services = servicesView(snap.Data, cfg, names)
+	out.Tasks = tasksView(snap.Data, names)
+	out.Names = recordsView(snap, names)
+	return out
+}
+
+// dataNames names what Data refers to by ID: networks, nodes (by
+// hostname) and services.
+type dataNames struct {
+	networks, nodes, services map[string]string // ID →
+}
+
+func namesOf(d *registry.Data) dataNames {
+	n := dataNames{networks: map[string]string{}, nodes: map[string]string{}, services: map[string]string{}}
+	for _, nw := range d.Networks {
+		n.networks[nw.ID] = nw.Name
 	}
-	nameOf := func(id string) string {
-		if n, ok := netName[id]; ok {
-			return n
-		}
-		return id
+	for _, node := range d.Nodes {
+		n.nodes[node.ID] = node.Hostname
 	}
-	nodeName := map[string]string{}
-	for _, n := range d.Nodes {
-		nodeName[n.ID] = n.Hostname
+	for _, svc := range d.Services {
+		n.services[svc.ID] = svc.Name
 	}
-	svcName := map[string]string{}
+	return n
+}
+
+// network returns the name of a network, or its ID when Data has none.
+func (n dataNames) network(id string) string {
+	if name, ok := n.networks[id]; ok {
+		return name
+	}
+	return id
+}
+
+// servicesView lists the services by name.
+func servicesView(d *registry.Data, cfg registry.Config, names dataNames) []serviceJSON {
+	out := []serviceJSON{}
 	for i := range d.Services {
 		svc := &d.Services[i]
-		svcName[svc.ID] = svc.Name
 		sj := serviceJSON{
 			ID: svc.ID, Name: svc.Name, EndpointMode: svc.EndpointMode, Global: svc.Global,
 			Scheduler: servicePolicy(svc, cfg), Labels: svc.Labels,
@@ -144,20 +162,26 @@ func registryView(snap *registry.Snapshot, cfg registry.Config, lastSync time.Ti
 			if sj.VIPs == nil {
 				sj.VIPs = map[string]string{}
 			}
-			sj.VIPs[nameOf(vip.Network)] = vip.Addr.String()
+			sj.VIPs[names.network(vip.Network)] = vip.Addr.String()
 		}
 		for _, a := range svc.Networks {
-			sj.Networks = append(sj.Networks, attachmentJSON{Network: nameOf(a.Network), Aliases: a.Aliases})
+			sj.Networks = append(sj.Networks, attachmentJSON{Network: names.network(a.Network), Aliases: a.Aliases})
 		}
 		for _, p := range svc.Ports {
 			sj.Ports = append(sj.Ports, portJSON{Name: p.Name, Protocol: p.Protocol, Target: p.Target, Published: p.Published})
 		}
-		out.Services = append(out.Services, sj)
+		out = append(out, sj)
 	}
-	sort.Slice(out.Services, func(i, j int) bool { return out.Services[i].Name < out.Services[j].Name })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// tasksView lists the tasks by service, slot and ID.
+func tasksView(d *registry.Data, names dataNames) []taskJSON {
+	out := []taskJSON{}
 	for _, t := range d.Tasks {
-		tj := taskJSON{ID: t.ID, Service: svcName[t.ServiceID], Slot: t.Slot, Node: t.NodeID, State: t.State}
-		if h := nodeName[t.NodeID]; h != "" {
+		tj := taskJSON{ID: t.ID, Service: names.services[t.ServiceID], Slot: t.Slot, Node: t.NodeID, State: t.State}
+		if h := names.nodes[t.NodeID]; h != "" {
 			tj.Node = h
 		}
 		for _, na := range t.Addresses {
@@ -165,13 +189,13 @@ func registryView(snap *registry.Snapshot, cfg registry.Config, lastSync time.Ti
 				tj.Addresses = map[string][]string{}
 			}
 			for _, a := range na.Addrs {
-				tj.Addresses[nameOf(na.Network)] = append(tj.Addresses[nameOf(na.Network)], a.String())
+				tj.Addresses[names.network(na.Network)] = append(tj.Addresses[names.network(na.Network)], a.String())
 			}
 		}
-		out.Tasks = append(out.Tasks, tj)
+		out = append(out, tj)
 	}
-	sort.Slice(out.Tasks, func(i, j int) bool {
-		a, b := out.Tasks[i], out.Tasks[j]
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
 		if a.Service != b.Service {
 			return a.Service < b.Service
 		}
@@ -180,6 +204,13 @@ func registryView(snap *registry.Snapshot, cfg registry.Config, lastSync time.Ti
 		}
 		return a.ID < b.ID
 	})
+	return out
+}
+
+// recordsView lists every name of the snapshot with its views and
+// records, by name.
+func recordsView(snap *registry.Snapshot, names dataNames) []nameJSON {
+	out := []nameJSON{}
 	snap.Names(func(key string, n registry.Name) {
 		owner := key + "." + snap.Domain
 		if strings.HasSuffix(key, ".arpa") {
@@ -187,15 +218,15 @@ func registryView(snap *registry.Snapshot, cfg registry.Config, lastSync time.Ti
 		}
 		nj := nameJSON{Name: owner}
 		for _, v := range n.Views() {
-			vj := viewJSON{Network: nameOf(v.Network), Sets: []rrsetJSON{}}
+			vj := viewJSON{Network: names.network(v.Network), Sets: []rrsetJSON{}}
 			for _, set := range v.Sets() {
 				vj.Sets = append(vj.Sets, rrsetView(owner, set))
 			}
 			nj.Views = append(nj.Views, vj)
 		}
-		out.Names = append(out.Names, nj)
+		out = append(out, nj)
 	})
-	sort.Slice(out.Names, func(i, j int) bool { return out.Names[i].Name < out.Names[j].Name })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

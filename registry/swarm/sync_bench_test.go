@@ -1,4 +1,4 @@
-package registry
+package swarm
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/swarm"
+	swarmtypes "github.com/docker/docker/api/types/swarm"
 )
 
 // engineJSON is what the engine answers the list calls of a sync with, for
@@ -19,29 +19,29 @@ func largeEngineJSON(tb testing.TB, services, tasks int) engineJSON {
 	id := func(kind byte, n int) string { return fmt.Sprintf("%c%024d", kind, n) }
 	netID := id('n', 1)
 	nets := []network.Summary{swarmNet(netID, "benchnet", false, "10.0.0.0/8")}
-	var nodes []swarm.Node
+	var nodes []swarmtypes.Node
 	for n := 0; n < 4; n++ {
-		var node swarm.Node
+		var node swarmtypes.Node
 		node.ID = id('h', n)
 		node.Description.Hostname = fmt.Sprintf("node%d", n)
 		node.Spec.Labels = map[string]string{}
 		nodes = append(nodes, node)
 	}
-	var svcs []swarm.Service
-	var ts []swarm.Task
+	var svcs []swarmtypes.Service
+	var ts []swarmtypes.Task
 	for i := 0; i < services; i++ {
-		s := withNetworks(replicated(id('s', i), fmt.Sprintf("svc%d", i)), swarm.NetworkAttachmentConfig{Target: netID})
+		s := withNetworks(replicated(id('s', i), fmt.Sprintf("svc%d", i)), swarmtypes.NetworkAttachmentConfig{Target: netID})
 		s.Spec.Labels = map[string]string{}
-		s.Endpoint.Ports = []swarm.PortConfig{{Name: "http", Protocol: swarm.PortConfigProtocolTCP, TargetPort: 80}}
+		s.Endpoint.Ports = []swarmtypes.PortConfig{{Name: "http", Protocol: swarmtypes.PortConfigProtocolTCP, TargetPort: 80}}
 		if i%2 == 1 {
-			s.Spec.EndpointSpec.Mode = swarm.ResolutionModeDNSRR
+			s.Spec.EndpointSpec.Mode = swarmtypes.ResolutionModeDNSRR
 		} else {
 			s = withVIPs(s, netID, fmt.Sprintf("10.200.%d.%d/8", i/256, i%256))
 		}
 		svcs = append(svcs, s)
 		for j := 0; j < tasks; j++ {
 			k := i*tasks + j + 1
-			t := task(id('t', k), s.ID, j+1, swarm.TaskStateRunning, swarm.TaskStateRunning,
+			t := task(id('t', k), s.ID, j+1, swarmtypes.TaskStateRunning, swarmtypes.TaskStateRunning,
 				attached(netID, false, fmt.Sprintf("10.%d.%d.%d/8", k>>16, (k>>8)&255, k&255)))
 			t.NodeID = nodes[j%len(nodes)].ID
 			t.NetworksAttachments[0].Network.Spec.Name = "benchnet"

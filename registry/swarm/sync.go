@@ -1,4 +1,4 @@
-package registry
+package swarm
 
 import (
 	"context"
@@ -14,7 +14,9 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/swarm"
+	swarmtypes "github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmdns/swarmdns/registry"
 )
 
 // gatewayBridge is the local bridge through which task containers reach the
@@ -30,10 +32,10 @@ const TaskContainerStopped = "container-stopped"
 
 // engineState is what one sync reads from the engine, before conversion.
 type engineState struct {
-	services   []swarm.Service
-	tasks      []swarm.Task
+	services   []swarmtypes.Service
+	tasks      []swarmtypes.Task
 	networks   []network.Summary
-	nodes      []swarm.Node
+	nodes      []swarmtypes.Node
 	containers []container.Summary
 	// gateways holds each container's addresses on docker_gwbridge, which
 	// the container list does not show.
@@ -50,16 +52,16 @@ type engineState struct {
 // sync reads the whole cluster. Any failed call fails the sync: Data is
 // never built from part of the state. The calls run concurrently, so a sync
 // costs its slowest chain of calls rather than their sum.
-func (s *SwarmSource) sync(ctx context.Context) (*Data, error) {
+func (s *Source) sync(ctx context.Context) (*registry.Data, error) {
 	var st engineState
 	g := newCallGroup(ctx)
 	g.run(func(ctx context.Context) (err error) {
-		st.services, err = s.cli.ServiceList(ctx, swarm.ServiceListOptions{})
+		st.services, err = s.cli.ServiceList(ctx, swarmtypes.ServiceListOptions{})
 		return managerErr("list services", err)
 	})
 	g.run(func(ctx context.Context) (err error) {
-		running := filters.NewArgs(filters.Arg("desired-state", string(swarm.TaskStateRunning)))
-		if st.tasks, err = s.cli.TaskList(ctx, swarm.TaskListOptions{Filters: running}); err != nil {
+		running := filters.NewArgs(filters.Arg("desired-state", string(swarmtypes.TaskStateRunning)))
+		if st.tasks, err = s.cli.TaskList(ctx, swarmtypes.TaskListOptions{Filters: running}); err != nil {
 			return managerErr("list tasks", err)
 		}
 		// The containers are listed after the tasks: a task's container
@@ -78,7 +80,7 @@ func (s *SwarmSource) sync(ctx context.Context) (*Data, error) {
 		return err
 	})
 	g.run(func(ctx context.Context) (err error) {
-		st.nodes, err = s.cli.NodeList(ctx, swarm.NodeListOptions{})
+		st.nodes, err = s.cli.NodeList(ctx, swarmtypes.NodeListOptions{})
 		return managerErr("list nodes", err)
 	})
 	if s.localNode == "" {
@@ -160,7 +162,7 @@ func (g *callGroup) wait() error {
 // after the container started (or turned healthy), and Docker's embedded
 // DNS does not wait for it either. An inspect that fails leaves the task
 // to the manager's word.
-func (s *SwarmSource) readyContainers(ctx context.Context, st *engineState, started map[string]startedTask) map[string]bool {
+func (s *Source) readyContainers(ctx context.Context, st *engineState, started map[string]startedTask) map[string]bool {
 	var live map[string]bool
 	var ready map[string]bool
 	for _, t := range st.tasks {
@@ -201,15 +203,15 @@ func (s *SwarmSource) readyContainers(ctx context.Context, st *engineState, star
 
 // startingHere reports whether t is on node, should run, has a container
 // and is in a state between assignment and running.
-func startingHere(t swarm.Task, node string) bool {
-	if node == "" || t.NodeID != node || t.DesiredState != swarm.TaskStateRunning {
+func startingHere(t swarmtypes.Task, node string) bool {
+	if node == "" || t.NodeID != node || t.DesiredState != swarmtypes.TaskStateRunning {
 		return false
 	}
 	if cs := t.Status.ContainerStatus; cs == nil || cs.ContainerID == "" {
 		return false
 	}
 	switch t.Status.State {
-	case swarm.TaskStateAssigned, swarm.TaskStateAccepted, swarm.TaskStatePreparing, swarm.TaskStateReady, swarm.TaskStateStarting:
+	case swarmtypes.TaskStateAssigned, swarmtypes.TaskStateAccepted, swarmtypes.TaskStatePreparing, swarmtypes.TaskStateReady, swarmtypes.TaskStateStarting:
 		return true
 	}
 	return false
@@ -217,7 +219,7 @@ func startingHere(t swarm.Task, node string) bool {
 
 // gatewayAddresses reads container addresses on docker_gwbridge, if the
 // engine has that network.
-func (s *SwarmSource) gatewayAddresses(ctx context.Context, networks []network.Summary) (map[string][]netip.Addr, error) {
+func (s *Source) gatewayAddresses(ctx context.Context, networks []network.Summary) (map[string][]netip.Addr, error) {
 	for _, n := range networks {
 		if n.Name != gatewayBridge || n.Scope != "local" {
 			continue
@@ -242,49 +244,26 @@ func (s *SwarmSource) gatewayAddresses(ctx context.Context, networks []network.S
 // data converts the engine's objects into Data, in canonical order. The
 // decoder gave every task its own copy of its service's, node's and
 // networks' IDs and of its state; Data keeps one of each.
-func (st *engineState) data() *Data {
-	d := &Data{LocalNode: st.localNode}
-	strs := interner{}
-
-	// Swarm networks by ID and name; ingress is kept apart because nothing
-	// is named on it.
-	overlay := make(map[string]bool)
-	ingress := make(map[string]bool)
-	byName := make(map[string]string)
-	for _, n := range st.networks {
-		if n.Scope != "swarm" {
-			continue
-		}
-		net := Network{ID: strs.get(n.ID), Name: n.Name, Ingress: n.Ingress}
-		for _, c := range n.IPAM.Config {
-			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
-				net.Subnets = append(net.Subnets, p.Masked())
-			}
-		}
-		d.Networks = append(d.Networks, net)
-		byName[n.Name] = n.ID
-		if n.Ingress {
-			ingress[n.ID] = true
-		} else {
-			overlay[n.ID] = true
-		}
-	}
+func (st *engineState) data() *registry.Data {
+	d := &registry.Data{LocalNode: st.localNode}
+	strs := registry.NewInterner()
+	nets := st.swarmNetworks(d, strs)
 
 	// Sized up front: append's headroom on 100,000 tasks is megabytes the
 	// Data would keep.
 	tasks := 0
 	for i := range st.tasks {
-		if st.tasks[i].DesiredState == swarm.TaskStateRunning {
+		if st.tasks[i].DesiredState == swarmtypes.TaskStateRunning {
 			tasks++
 		}
 	}
 	d.Services, d.Tasks = slices.Grow(d.Services, len(st.services)), slices.Grow(d.Tasks, tasks)
 	for _, svc := range st.services {
-		d.Services = append(d.Services, serviceOf(svc, overlay, ingress, byName, strs))
+		d.Services = append(d.Services, serviceOf(svc, nets.overlay, nets.ingress, nets.byName, strs))
 	}
 
 	for _, n := range st.nodes {
-		d.Nodes = append(d.Nodes, Node{ID: strs.get(n.ID), Hostname: n.Description.Hostname, Labels: nonEmpty(n.Spec.Labels)})
+		d.Nodes = append(d.Nodes, registry.Node{ID: strs.Get(n.ID), Hostname: n.Description.Hostname, Labels: registry.NonEmpty(n.Spec.Labels)})
 	}
 
 	// The containers are listed after the tasks: a task's container that
@@ -296,54 +275,95 @@ func (st *engineState) data() *Data {
 	var addrs []netip.Addr // scratch: AddAddrs copies
 	for _, t := range st.tasks {
 		// The filter is the engine's; checking again costs nothing.
-		if t.DesiredState != swarm.TaskStateRunning {
+		if t.DesiredState != swarmtypes.TaskStateRunning {
 			continue
 		}
-		task := Task{
-			ID:        t.ID,
-			ServiceID: strs.get(t.ServiceID),
-			Slot:      t.Slot,
-			NodeID:    strs.get(t.NodeID),
-			State:     strs.get(string(t.Status.State)),
-		}
-		if cs := t.Status.ContainerStatus; cs != nil && cs.ContainerID != "" && st.localNode != "" &&
-			t.NodeID == st.localNode && task.State == TaskRunning && (!live[cs.ContainerID] || st.died[cs.ContainerID]) {
-			task.State = TaskContainerStopped
-		}
-		if startingHere(t, st.localNode) && st.ready[t.Status.ContainerStatus.ContainerID] {
-			task.State = TaskRunning
-		}
-		for _, att := range t.NetworksAttachments {
-			if att.Network.Spec.Ingress || ingress[att.Network.ID] {
-				continue
-			}
-			addrs = parseCIDRs(addrs[:0], att.Addresses)
-			task.AddAddrs(strs.get(att.Network.ID), addrs...)
-		}
+		var task registry.Task
+		task, addrs = st.taskOf(t, live, nets.ingress, strs, addrs)
 		d.Tasks = append(d.Tasks, task)
 	}
 
 	for _, c := range st.containers {
-		if ctr, ok := containerOf(c, overlay, ingress, st.gateways[c.ID], strs); ok {
+		if ctr, ok := containerOf(c, nets.overlay, nets.ingress, st.gateways[c.ID], strs); ok {
 			d.Containers = append(d.Containers, ctr)
 		}
 	}
 
 	sortSwarmData(d)
-	packAddrs(d.Tasks)
+	registry.PackAddrs(d.Tasks)
 	return d
 }
 
-func serviceOf(svc swarm.Service, overlay, ingress map[string]bool, byName map[string]string, strs interner) Service {
-	out := Service{
-		ID:           strs.get(svc.ID),
-		Name:         svc.Spec.Name,
-		EndpointMode: ModeVIP,
-		Global:       svc.Spec.Mode.Global != nil || svc.Spec.Mode.GlobalJob != nil,
-		Labels:       nonEmpty(svc.Spec.Labels),
+// swarmNetworks are the engine's Swarm-scoped networks by ID and name;
+// ingress is kept apart because nothing is named on it.
+type swarmNetworks struct {
+	overlay, ingress map[string]bool   // network ID →
+	byName           map[string]string // name → network ID
+}
+
+// swarmNetworks adds the Swarm-scoped networks to d.
+func (st *engineState) swarmNetworks(d *registry.Data, strs registry.Interner) swarmNetworks {
+	nets := swarmNetworks{overlay: map[string]bool{}, ingress: map[string]bool{}, byName: map[string]string{}}
+	for _, n := range st.networks {
+		if n.Scope != "swarm" {
+			continue
+		}
+		net := registry.Network{ID: strs.Get(n.ID), Name: n.Name, Ingress: n.Ingress}
+		for _, c := range n.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+				net.Subnets = append(net.Subnets, p.Masked())
+			}
+		}
+		d.Networks = append(d.Networks, net)
+		nets.byName[n.Name] = n.ID
+		if n.Ingress {
+			nets.ingress[n.ID] = true
+		} else {
+			nets.overlay[n.ID] = true
+		}
 	}
-	if es := svc.Spec.EndpointSpec; es != nil && es.Mode == swarm.ResolutionModeDNSRR {
-		out.EndpointMode = ModeDNSRR
+	return nets
+}
+
+// taskOf converts a task the manager wants running. On the local node,
+// the engine's word wins over the manager's: a running task whose
+// container is gone or died is stopped, a starting one whose container is
+// ready runs. addrs is scratch space, returned for reuse.
+func (st *engineState) taskOf(t swarmtypes.Task, live, ingress map[string]bool, strs registry.Interner, addrs []netip.Addr) (registry.Task, []netip.Addr) {
+	task := registry.Task{
+		ID:        t.ID,
+		ServiceID: strs.Get(t.ServiceID),
+		Slot:      t.Slot,
+		NodeID:    strs.Get(t.NodeID),
+		State:     strs.Get(string(t.Status.State)),
+	}
+	if cs := t.Status.ContainerStatus; cs != nil && cs.ContainerID != "" && st.localNode != "" &&
+		t.NodeID == st.localNode && task.State == registry.TaskRunning && (!live[cs.ContainerID] || st.died[cs.ContainerID]) {
+		task.State = TaskContainerStopped
+	}
+	if startingHere(t, st.localNode) && st.ready[t.Status.ContainerStatus.ContainerID] {
+		task.State = registry.TaskRunning
+	}
+	for _, att := range t.NetworksAttachments {
+		if att.Network.Spec.Ingress || ingress[att.Network.ID] {
+			continue
+		}
+		addrs = parseCIDRs(addrs[:0], att.Addresses)
+		task.AddAddrs(strs.Get(att.Network.ID), addrs...)
+	}
+	return task, addrs
+}
+
+func serviceOf(svc swarmtypes.Service, overlay, ingress map[string]bool, byName map[string]string, strs registry.Interner) registry.Service {
+	out := registry.Service{
+		ID:           strs.Get(svc.ID),
+		Name:         svc.Spec.Name,
+		EndpointMode: registry.ModeVIP,
+		Global:       svc.Spec.Mode.Global != nil || svc.Spec.Mode.GlobalJob != nil,
+		Labels:       registry.NonEmpty(svc.Spec.Labels),
+	}
+	if es := svc.Spec.EndpointSpec; es != nil && es.Mode == swarmtypes.ResolutionModeDNSRR {
+		out.EndpointMode = registry.ModeDNSRR
 	}
 	for _, vip := range svc.Endpoint.VirtualIPs {
 		if ingress[vip.NetworkID] {
@@ -353,7 +373,7 @@ func serviceOf(svc swarm.Service, overlay, ingress map[string]bool, byName map[s
 		if err != nil {
 			continue // not allocated yet
 		}
-		out.SetVIP(strs.get(vip.NetworkID), p.Addr())
+		out.SetVIP(strs.Get(vip.NetworkID), p.Addr())
 	}
 	// Endpoint.Ports holds the allocated ports (published ports filled in);
 	// before allocation only the spec has them.
@@ -362,9 +382,9 @@ func serviceOf(svc swarm.Service, overlay, ingress map[string]bool, byName map[s
 		ports = svc.Spec.EndpointSpec.Ports
 	}
 	for _, p := range ports {
-		out.Ports = append(out.Ports, Port{
-			Name:      strs.get(p.Name),
-			Protocol:  strs.get(string(p.Protocol)),
+		out.Ports = append(out.Ports, registry.Port{
+			Name:      strs.Get(p.Name),
+			Protocol:  strs.Get(string(p.Protocol)),
 			Target:    uint16(p.TargetPort),
 			Published: uint16(p.PublishedPort),
 		})
@@ -378,7 +398,7 @@ func serviceOf(svc swarm.Service, overlay, ingress map[string]bool, byName map[s
 		if ingress[id] {
 			continue
 		}
-		out.Networks = append(out.Networks, Attachment{Network: strs.get(id), Aliases: n.Aliases})
+		out.Networks = append(out.Networks, registry.Attachment{Network: strs.Get(id), Aliases: n.Aliases})
 	}
 	return out
 }
@@ -386,16 +406,16 @@ func serviceOf(svc swarm.Service, overlay, ingress map[string]bool, byName map[s
 // containerOf keeps a local container that sits on an overlay network: its
 // addresses on every network (the ones it may query from) and its overlay
 // networks, ordered by name as the engine orders a container's endpoints.
-func containerOf(c container.Summary, overlay, ingress map[string]bool, gateway []netip.Addr, strs interner) (Container, bool) {
+func containerOf(c container.Summary, overlay, ingress map[string]bool, gateway []netip.Addr, strs registry.Interner) (registry.Container, bool) {
 	if c.NetworkSettings == nil {
-		return Container{}, false
+		return registry.Container{}, false
 	}
 	names := make([]string, 0, len(c.NetworkSettings.Networks))
 	for name := range c.NetworkSettings.Networks {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	out := Container{ID: c.ID}
+	out := registry.Container{ID: c.ID}
 	for _, name := range names {
 		ep := c.NetworkSettings.Networks[name]
 		if ep == nil || ingress[ep.NetworkID] {
@@ -407,11 +427,11 @@ func containerOf(c container.Summary, overlay, ingress map[string]bool, gateway 
 			}
 		}
 		if overlay[ep.NetworkID] {
-			out.Networks = append(out.Networks, strs.get(ep.NetworkID))
+			out.Networks = append(out.Networks, strs.Get(ep.NetworkID))
 		}
 	}
 	if len(out.Networks) == 0 {
-		return Container{}, false
+		return registry.Container{}, false
 	}
 	out.Addresses = append(out.Addresses, gateway...)
 	return out, true

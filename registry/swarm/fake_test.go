@@ -1,4 +1,4 @@
-package registry
+package swarm
 
 import (
 	"encoding/json"
@@ -13,7 +13,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/swarm"
+	swarmtypes "github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 )
 
@@ -24,10 +24,10 @@ type fakeEngine struct {
 	srv *httptest.Server
 
 	mu         sync.Mutex
-	services   []swarm.Service
-	tasks      []swarm.Task
+	services   []swarmtypes.Service
+	tasks      []swarmtypes.Task
 	networks   []network.Summary
-	nodes      []swarm.Node
+	nodes      []swarmtypes.Node
 	containers []container.Summary
 	inspect    map[string]container.InspectResponse // container ID → inspect
 	gwbridge   network.Inspect
@@ -49,7 +49,7 @@ func newFakeEngine(t *testing.T) *fakeEngine {
 	return f
 }
 
-// host is the address to give SwarmConfig.DockerHost.
+// host is the address to give Config.DockerHost.
 func (f *fakeEngine) host() string {
 	return "tcp://" + strings.TrimPrefix(f.srv.URL, "http://")
 }
@@ -77,7 +77,7 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 		f.reply(w, map[string]string{"ApiVersion": "1.41", "MinAPIVersion": "1.12", "Version": "20.10.24"})
 	case path == "/info":
 		f.mu.Lock()
-		info := system.Info{Swarm: swarm.Info{NodeID: f.nodeID, LocalNodeState: swarm.LocalNodeStateActive, ControlAvailable: true}}
+		info := system.Info{Swarm: swarmtypes.Info{NodeID: f.nodeID, LocalNodeState: swarmtypes.LocalNodeStateActive, ControlAvailable: true}}
 		f.mu.Unlock()
 		f.reply(w, info)
 	case path == "/services":
@@ -205,11 +205,11 @@ func (f *fakeEngine) count(req string) int {
 
 // oneTask sets a cluster of one service with one task in state, whose
 // container c1 the engine lists as running.
-func (f *fakeEngine) oneTask(state swarm.TaskState) {
+func (f *fakeEngine) oneTask(state swarmtypes.TaskState) {
 	f.set(func(f *fakeEngine) {
 		f.networks = fixtureNetworks()
-		f.services = []swarm.Service{replicated("svc-web", "web")}
-		f.tasks = []swarm.Task{withContainer(task("task-1", "svc-web", 1, swarm.TaskStateRunning, state,
+		f.services = []swarmtypes.Service{replicated("svc-web", "web")}
+		f.tasks = []swarmtypes.Task{withContainer(task("task-1", "svc-web", 1, swarmtypes.TaskStateRunning, state,
 			attached(appnetID, false, "10.0.1.11/24")), "c1")}
 		f.containers = []container.Summary{{ID: "c1", State: "running"}}
 	})

@@ -1,4 +1,4 @@
-package registry
+package swarm
 
 import (
 	"context"
@@ -13,15 +13,18 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/swarm"
+	swarmtypes "github.com/docker/docker/api/types/swarm"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/registry/registrytest"
 )
 
-// runningSource runs a SwarmSource against a fake engine and collects what
+// runningSource runs a Source against a fake engine and collects what
 // it delivers.
 type runningSource struct {
-	updates chan *Data
+	updates chan *registry.Data
 	done    chan error
 	logs    *logtest.Hook
 	cancel  context.CancelFunc
@@ -35,7 +38,7 @@ func startSource(t *testing.T, f *fakeEngine, poll time.Duration) *runningSource
 	}
 	logger, hook := logtest.NewNullLogger()
 	logger.SetLevel(logrus.DebugLevel)
-	src, err := NewSwarmSource(SwarmConfig{
+	src, err := NewSource(Config{
 		DockerHost:   f.host(),
 		PollInterval: poll,
 		Debounce:     10 * time.Millisecond,
@@ -45,8 +48,8 @@ func startSource(t *testing.T, f *fakeEngine, poll time.Duration) *runningSource
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rs := &runningSource{updates: make(chan *Data, 100), done: make(chan error, 1), logs: hook, cancel: cancel}
-	go func() { rs.done <- src.Run(ctx, updateSink(func(d *Data) { rs.updates <- d })) }()
+	rs := &runningSource{updates: make(chan *registry.Data, 100), done: make(chan error, 1), logs: hook, cancel: cancel}
+	go func() { rs.done <- src.Run(ctx, updateSink(func(d *registry.Data) { rs.updates <- d })) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -58,7 +61,7 @@ func startSource(t *testing.T, f *fakeEngine, poll time.Duration) *runningSource
 	return rs
 }
 
-func (rs *runningSource) next(t *testing.T, within time.Duration) *Data {
+func (rs *runningSource) next(t *testing.T, within time.Duration) *registry.Data {
 	t.Helper()
 	select {
 	case d := <-rs.updates:
@@ -95,12 +98,12 @@ func (rs *runningSource) messages(msg string) int {
 func smallCluster(f *fakeEngine, replicas int) {
 	f.set(func(f *fakeEngine) {
 		f.networks = fixtureNetworks()
-		f.services = []swarm.Service{withNetworks(withVIPs(replicated("svc-web", "web"), appnetID, "10.0.1.2/24"),
-			swarm.NetworkAttachmentConfig{Target: appnetID})}
+		f.services = []swarmtypes.Service{withNetworks(withVIPs(replicated("svc-web", "web"), appnetID, "10.0.1.2/24"),
+			swarmtypes.NetworkAttachmentConfig{Target: appnetID})}
 		f.tasks = nil
 		for i := 1; i <= replicas; i++ {
 			f.tasks = append(f.tasks, task(fmt.Sprintf("task-%d", i), "svc-web", i,
-				swarm.TaskStateRunning, swarm.TaskStateRunning,
+				swarmtypes.TaskStateRunning, swarmtypes.TaskStateRunning,
 				attached(appnetID, false, fmt.Sprintf("10.0.1.%d/24", 10+i))))
 		}
 	})
@@ -354,8 +357,8 @@ func TestSwarmSourceSyncsTenThousandServices(t *testing.T) {
 			id := fmt.Sprintf("svc-%05d", i)
 			f.services = append(f.services, withNetworks(
 				withVIPs(replicated(id, fmt.Sprintf("service-%05d", i)), appnetID, fmt.Sprintf("10.1.%d.%d/16", i/250, i%250+1)),
-				swarm.NetworkAttachmentConfig{Target: appnetID}))
-			f.tasks = append(f.tasks, task(fmt.Sprintf("task-%05d", i), id, 1, swarm.TaskStateRunning, swarm.TaskStateRunning,
+				swarmtypes.NetworkAttachmentConfig{Target: appnetID}))
+			f.tasks = append(f.tasks, task(fmt.Sprintf("task-%05d", i), id, 1, swarmtypes.TaskStateRunning, swarmtypes.TaskStateRunning,
 				attached(appnetID, false, fmt.Sprintf("10.2.%d.%d/16", i/250, i%250+1))))
 		}
 	})
@@ -397,11 +400,11 @@ func TestSwarmSourceSyncCostsItsSlowestCallsNotTheirSum(t *testing.T) {
 	for _, env := range []string{"DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION", "DOCKER_CONTEXT"} {
 		t.Setenv(env, "")
 	}
-	src, err := NewSwarmSource(SwarmConfig{DockerHost: f.host(), PollInterval: time.Hour})
+	src, err := NewSource(Config{DockerHost: f.host(), PollInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := tookReporter{updateSink: func(*Data) {}, took: make(chan time.Duration, 10)}
+	rep := tookReporter{updateSink: func(*registry.Data) {}, took: make(chan time.Duration, 10)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, rep) }()
@@ -434,7 +437,7 @@ func TestNewSwarmSourceHonoursDockerHost(t *testing.T) {
 			t.Setenv("DOCKER_HOST", tt.env)
 			t.Setenv("DOCKER_TLS_VERIFY", "")
 			t.Setenv("DOCKER_CERT_PATH", "")
-			src, err := NewSwarmSource(SwarmConfig{DockerHost: tt.cfgHost})
+			src, err := NewSource(Config{DockerHost: tt.cfgHost})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -485,8 +488,8 @@ func TestSwarmSourceReadsStartingLocalContainers(t *testing.T) {
 		inspect map[string]container.InspectResponse
 		want    string
 	}{
-		{"a running container without healthcheck makes the task running", map[string]container.InspectResponse{"c1": inspect("")}, TaskRunning},
-		{"a healthy container makes the task running", map[string]container.InspectResponse{"c1": inspect(container.Healthy)}, TaskRunning},
+		{"a running container without healthcheck makes the task running", map[string]container.InspectResponse{"c1": inspect("")}, registry.TaskRunning},
+		{"a healthy container makes the task running", map[string]container.InspectResponse{"c1": inspect(container.Healthy)}, registry.TaskRunning},
 		{"a container still checking its health leaves the task starting", map[string]container.InspectResponse{"c1": inspect(container.Starting)}, "starting"},
 		{"a failed inspect leaves the task to the manager", nil, "starting"},
 	}
@@ -495,8 +498,8 @@ func TestSwarmSourceReadsStartingLocalContainers(t *testing.T) {
 			f := newFakeEngine(t)
 			f.set(func(f *fakeEngine) {
 				f.networks = fixtureNetworks()
-				f.services = []swarm.Service{replicated("svc-web", "web")}
-				f.tasks = []swarm.Task{withContainer(task("task-1", "svc-web", 1, swarm.TaskStateRunning, swarm.TaskStateStarting,
+				f.services = []swarmtypes.Service{replicated("svc-web", "web")}
+				f.tasks = []swarmtypes.Task{withContainer(task("task-1", "svc-web", 1, swarmtypes.TaskStateRunning, swarmtypes.TaskStateStarting,
 					attached(appnetID, false, "10.0.1.11/24")), "c1")}
 				f.containers = []container.Summary{{ID: "c1", State: "running"}}
 				f.inspect = tt.inspect
@@ -512,9 +515,9 @@ func TestSwarmSourceReadsStartingLocalContainers(t *testing.T) {
 
 func TestSwarmSourceDieEventStopsTheTaskBeforeTheEngineUnlistsIt(t *testing.T) {
 	f := newFakeEngine(t)
-	f.oneTask(swarm.TaskStateRunning)
+	f.oneTask(swarmtypes.TaskStateRunning)
 	rs := startSource(t, f, time.Hour)
-	if d := rs.next(t, 5*time.Second); d.Tasks[0].State != TaskRunning {
+	if d := rs.next(t, 5*time.Second); d.Tasks[0].State != registry.TaskRunning {
 		t.Fatalf("before the event: %+v", d.Tasks)
 	}
 	waitFor(t, func() bool { return f.subscribers() > 0 })
@@ -527,7 +530,7 @@ func TestSwarmSourceDieEventStopsTheTaskBeforeTheEngineUnlistsIt(t *testing.T) {
 func TestLocalTasksRemembersWhatTheEngineSaid(t *testing.T) {
 	now := time.Now()
 	started := func(container, task string) startedTask {
-		return startedTask{task: Task{ID: task, ServiceID: "svc-web", State: TaskRunning}, container: container, at: now}
+		return startedTask{task: registry.Task{ID: task, ServiceID: "svc-web", State: registry.TaskRunning}, container: container, at: now}
 	}
 	tests := []struct {
 		name        string
@@ -576,5 +579,47 @@ func TestLocalTasksRemembersWhatTheEngineSaid(t *testing.T) {
 				t.Errorf("started %v, want %v", got, tt.wantStarted)
 			}
 		})
+	}
+}
+
+// The Swarm source reports through its sink as every source does: it
+// describes itself first as going stale, then a sync that found something
+// new is an update and a sync, one that found nothing new only a sync, and
+// one that could not read the manager a failure.
+func TestSwarmSourceReportsThroughItsSink(t *testing.T) {
+	for _, env := range []string{"DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION", "DOCKER_CONTEXT"} {
+		t.Setenv(env, "")
+	}
+	f := newFakeEngine(t)
+	smallCluster(f, 2)
+	logger, _ := logtest.NewNullLogger()
+	src, err := NewSource(Config{DockerHost: f.host(), PollInterval: 20 * time.Millisecond, Logger: logrus.NewEntry(logger)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := registrytest.NewSink()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, sink) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	for _, want := range []string{"describe swarm stales=true", "update 1 services", "synced", "synced"} {
+		if got := sink.Next(t); got != want {
+			t.Fatalf("reported %q, want %q", got, want)
+		}
+	}
+	if info := sink.Info(t); info.Origin != f.host() {
+		t.Errorf("origin %q, want %q", info.Origin, f.host())
+	}
+	f.failPath("/services", http.StatusInternalServerError, "manager is down")
+	for got := sink.Next(t); got != "failed"; got = sink.Next(t) {
+		if got != "synced" { // a sync already under way
+			t.Fatalf("reported %q while the manager fails, want failed", got)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package registry
+package swarm
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
+
+	"github.com/swarmdns/swarmdns/registry"
 )
 
 // Labels the engine puts on a task's container, and on its events.
@@ -43,7 +45,7 @@ type diedContainer struct {
 // startedTask is a local task whose container runs and is healthy (or has
 // no healthcheck), as the engine showed it.
 type startedTask struct {
-	task      Task
+	task      registry.Task
 	container string
 	at        time.Time
 }
@@ -129,7 +131,7 @@ func (l *localTasks) current(now time.Time) (died map[string]diedContainer, star
 // and reports whether it changed what is known; a start or a healthy
 // status costs one inspect of that container. changed is called when an
 // inspect finishes later.
-func (s *SwarmSource) containerEvent(ctx context.Context, m events.Message, changed func()) bool {
+func (s *Source) containerEvent(ctx context.Context, m events.Message, changed func()) bool {
 	id := m.Actor.ID
 	switch m.Action {
 	case events.ActionDie:
@@ -157,7 +159,7 @@ func (s *SwarmSource) containerEvent(ctx context.Context, m events.Message, chan
 
 // inspectStarted reads one container and returns its task when the
 // container runs and is healthy or has no healthcheck.
-func (s *SwarmSource) inspectStarted(ctx context.Context, id string) (startedTask, bool) {
+func (s *Source) inspectStarted(ctx context.Context, id string) (startedTask, bool) {
 	c, err := s.cli.ContainerInspect(ctx, id)
 	if err != nil || c.ContainerJSONBase == nil || c.State == nil || !c.State.Running || c.Config == nil {
 		return startedTask{}, false
@@ -166,11 +168,11 @@ func (s *SwarmSource) inspectStarted(ctx context.Context, id string) (startedTas
 		return startedTask{}, false
 	}
 	labels := c.Config.Labels
-	t := Task{
+	t := registry.Task{
 		ID:        labels[labelTaskID],
 		ServiceID: labels[labelServiceID],
 		NodeID:    labels[labelNodeID],
-		State:     TaskRunning,
+		State:     registry.TaskRunning,
 		Slot:      slotOf(labels[labelTaskName], labels[labelTaskID]),
 	}
 	if t.ID == "" || t.ServiceID == "" {
@@ -210,7 +212,7 @@ func slotOf(name, task string) int {
 // task whose container started runs, and a started task the manager had not
 // listed yet joins its service. d is not modified; unchanged, it is
 // returned as is.
-func withLocalTasks(d *Data, died map[string]diedContainer, started map[string]startedTask, syncedAt time.Time) *Data {
+func withLocalTasks(d *registry.Data, died map[string]diedContainer, started map[string]startedTask, syncedAt time.Time) *registry.Data {
 	if d == nil || (len(died) == 0 && len(started) == 0) {
 		return d
 	}
@@ -225,16 +227,16 @@ func withLocalTasks(d *Data, died map[string]diedContainer, started map[string]s
 		byTask[st.task.ID] = st
 	}
 
-	var tasks []Task // copied on the first change
+	var tasks []registry.Task // copied on the first change
 	seen := make(map[string]bool, len(byTask))
 	for i, t := range d.Tasks {
 		st, isStarted := byTask[t.ID]
 		seen[t.ID] = isStarted
 		switch {
-		case stopped[t.ID] && t.State == TaskRunning:
+		case stopped[t.ID] && t.State == registry.TaskRunning:
 			t.State = TaskContainerStopped
 		case isStarted && beforeRunning(t.State):
-			t.State = TaskRunning
+			t.State = registry.TaskRunning
 			if len(t.Addresses) == 0 {
 				t.Addresses = overlayOnly(st.task.Addresses, d.Networks)
 			}
@@ -242,12 +244,12 @@ func withLocalTasks(d *Data, died map[string]diedContainer, started map[string]s
 			continue
 		}
 		if tasks == nil {
-			tasks = append(make([]Task, 0, len(d.Tasks)+len(byTask)), d.Tasks...)
+			tasks = append(make([]registry.Task, 0, len(d.Tasks)+len(byTask)), d.Tasks...)
 		}
 		tasks[i] = t
 	}
 
-	services := make(map[string]Service, len(d.Services))
+	services := make(map[string]registry.Service, len(d.Services))
 	for _, svc := range d.Services {
 		services[svc.ID] = svc
 	}
@@ -260,7 +262,7 @@ func withLocalTasks(d *Data, died map[string]diedContainer, started map[string]s
 			continue
 		}
 		if tasks == nil {
-			tasks = append(make([]Task, 0, len(d.Tasks)+len(byTask)), d.Tasks...)
+			tasks = append(make([]registry.Task, 0, len(d.Tasks)+len(byTask)), d.Tasks...)
 		}
 		t := st.task
 		if svc.Global {
@@ -295,9 +297,9 @@ func beforeRunning(s string) bool {
 
 // overlayOnly keeps the addresses on Swarm networks other than ingress, as
 // a full sync does from the task's attachments.
-func overlayOnly(addrs []NetworkAddrs, networks []Network) []NetworkAddrs {
-	from := Task{Addresses: addrs}
-	var out Task
+func overlayOnly(addrs []registry.NetworkAddrs, networks []registry.Network) []registry.NetworkAddrs {
+	from := registry.Task{Addresses: addrs}
+	var out registry.Task
 	for _, n := range networks {
 		if n.Ingress {
 			continue

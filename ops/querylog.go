@@ -1,4 +1,4 @@
-package server
+package ops
 
 import (
 	"strconv"
@@ -6,19 +6,11 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/sirupsen/logrus"
+
+	"github.com/swarmdns/swarmdns/server"
 )
 
-// Observers tells each of its observers about every reply, in order.
-type Observers []Observer
-
-// Observe implements Observer.
-func (os Observers) Observe(ev *Event) {
-	for _, o := range os {
-		o.Observe(ev)
-	}
-}
-
-// QueryLog is an Observer that logs each reply as one structured line at
+// QueryLog is a server.Observer that logs each reply as one structured line at
 // info level (--log-queries). A line costs a log write on the query path;
 // it can be switched on and off while serving.
 type QueryLog struct {
@@ -39,8 +31,8 @@ func (q *QueryLog) SetEnabled(on bool) { q.on.Store(on) }
 // Enabled says whether the log is on.
 func (q *QueryLog) Enabled() bool { return q.on.Load() }
 
-// Observe implements Observer.
-func (q *QueryLog) Observe(ev *Event) {
+// Observe implements server.Observer.
+func (q *QueryLog) Observe(ev *server.Event) {
 	if !q.on.Load() {
 		return
 	}

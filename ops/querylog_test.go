@@ -1,4 +1,4 @@
-package server
+package ops
 
 import (
 	"bytes"
@@ -9,25 +9,27 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/sirupsen/logrus"
+
+	"github.com/swarmdns/swarmdns/server"
 )
 
 func TestQueryLog(t *testing.T) {
 	tests := []struct {
 		name string
 		on   bool
-		ev   Event
+		ev   server.Event
 		want map[string]any // nil: no line
 	}{
-		{"off logs nothing", false, Event{Qtype: dns.TypeA}, nil},
+		{"off logs nothing", false, server.Event{Qtype: dns.TypeA}, nil},
 		{"a zone answer names client, name, type, rcode, answers and duration", true,
-			Event{Client: netip.MustParseAddrPort("10.0.1.5:40000"), Name: []byte("tasks.web"), Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Path: PathZone, Answers: 3, Size: 120, Took: 42 * time.Microsecond},
+			server.Event{Client: netip.MustParseAddrPort("10.0.1.5:40000"), Name: []byte("tasks.web"), Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Path: server.PathZone, Answers: 3, Size: 120, Took: 42 * time.Microsecond},
 			map[string]any{"msg": "query", "client": "10.0.1.5", "name": "tasks.web.", "type": "A", "rcode": "NOERROR", "answers": 3.0, "duration": "42µs", "path": "zone", "proto": "udp"}},
 		{"a TCP query says tcp", true,
-			Event{Client: netip.MustParseAddrPort("[fd00::1]:53"), TCP: true, Name: []byte("web"), Qtype: dns.TypeAAAA, Rcode: dns.RcodeNameError},
+			server.Event{Client: netip.MustParseAddrPort("[fd00::1]:53"), TCP: true, Name: []byte("web"), Qtype: dns.TypeAAAA, Rcode: dns.RcodeNameError},
 			map[string]any{"client": "fd00::1", "proto": "tcp", "type": "AAAA", "rcode": "NXDOMAIN"}},
-		{"an unreadable name logs the root", true, Event{Rcode: dns.RcodeFormatError, Path: PathError},
+		{"an unreadable name logs the root", true, server.Event{Rcode: dns.RcodeFormatError, Path: server.PathError},
 			map[string]any{"name": ".", "rcode": "FORMERR", "path": "error"}},
-		{"an unknown type is TYPEn", true, Event{Name: []byte("x"), Qtype: 65280},
+		{"an unknown type is TYPEn", true, server.Event{Name: []byte("x"), Qtype: 65280},
 			map[string]any{"type": "TYPE65280"}},
 	}
 	for _, tt := range tests {
@@ -37,7 +39,7 @@ func TestQueryLog(t *testing.T) {
 			l.SetOutput(&buf)
 			l.SetFormatter(&logrus.JSONFormatter{})
 			q := NewQueryLog(logrus.NewEntry(l), tt.on)
-			Observers{q}.Observe(&tt.ev)
+			server.Observers{q}.Observe(&tt.ev)
 			if tt.want == nil {
 				if buf.Len() != 0 {
 					t.Errorf("logged %s", buf.String())
@@ -63,7 +65,7 @@ func TestQueryLogSwitches(t *testing.T) {
 	l.SetOutput(&buf)
 	q := NewQueryLog(logrus.NewEntry(l), false)
 	q.SetEnabled(true)
-	q.Observe(&Event{Name: []byte("web")})
+	q.Observe(&server.Event{Name: []byte("web")})
 	if !q.Enabled() || buf.Len() == 0 {
 		t.Error("switched on but logged nothing")
 	}
