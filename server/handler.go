@@ -121,6 +121,8 @@ func (h *Handler) answer(msg []byte, client netip.Addr, tcp bool, sc *scratch) (
 	switch {
 	case err == errShort || err == errResponse:
 		return nil, false
+	case err == errNotImp:
+		return h.fail(msg, sc, dns.RcodeNotImplemented), false
 	case err != nil:
 		return h.fail(msg, sc, dns.RcodeFormatError), false
 	}
@@ -133,8 +135,6 @@ func (h *Handler) answer(msg []byte, client netip.Addr, tcp bool, sc *scratch) (
 		}
 	}
 	switch {
-	case q.flags&opcodeMask != 0:
-		return h.fail(msg, sc, dns.RcodeNotImplemented), false
 	case q.edns && q.version != 0:
 		return h.fail(msg, sc, dns.RcodeBadVers), false
 	case q.qtype == typeOPT:
