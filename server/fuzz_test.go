@@ -106,7 +106,7 @@ func checkReply(t *testing.T, query, reply []byte, tcp bool) {
 	if !tcp {
 		limit = 512
 		if opt := q.IsEdns0(); opt != nil && len(q.Question) == 1 {
-			limit = min(max(int(opt.UDPSize()), 512), maxUDPSize)
+			limit = min(max(int(opt.UDPSize()), 512), DefaultMaxUDPSize)
 		}
 	}
 	if len(reply) > limit {

@@ -22,9 +22,13 @@ const (
 	classANY = 255
 
 	headerLen  = 12
-	maxUDPSize = 4096 // the largest UDP reply we send, whatever the client offers
 	ourUDPSize = 1232 // what we advertise (DNS flag day 2020)
 )
+
+// DefaultMaxUDPSize is the largest UDP reply by default, whatever larger
+// buffer the client offers: 1232 bytes fit the IPv6 minimum MTU without
+// fragments (DNS Flag Day 2020).
+const DefaultMaxUDPSize = 1232
 
 // query is what the hot path reads from a request, without copying it.
 type query struct {

@@ -47,6 +47,7 @@ type serveOptions struct {
 	allowRecursion  []string
 	maxTCPConns     int
 	tcpIdleTimeout  time.Duration
+	maxUDPSize      int
 	rrlRate         int
 	rrlSlip         int
 
@@ -88,6 +89,7 @@ func newServeCommand() *cobra.Command {
 	f.StringSliceVar(&o.allowRecursion, "allow-recursion", forward.DefaultAllowRecursion, "CIDRs of clients whose other names are forwarded; others get REFUSED")
 	f.IntVar(&o.maxTCPConns, "max-tcp-conns", 256, "open TCP connections at once; more are closed at accept")
 	f.DurationVar(&o.tcpIdleTimeout, "tcp-idle-timeout", 10*time.Second, "close a TCP connection that sends no query for this long")
+	f.IntVar(&o.maxUDPSize, "max-udp-size", server.DefaultMaxUDPSize, "largest UDP reply in bytes, 512 to 65535, whatever larger buffer a client offers; beyond it TC=1 and the client retries over TCP")
 	f.IntVar(&o.rrlRate, "rrl-rate", 0, "authoritative UDP answers per second per client /24 (IPv6 /56); 0: no limit")
 	f.IntVar(&o.rrlSlip, "rrl-slip", 2, "with --rrl-rate, send every Nth limited answer truncated so real clients retry over TCP (0: drop all)")
 
@@ -157,6 +159,9 @@ func listenAddrPort(listen string) (netip.AddrPort, error) {
 }
 
 func (o *serveOptions) run(ctx context.Context) error {
+	if o.maxUDPSize < 512 || o.maxUDPSize > 65535 {
+		return fmt.Errorf("--max-udp-size: %d bytes is out of range; use 512 to 65535 (default %d, which fits any path without fragments)", o.maxUDPSize, server.DefaultMaxUDPSize)
+	}
 	logger, err := newLogger(o.logLevel, o.logFormat)
 	if err != nil {
 		return err
@@ -178,7 +183,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 		return err
 	}
 	rt := o.ops.startOps(store, log)
-	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows, Observer: rt.observer()}
+	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows, Observer: rt.observer(), MaxUDPSize: o.maxUDPSize}
 	if fwd != nil {
 		hcfg.Forwarder = fwd
 		rt.addForwarder(fwd)
