@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -62,6 +63,7 @@ func newServeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Answer DNS for the registry's names",
+		Long:  serveLong(),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context())
@@ -96,7 +98,25 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	o.ops.addFlags(f)
+	for _, name := range reloadable {
+		f.Lookup(name).Usage += " (reloads on SIGHUP)"
+	}
 	return cmd
+}
+
+// serveLong is the help text of serve: where settings come from and which
+// of them SIGHUP reloads.
+func serveLong() string {
+	return `Answer DNS for the registry's names: from a Swarm manager, or from --registry-file.
+
+Every flag also reads an environment variable, SWARMDNS_ and the flag name in
+upper case with dashes as underscores (--max-answers: ` + envName("max-answers") + `).
+The command line wins over the environment, which wins over the --config file.
+
+SIGHUP re-reads --registry-file and the --config file. Of the settings, only
+these take the file's new value without a restart:
+  ` + strings.Join(reloadable, ", ") + `
+Every other setting needs a restart. See docs/configuration.md.`
 }
 
 // source picks the registry source from the flags.
