@@ -6,6 +6,6 @@
 FROM scratch
 ADD bin/rootfs.tar /
 USER 65534:65534
-EXPOSE 53/udp 53/tcp 9153/tcp
+EXPOSE 53/udp 53/tcp 8053/tcp
 ENTRYPOINT ["/swarmdns"]
 CMD ["serve"]

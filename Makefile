@@ -11,9 +11,15 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/swarmdns
 
-# Serve the example registry on 127.0.0.1:5353 (see README for dig lines).
+# Serve the example registry (see README for dig lines): DNS on LISTEN, the
+# operations HTTP listener on HTTP_LISTEN. It prints where, and a dig line.
+LISTEN      ?= 127.0.0.1:5353
+HTTP_LISTEN ?= 127.0.0.1:8053
+run_port    = $(lastword $(subst :, ,$(LISTEN)))
+run_host    = $(or $(subst [,,$(subst ],,$(patsubst %:$(run_port),%,$(LISTEN)))),127.0.0.1)
 run: build
-	$(BIN) serve --listen 127.0.0.1:5353 --registry-file examples/registry.yaml
+	@echo "swarmdns: DNS on $(LISTEN) (UDP and TCP), HTTP on $(HTTP_LISTEN); try: dig @$(run_host) -p $(run_port) web"
+	$(BIN) serve --listen $(LISTEN) --http-listen $(HTTP_LISTEN) --registry-file examples/registry.yaml
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }

@@ -17,7 +17,7 @@ import (
 
 // DefaultAddr is where the listener serves by default: loopback only, as
 // the registry API shows every service and address.
-const DefaultAddr = "127.0.0.1:9153"
+const DefaultAddr = "127.0.0.1:8053"
 
 // Config wires the endpoints.
 type Config struct {

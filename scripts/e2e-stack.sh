@@ -2,7 +2,7 @@
 # e2e-stack.sh deploys deploy/stack.yml on the local one-node Swarm and
 # resolves tasks.<svc> through the deployed sidecar from a container. Needs
 # the image (`make image`) and the Swarm source; `make e2e-stack` runs it.
-# It binds port 53 and 127.0.0.1:9153 of this machine while it runs.
+# It binds port 53 and 127.0.0.1:8053 of this machine while it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,17 +33,17 @@ DOCKER_GID=$(stat -c %g /var/run/docker.sock) docker stack deploy --resolve-imag
 
 log "waiting for /readyz"
 for _ in $(seq 1 60); do
-	if body=$(curl -fsS http://127.0.0.1:9153/readyz 2>/dev/null); then
+	if body=$(curl -fsS http://127.0.0.1:8053/readyz 2>/dev/null); then
 		log "$body"
 		break
 	fi
 	sleep 1
 done
-curl -fsS http://127.0.0.1:9153/readyz >/dev/null || { log "not ready"; docker service logs "${STACK}_swarmdns" | tail -20; exit 1; }
+curl -fsS http://127.0.0.1:8053/readyz >/dev/null || { log "not ready"; docker service logs "${STACK}_swarmdns" | tail -20; exit 1; }
 
 log "waiting for two running tasks of $SVC"
 for _ in $(seq 1 60); do
-	n=$(curl -fsS "http://127.0.0.1:9153/v1/resolve?name=tasks.$SVC" | grep -c '"type": "A"' || true)
+	n=$(curl -fsS "http://127.0.0.1:8053/v1/resolve?name=tasks.$SVC" | grep -c '"type": "A"' || true)
 	[ "$n" = 2 ] && break
 	sleep 1
 done

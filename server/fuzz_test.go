@@ -52,7 +52,32 @@ func seedQueries() [][]byte {
 		append(append([]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 64}, make([]byte, 64)...), 0, 0, 1, 0, 1),          // oversized label
 		[]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0xC0, 17, 0, 41, 0x10, 0, 0, 0, 0, 0, 0xFF, 0xFF}, // OPT with a loop and a huge RDLENGTH
 	)
-	return seeds
+	return append(seeds, wireSeeds()...)
+}
+
+// wireSeeds are the messages of the wire rules: other opcodes carrying
+// records, and OPT records whose options do not fit.
+func wireSeeds() [][]byte {
+	soa, _ := dns.NewRR("swarm.local. 5 IN SOA ns.swarm.local. hostmaster.swarm.local. 2 3600 600 86400 5")
+	notify := new(dns.Msg)
+	notify.SetNotify("swarm.local.")
+	notify.Answer = []dns.RR{soa}
+	notify.SetEdns0(1232, false)
+	update := new(dns.Msg)
+	update.SetUpdate("swarm.local.")
+	update.Insert([]dns.RR{soa})
+	option := new(dns.Msg)
+	option.SetQuestion("web.swarm.local.", dns.TypeA)
+	option.SetEdns0(1232, false)
+	option.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_LOCAL{Code: 65001, Data: []byte{1, 2, 3, 4}}}
+	var seeds [][]byte
+	for _, m := range []*dns.Msg{notify, update, option} {
+		b, _ := m.Pack()
+		seeds = append(seeds, b)
+	}
+	overrun := append([]byte(nil), seeds[2]...)
+	overrun[len(overrun)-5] = 5 // the option's length runs past the OPT RDATA
+	return append(seeds, overrun, []byte{0, 1, 15 << 3, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 }
 
 // checkReply holds the invariants of every reply: it parses, carries the
@@ -82,7 +107,7 @@ func checkReply(t *testing.T, query, reply []byte, tcp bool) {
 	if !tcp {
 		limit = 512
 		if opt := q.IsEdns0(); opt != nil && len(q.Question) == 1 {
-			limit = min(max(int(opt.UDPSize()), 512), maxUDPSize)
+			limit = min(max(int(opt.UDPSize()), 512), DefaultMaxUDPSize)
 		}
 	}
 	if len(reply) > limit {

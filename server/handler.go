@@ -68,6 +68,10 @@ type Config struct {
 	AllowRecursion func(netip.Addr) bool
 	Observer       Observer
 	Log            *logrus.Entry
+	// MaxUDPSize caps UDP replies, 512 to 65535 bytes, whatever larger
+	// buffer a client offers; a larger answer gets TC and the client
+	// retries over TCP. 0 is DefaultMaxUDPSize.
+	MaxUDPSize int
 }
 
 // Handler answers DNS messages in wire format.
@@ -82,6 +86,10 @@ func NewHandler(cfg Config) *Handler {
 	if cfg.Log == nil {
 		cfg.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
+	if cfg.MaxUDPSize == 0 {
+		cfg.MaxUDPSize = DefaultMaxUDPSize
+	}
+	cfg.MaxUDPSize = min(max(cfg.MaxUDPSize, 512), 65535)
 	return &Handler{cfg: cfg, zone: []byte(strings.TrimSuffix(cfg.Store.Config().Domain, "."))}
 }
 
@@ -113,20 +121,14 @@ func (h *Handler) answer(msg []byte, client netip.Addr, tcp bool, sc *scratch) (
 	switch {
 	case err == errShort || err == errResponse:
 		return nil, false
+	case err == errNotImp:
+		return h.fail(msg, sc, dns.RcodeNotImplemented), false
 	case err != nil:
 		return h.fail(msg, sc, dns.RcodeFormatError), false
 	}
 	ev.Qtype, ev.Name = q.qtype, q.key
-	limit := 65535
-	if !tcp {
-		limit = 512
-		if q.edns {
-			limit = min(max(int(q.udpSize), 512), maxUDPSize)
-		}
-	}
+	limit := h.limit(q, tcp)
 	switch {
-	case q.flags&opcodeMask != 0:
-		return h.fail(msg, sc, dns.RcodeNotImplemented), false
 	case q.edns && q.version != 0:
 		return h.fail(msg, sc, dns.RcodeBadVers), false
 	case q.qtype == typeOPT:
@@ -177,6 +179,18 @@ func (h *Handler) answer(msg []byte, client netip.Addr, tcp bool, sc *scratch) (
 		return nil, true
 	}
 	return h.authoritative(msg, sc, snap, name, limit, flags), false
+}
+
+// limit is the largest reply to q: over UDP 512 bytes without EDNS, else
+// the client's buffer within 512 and MaxUDPSize; 65535 over TCP.
+func (h *Handler) limit(q *query, tcp bool) int {
+	switch {
+	case tcp:
+		return 65535
+	case q.edns:
+		return min(max(int(q.udpSize), 512), h.cfg.MaxUDPSize)
+	}
+	return 512
 }
 
 // recursionFor says whether client may have names forwarded.
@@ -249,13 +263,7 @@ func (h *Handler) forwardQuery(ctx context.Context, msg []byte, tcp bool, sc *sc
 		return nil // answer parsed it already; it cannot fail now
 	}
 	sc.ev.Qtype, sc.ev.Name = q.qtype, q.key
-	limit := 65535
-	if !tcp {
-		limit = 512
-		if q.edns {
-			limit = min(max(int(q.udpSize), 512), maxUDPSize)
-		}
-	}
+	limit := h.limit(q, tcp)
 	req := new(dns.Msg)
 	if err := req.Unpack(msg); err != nil {
 		return h.fail(msg, sc, dns.RcodeFormatError)
@@ -304,7 +312,7 @@ func inZoneKey(key, zone []byte) bool {
 func (h *Handler) Resolve(name string, qtype uint16, client netip.AddrPort) (*dns.Msg, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(dns.Fqdn(name), qtype)
-	q.SetEdns0(maxUDPSize, false)
+	q.SetEdns0(ourUDPSize, false)
 	msg, err := q.Pack()
 	if err != nil {
 		return nil, fmt.Errorf("resolve %q: %w", name, err)

@@ -132,3 +132,144 @@ func TestRecursionDesiredIsEchoed(t *testing.T) {
 		}
 	}
 }
+
+// withOption adds an EDNS option of 4 data bytes whose length field says
+// length, to a packed query with an OPT record last.
+func withOption(t *testing.T, length uint16) []byte {
+	b := packed(t, func(m *dns.Msg) {
+		m.SetEdns0(1232, false)
+		opt := m.IsEdns0()
+		opt.Option = append(opt.Option, &dns.EDNS0_LOCAL{Code: 65001, Data: []byte{1, 2, 3, 4}})
+	})
+	b[len(b)-6], b[len(b)-5] = byte(length>>8), byte(length)
+	return b
+}
+
+func TestOpcodesOtherThanQueryAreNOTIMPWhateverTheyCarry(t *testing.T) {
+	ts := startServer(t, example, Config{}, registry.Config{})
+	soa, _ := dns.NewRR("swarm.local. 5 IN SOA ns.swarm.local. hostmaster.swarm.local. 2 3600 600 86400 5")
+	a, _ := dns.NewRR("new.swarm.local. 5 IN A 10.0.0.9")
+	tests := []struct {
+		name   string
+		msg    []byte
+		opcode int
+		opt    bool
+	}{
+		{"NOTIFY with the primary's SOA in the answer section", packed(t, func(m *dns.Msg) {
+			m.SetNotify("swarm.local.")
+			m.Id = 0xBEEF
+			m.Answer = []dns.RR{soa}
+		}), dns.OpcodeNotify, false},
+		{"NOTIFY with EDNS keeps its OPT", packed(t, func(m *dns.Msg) {
+			m.SetNotify("swarm.local.")
+			m.Id = 0xBEEF
+			m.Answer = []dns.RR{soa}
+			m.SetEdns0(1232, false)
+		}), dns.OpcodeNotify, true},
+		{"UPDATE with prerequisite and update sections", packed(t, func(m *dns.Msg) {
+			m.SetUpdate("swarm.local.")
+			m.Id = 0xBEEF
+			m.NameNotUsed([]dns.RR{a})
+			m.Insert([]dns.RR{a})
+		}), dns.OpcodeUpdate, false},
+		{"opcode 15 with no question", []byte{0xBE, 0xEF, 15 << 3, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 15, false},
+		{"opcode 15 with junk after the header", []byte{0xBE, 0xEF, 15 << 3, 0, 0, 3, 0, 7, 0, 0, 0, 0, 0xFF, 0xFF}, 15, false},
+	}
+	for _, netw := range []string{"udp", "tcp"} {
+		for _, tc := range tests {
+			t.Run(netw+"/"+tc.name, func(t *testing.T) {
+				r := new(dns.Msg)
+				if err := r.Unpack(rawExchange(t, netw, ts.addr, tc.msg)); err != nil {
+					t.Fatalf("reply does not parse: %v", err)
+				}
+				if r.Id != 0xBEEF || !r.Response {
+					t.Fatalf("id %x QR %v", r.Id, r.Response)
+				}
+				if r.Rcode != dns.RcodeNotImplemented || r.Opcode != tc.opcode {
+					t.Fatalf("rcode %s opcode %d, want NOTIMP opcode %d", dns.RcodeToString[r.Rcode], r.Opcode, tc.opcode)
+				}
+				if len(r.Answer)+len(r.Ns) != 0 {
+					t.Fatalf("records in a NOTIMP reply: %v %v", r.Answer, r.Ns)
+				}
+				if (r.IsEdns0() != nil) != tc.opt {
+					t.Fatalf("OPT in reply %v, want %v", r.IsEdns0() != nil, tc.opt)
+				}
+			})
+		}
+	}
+}
+
+func TestAFORMERRForABadOPTCarriesAnOPT(t *testing.T) {
+	ts := startServer(t, example, Config{}, registry.Config{})
+	full := withOption(t, 4)
+	tests := []struct {
+		name string
+		msg  []byte
+	}{
+		{"an option whose length runs past the OPT data", withOption(t, 5)},
+		{"an option header cut short", func() []byte {
+			b := packed(t, func(m *dns.Msg) { m.SetEdns0(1232, false) })
+			b[len(b)-1] = 2 // RDLENGTH 2: half an option header
+			return append(b, 0xFD, 0xE9)
+		}()},
+		{"an OPT whose RDATA runs past the message", full[:len(full)-2]},
+		{"an OPT not owned by the root", packed(t, func(m *dns.Msg) { m.SetEdns0(1232, false); m.IsEdns0().Hdr.Name = "web." })},
+		{"two OPT records", packed(t, func(m *dns.Msg) { m.SetEdns0(1232, false); m.Extra = append(m.Extra, m.Extra[0]) })},
+	}
+	for _, netw := range []string{"udp", "tcp"} {
+		for _, tc := range tests {
+			t.Run(netw+"/"+tc.name, func(t *testing.T) {
+				r := new(dns.Msg)
+				if err := r.Unpack(rawExchange(t, netw, ts.addr, tc.msg)); err != nil {
+					t.Fatalf("reply does not parse: %v", err)
+				}
+				if r.Rcode != dns.RcodeFormatError {
+					t.Fatalf("rcode %s, want FORMERR", dns.RcodeToString[r.Rcode])
+				}
+				if opt := r.IsEdns0(); opt == nil || opt.Version() != 0 {
+					t.Fatalf("OPT %v, want one of version 0", opt)
+				}
+			})
+		}
+	}
+	t.Run("a well-formed option is answered", func(t *testing.T) {
+		r := new(dns.Msg)
+		if err := r.Unpack(rawExchange(t, "udp", ts.addr, full)); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+			t.Fatalf("rcode %s answers %d err %v", dns.RcodeToString[r.Rcode], len(r.Answer), err)
+		}
+	})
+}
+
+func TestClassANYIsAnsweredAsINWithoutAA(t *testing.T) {
+	ts := startServer(t, example, Config{}, registry.Config{})
+	tests := []struct {
+		name    string
+		qname   string
+		qclass  uint16
+		rcode   int
+		answers bool
+		aa      bool
+	}{
+		{"class IN is authoritative", "web.swarm.local.", dns.ClassINET, dns.RcodeSuccess, true, true},
+		{"class ANY gets the IN answer without AA", "web.swarm.local.", dns.ClassANY, dns.RcodeSuccess, true, false},
+		{"class ANY of an unknown name is NXDOMAIN without AA", "nosuch.swarm.local.", dns.ClassANY, dns.RcodeNameError, false, false},
+		{"class ANY of a bare name is answered too", "web.", dns.ClassANY, dns.RcodeSuccess, true, false},
+	}
+	for _, netw := range []string{"udp", "tcp"} {
+		for _, tc := range tests {
+			t.Run(netw+"/"+tc.name, func(t *testing.T) {
+				m := new(dns.Msg)
+				m.SetQuestion(tc.qname, dns.TypeA)
+				m.Question[0].Qclass = tc.qclass
+				r, _, err := (&dns.Client{Net: netw, Timeout: 2 * time.Second}).Exchange(m, ts.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Rcode != tc.rcode || (len(r.Answer) > 0) != tc.answers || r.Authoritative != tc.aa {
+					t.Fatalf("rcode %s answers %d AA %v; want %s answers %v AA %v",
+						dns.RcodeToString[r.Rcode], len(r.Answer), r.Authoritative, dns.RcodeToString[tc.rcode], tc.answers, tc.aa)
+				}
+			})
+		}
+	}
+}

@@ -26,6 +26,9 @@ func (r *reply) start(buf []byte, msg []byte, q *query, limit int, flags uint16)
 	if q.edns {
 		r.reserve = optLen
 	}
+	if q.qclass == classANY {
+		flags &^= flagAA // RFC 6895 section 3.2: we hold class IN only
+	}
 	flags |= flagQR | q.flags&(opcodeMask|flagRD|flagCD)
 	r.buf = append(r.buf, byte(q.id>>8), byte(q.id), byte(flags>>8), byte(flags), 0, 0, 0, 0, 0, 0, 0, 0)
 	if q.qend > headerLen {

@@ -198,7 +198,7 @@ func newBatch() *batch {
 	b := &batch{}
 	for i := range b.in {
 		b.bufs[i] = make([]byte, 65535)
-		b.outs[i] = make([]byte, 0, maxUDPSize+512)
+		b.outs[i] = make([]byte, 0, 4096)
 		b.inIov[i].Base = &b.bufs[i][0]
 		b.in[i].hdr.Iov = &b.inIov[i]
 		b.in[i].hdr.SetIovlen(1)

@@ -26,6 +26,7 @@ func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "swarmdns",
 		Short:         "Authoritative DNS for Docker Swarm service names",
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -35,6 +36,7 @@ func newRootCommand() *cobra.Command {
 			return applyConfigFile(cmd.Flags())
 		},
 	}
+	root.SetVersionTemplate("swarmdns {{.Version}}\n") // as `swarmdns version` prints it
 	root.AddCommand(newServeCommand(), newVersionCommand(), newCheckCommand())
 	return root
 }

@@ -28,7 +28,7 @@ func (o *opsOptions) addFlags(f *pflag.FlagSet) {
 	o.flags = f
 	f.StringVar(&o.httpListen, "http-listen", ops.DefaultAddr, "address of the HTTP operations listener: /metrics, /healthz, /readyz, /v1/… (empty: off)")
 	f.DurationVar(&o.staleAfter, "stale-after", 30*time.Second, "/readyz fails when the last successful Swarm sync is older than this (not used with --registry-file)")
-	f.BoolVar(&o.logQueries, "log-queries", false, "log every query as one structured line (reloadable)")
+	f.BoolVar(&o.logQueries, "log-queries", false, "log every query as one structured line")
 	f.StringVar(&o.config, "config", "", "YAML file of flag values (flag name: value); SIGHUP re-reads its reloadable settings")
 }
 

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +50,7 @@ type serveOptions struct {
 	allowRecursion  []string
 	maxTCPConns     int
 	tcpIdleTimeout  time.Duration
+	maxUDPSize      int
 	rrlRate         int
 	rrlSlip         int
 
@@ -63,6 +65,7 @@ func newServeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Answer DNS for the registry's names",
+		Long:  serveLong(),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context())
@@ -90,13 +93,32 @@ func newServeCommand() *cobra.Command {
 	f.StringSliceVar(&o.allowRecursion, "allow-recursion", forward.DefaultAllowRecursion, "CIDRs of clients whose other names are forwarded; others get REFUSED")
 	f.IntVar(&o.maxTCPConns, "max-tcp-conns", 256, "open TCP connections at once; more are closed at accept")
 	f.DurationVar(&o.tcpIdleTimeout, "tcp-idle-timeout", 10*time.Second, "close a TCP connection that sends no query for this long")
+	f.IntVar(&o.maxUDPSize, "max-udp-size", server.DefaultMaxUDPSize, "largest UDP reply in bytes, 512 to 65535, whatever larger buffer a client offers; beyond it TC=1 and the client retries over TCP")
 	f.IntVar(&o.rrlRate, "rrl-rate", 0, "authoritative UDP answers per second per client /24 (IPv6 /56); 0: no limit")
 	f.IntVar(&o.rrlSlip, "rrl-slip", 2, "with --rrl-rate, send every Nth limited answer truncated so real clients retry over TCP (0: drop all)")
 
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	o.ops.addFlags(f)
+	for _, name := range reloadable {
+		f.Lookup(name).Usage += " (reloads on SIGHUP)"
+	}
 	return cmd
+}
+
+// serveLong is the help text of serve: where settings come from and which
+// of them SIGHUP reloads.
+func serveLong() string {
+	return `Answer DNS for the registry's names: from a Swarm manager, or from --registry-file.
+
+Every flag also reads an environment variable, SWARMDNS_ and the flag name in
+upper case with dashes as underscores (--max-answers: ` + envName("max-answers") + `).
+The command line wins over the environment, which wins over the --config file.
+
+SIGHUP re-reads --registry-file and the --config file. Of the settings, only
+these take the file's new value without a restart:
+  ` + strings.Join(reloadable, ", ") + `
+Every other setting needs a restart. See docs/configuration.md.`
 }
 
 // source picks the registry source from the flags.
@@ -159,6 +181,9 @@ func listenAddrPort(listen string) (netip.AddrPort, error) {
 }
 
 func (o *serveOptions) run(ctx context.Context) error {
+	if o.maxUDPSize < 512 || o.maxUDPSize > 65535 {
+		return fmt.Errorf("--max-udp-size: %d bytes is out of range; use 512 to 65535 (default %d, which fits any path without fragments)", o.maxUDPSize, server.DefaultMaxUDPSize)
+	}
 	logger, err := newLogger(o.logLevel, o.logFormat)
 	if err != nil {
 		return err
@@ -180,7 +205,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 		return err
 	}
 	rt := o.ops.startOps(store, log)
-	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows, Observer: rt.observer()}
+	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows, Observer: rt.observer(), MaxUDPSize: o.maxUDPSize}
 	if fwd != nil {
 		hcfg.Forwarder = fwd
 		rt.addForwarder(fwd)

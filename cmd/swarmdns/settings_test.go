@@ -55,3 +55,16 @@ func TestConfigFile(t *testing.T) {
 		})
 	}
 }
+
+func TestMaxUDPSizeOutOfRangeIsAnErrorAtStart(t *testing.T) {
+	for _, v := range []string{"511", "65536", "0"} {
+		t.Run(v, func(t *testing.T) {
+			cmd := newServeCommand()
+			cmd.SetArgs([]string{"--max-udp-size", v, "--listen", "127.0.0.1:0", "--http-listen", ""})
+			err := cmd.Execute()
+			if err == nil || !strings.Contains(err.Error(), "--max-udp-size: "+v+" bytes is out of range; use 512 to 65535") {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}
