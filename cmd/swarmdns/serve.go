@@ -53,7 +53,8 @@ type serveOptions struct {
 	logLevel  string
 	logFormat string
 
-	ops opsOptions // ops.go
+	ops opsOptions      // ops.go
+	xfr transferOptions // transfer.go
 }
 
 func newServeCommand() *cobra.Command {
@@ -94,6 +95,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	o.ops.addFlags(f)
+	o.xfr.addFlags(f)
 	return cmd
 }
 
@@ -162,10 +164,22 @@ func (o *serveOptions) run(ctx context.Context) error {
 		return err
 	}
 	log := logrus.NewEntry(logger)
-	store, err := registry.NewStore(registry.Config{
+	nameservers, err := o.xfr.nameserverSet(o.domain, o.listen)
+	if err != nil {
+		return err
+	}
+	xfr, err := o.xfr.build(log)
+	if err != nil {
+		return err
+	}
+	rcfg := registry.Config{
 		Domain: o.domain, TTL: o.ttl, Policy: o.scheduler, MaxAnswers: o.maxAnswers,
-		Networks: o.networks, PreferLocal: o.preferLocal,
-	}, log.WithField("component", "registry"))
+		Networks: o.networks, PreferLocal: o.preferLocal, Nameservers: nameservers,
+	}
+	if xfr != nil {
+		rcfg.Serial = xfr.Serial
+	}
+	store, err := registry.NewStore(rcfg, log.WithField("component", "registry"))
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
@@ -179,6 +193,9 @@ func (o *serveOptions) run(ctx context.Context) error {
 	}
 	rt := o.ops.startOps(store, src, log)
 	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows, Observer: rt.observer()}
+	if xfr != nil {
+		hcfg.Transfer = xfr
+	}
 	if fwd != nil {
 		hcfg.Forwarder = fwd
 		rt.addForwarder(fwd)
@@ -198,6 +215,12 @@ func (o *serveOptions) run(ctx context.Context) error {
 			metricsHook(snap, build)
 		}
 		released.Do(func() { go debug.FreeOSMemory() })
+		if xfr != nil {
+			xfr.Published()
+		}
+	}
+	if xfr != nil {
+		xfr.Start(ctx)
 	}
 	go func() { srcErr <- src.Run(ctx, store.Update) }()
 
