@@ -26,17 +26,28 @@ type primary struct {
 	xfr    *transfer.Transfer
 	srv    *server.Server
 	cancel context.CancelFunc
-	file   string
 }
 
 const domain = "swarm.local."
 
-func startPrimary(t *testing.T, registryFile string, cfg transfer.Config) *primary {
+func startPrimary(t testing.TB, registryFile string, cfg transfer.Config) *primary {
+	t.Helper()
+	return startPrimaryWith(t, func(ctx context.Context, store *registry.Store, log *logrus.Logger) {
+		src := registry.NewFileSource(registryFile, logrus.NewEntry(log))
+		go src.Run(ctx, store.Update)
+	}, cfg)
+}
+
+// startPrimaryWith starts a primary whose registry feed starts.
+func startPrimaryWith(t testing.TB, feed func(context.Context, *registry.Store, *logrus.Logger), cfg transfer.Config) *primary {
 	t.Helper()
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
 	if testing.Verbose() {
 		log.SetLevel(logrus.InfoLevel)
+	}
+	if cfg.Log != nil {
+		log = cfg.Log.Logger
 	}
 	cfg.Log = logrus.NewEntry(log)
 	xfr, err := transfer.New(cfg)
@@ -53,8 +64,7 @@ func startPrimary(t *testing.T, registryFile string, cfg transfer.Config) *prima
 	store.OnPublish = func(*registry.Snapshot, time.Duration) { xfr.Published() }
 	ctx, cancel := context.WithCancel(context.Background())
 	xfr.Start(ctx)
-	src := registry.NewFileSource(registryFile, logrus.NewEntry(log))
-	go src.Run(ctx, store.Update)
+	feed(ctx, store, log)
 	deadline := time.Now().Add(5 * time.Second)
 	for store.Snapshot() == nil {
 		if time.Now().After(deadline) {
@@ -66,7 +76,7 @@ func startPrimary(t *testing.T, registryFile string, cfg transfer.Config) *prima
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &primary{store: store, xfr: xfr, srv: srv, cancel: cancel, file: registryFile}
+	p := &primary{store: store, xfr: xfr, srv: srv, cancel: cancel}
 	p.addr = netip.MustParseAddrPort(srv.TCPAddr().String())
 	t.Cleanup(p.stop)
 	return p
@@ -83,12 +93,12 @@ func (p *primary) stop() {
 	p.cancel = nil
 }
 
-func (p *primary) serial(t *testing.T) uint32 {
+func (p *primary) serial(t testing.TB) uint32 {
 	t.Helper()
 	return soaSerial(t, p.addr.String(), domain)
 }
 
-func soaSerial(t *testing.T, addr, zone string) uint32 {
+func soaSerial(t testing.TB, addr, zone string) uint32 {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(zone, dns.TypeSOA)
@@ -131,7 +141,7 @@ func scaleUp(t *testing.T, path string) {
 }
 
 // axfr transfers zone from addr and returns its records.
-func axfr(t *testing.T, addr, zone string, key *transfer.Key) []dns.RR {
+func axfr(t testing.TB, addr, zone string, key *transfer.Key) []dns.RR {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetAxfr(zone)
@@ -198,7 +208,7 @@ func questions(rrs []dns.RR) [][2]string {
 }
 
 // zoneBytes is the size of a zone's records in wire form, uncompressed.
-func zoneBytes(t *testing.T, addr, zone string) int {
+func zoneBytes(t testing.TB, addr, zone string) int {
 	n := 0
 	for _, rr := range axfr(t, addr, zone, nil) {
 		n += dns.Len(rr)

@@ -343,15 +343,20 @@ func (t *Transfer) errorReply(raw []byte, r *request, now time.Time) []byte {
 // RFC 8945 section 5.3.2).
 func unsignedTSIG(msg []byte, name string, req *dns.TSIG, tsigErr uint16) []byte {
 	rr := &dns.TSIG{Hdr: dns.RR_Header{Name: dns.CanonicalName(name), Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
-		Algorithm: req.Algorithm, TimeSigned: req.TimeSigned, Fudge: req.Fudge, OrigId: req.OrigId, Error: tsigErr}
-	buf := make([]byte, dns.Len(rr)+16)
+		Algorithm: dns.Fqdn(req.Algorithm), TimeSigned: req.TimeSigned, Fudge: req.Fudge, OrigId: req.OrigId, Error: tsigErr}
+	buf := make([]byte, dns.Len(rr)+64)
 	n, err := dns.PackRR(rr, buf, 0, nil, false)
 	if err != nil {
 		return msg
 	}
-	msg = append(msg, buf[:n]...)
-	msg[11]++
-	return msg
+	out := append(append([]byte(nil), msg...), buf[:n]...)
+	out[11]++
+	// A key or algorithm name that does not pack back the way it came
+	// (the request's own was malformed) leaves the TSIG out.
+	if new(dns.Msg).Unpack(out) != nil {
+		return msg
+	}
+	return out
 }
 
 // ServeTCP answers an AXFR or IXFR query read from conn: the whole reply,
