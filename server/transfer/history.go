@@ -1,6 +1,6 @@
 package transfer
 
-import "slices"
+import "bytes"
 
 // The history of a zone keeps the differences between its last versions
 // for IXFR, bounded by count and by bytes; the oldest go first.
@@ -17,25 +17,50 @@ type diff struct {
 	bytes          int
 }
 
-// diffOf compares two sorted record lists.
+// diffOf compares two versions of a zone, by merging their distinct
+// records in (hash, bytes) order.
 func diffOf(old, cur *zone) *diff {
 	d := &diff{from: old.serial, to: cur.serial, fromSOA: old.soa, toSOA: cur.soa}
-	a, b := old.records, cur.records
+	a, b := old.byHash, cur.byHash
 	for len(a) > 0 || len(b) > 0 {
+		c := 0
 		switch {
-		case len(b) == 0 || len(a) > 0 && a[0] < b[0]:
-			d.removed = append(d.removed, a[0])
-			d.bytes += len(a[0])
+		case len(b) == 0:
+			c = -1
+		case len(a) == 0:
+			c = 1
+		default:
+			c = compareAcross(old, a[0], cur, b[0])
+		}
+		switch {
+		case c < 0:
+			d.removed = append(d.removed, string(old.record(a[0].i)))
+			d.bytes += len(d.removed[len(d.removed)-1])
 			a = a[1:]
-		case len(a) == 0 || b[0] < a[0]:
-			d.added = append(d.added, b[0])
-			d.bytes += len(b[0])
+		case c > 0:
+			d.added = append(d.added, string(cur.record(b[0].i)))
+			d.bytes += len(d.added[len(d.added)-1])
 			b = b[1:]
 		default:
 			a, b = a[1:], b[1:]
 		}
 	}
 	return d
+}
+
+// compareAcross orders a record of x and one of y by hash; two records
+// with one hash are the same when their bytes are, else the removal and
+// the addition of the two (still a correct difference).
+func compareAcross(x *zone, a hashed, y *zone, b hashed) int {
+	switch {
+	case a.h < b.h:
+		return -1
+	case a.h > b.h:
+		return 1
+	case bytes.Equal(x.record(a.i), y.record(b.i)):
+		return 0
+	}
+	return -1
 }
 
 // history is the diffs of one zone, oldest first; they chain: each one's
@@ -54,7 +79,7 @@ func (h *history) add(d *diff) {
 	h.bytes += d.bytes
 	for len(h.diffs) > historyMaxDiffs || h.bytes > historyMaxBytes {
 		h.bytes -= h.diffs[0].bytes
-		h.diffs = slices.Delete(h.diffs, 0, 1)
+		h.diffs = h.diffs[1:] // a transfer under way may hold the slice
 	}
 }
 

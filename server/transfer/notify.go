@@ -147,7 +147,9 @@ func (w *notifyWorker) send(ctx context.Context, zone string, serial uint32) {
 	defer conn.Close()
 	m := new(dns.Msg)
 	m.SetNotify(zone)
-	m.Answer = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: ".", Mbox: ".", Serial: serial}}
+	if soa := w.n.t.soa(zone, serial); soa != nil {
+		m.Answer = []dns.RR{soa} // the new SOA, as a hint (RFC 1996 section 3.7)
+	}
 	buf := make([]byte, 4096)
 	for try, wait := range notifyRetries {
 		out, err := w.pack(m)
@@ -200,4 +202,22 @@ func (w *notifyWorker) pack(m *dns.Msg) ([]byte, error) {
 	m.SetTsig(keys[0].Name, keys[0].Algorithm, tsigFudge, time.Now().Unix())
 	out, _, err := dns.TsigGenerate(m, keys[0].Secret(), "", false)
 	return out, err
+}
+
+// soa returns the SOA of zone at serial, or nil when that is no longer
+// the current one.
+func (t *Transfer) soa(zone string, serial uint32) dns.RR {
+	st := t.cur.Load()
+	if st == nil {
+		return nil
+	}
+	z := zoneFor(st.zones, zone)
+	if z == nil || z.serial != serial {
+		return nil
+	}
+	rr, _, err := dns.UnpackRR(z.soa, 0)
+	if err != nil {
+		return nil
+	}
+	return rr
 }

@@ -110,13 +110,17 @@ func New(cfg Config) (*Transfer, error) {
 // Serial computes the transferred zones of a built snapshot, keeps them
 // and returns the domain zone's serial. It is registry.Config.Serial.
 func (t *Transfer) Serial(snap *registry.Snapshot) uint32 {
-	zones := collect(snap, t.reverse)
+	prev := t.cur.Load()
+	var prevZones []*zone
+	if prev != nil {
+		prevZones = prev.zones
+	}
+	zones := collect(snap, t.reverse, prevZones)
 	soaRR, _, err := dns.UnpackRR(snap.SOA(), 0)
 	soa, ok := soaRR.(*dns.SOA)
 	if err != nil || !ok {
 		soa = &dns.SOA{Hdr: dns.RR_Header{Name: snap.Domain, Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: "ns." + snap.Domain, Mbox: "hostmaster." + snap.Domain}
 	}
-	prev := t.cur.Load()
 	next := &state{zones: zones, hist: make([]history, len(zones)), apex: make([]apex, len(zones))}
 	now := time.Now()
 	changed := false

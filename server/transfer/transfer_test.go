@@ -341,3 +341,33 @@ func BenchmarkAXFR(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBuildWithTransfers builds the large registry's snapshot with
+// and without the transferred zones, whose records every publish makes
+// when transfers are on.
+func BenchmarkBuildWithTransfers(b *testing.B) {
+	d := benchdata.Data(benchdata.Large)
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := registry.Config{Domain: benchdata.Domain, TTL: 5}
+			if on {
+				xfr, err := transfer.New(transfer.Config{Allow: loopback, Reverse: []netip.Prefix{netip.MustParsePrefix(benchdata.Subnet)}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cfg.Serial = xfr.Serial
+			}
+			if err := cfg.Check(); err != nil {
+				b.Fatal(err)
+			}
+			var prev *registry.Snapshot
+			for i := 0; i < b.N; i++ {
+				prev, _ = registry.Build(d, cfg, prev)
+			}
+		})
+	}
+}

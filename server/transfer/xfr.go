@@ -47,6 +47,20 @@ func (w *stream) finish(now time.Time) []byte {
 	return w.buf
 }
 
+// addBytes is add for a record in a zone's arena.
+func (w *stream) addBytes(rr []byte) {
+	if w.err != nil {
+		return
+	}
+	if w.an > 0 && len(w.buf)+len(rr) > msgLimit {
+		w.flush()
+		w.start(w.raw, w.qend, dns.RcodeSuccess)
+	}
+	w.buf = append(w.buf, rr...)
+	w.an++
+	w.stats.Records++
+}
+
 // add appends a record, first sending the message when it would not fit.
 func (w *stream) add(rr string) {
 	if w.err != nil {
@@ -108,8 +122,10 @@ func (t *Transfer) send(conn net.Conn, raw []byte, r *request) (Stats, error) {
 		}
 		// Older than the history: the whole zone, as AXFR has it.
 	}
-	for _, rr := range z.records {
-		w.add(rr)
+	for i := 0; i < z.len(); i++ {
+		if z.dup == nil || !z.dup[i] {
+			w.addBytes(z.record(uint32(i)))
+		}
 	}
 	w.add(string(z.soa))
 	w.flush()

@@ -1,7 +1,10 @@
 package transfer
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/sha256"
+	"encoding/binary"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -14,36 +17,77 @@ import (
 
 // zone is one version of a transferable zone: its records as a client
 // with no network context gets them, each packed uncompressed with its
-// owner name, sorted (so the records of a name are together) and without
-// the SOA, which is built for the version's serial.
+// owner name, back to back in one arena in the order the snapshot lists
+// its names (so the records of a name are together), without the SOA,
+// which is built for the version's serial. byHash orders the distinct
+// records by a hash of their bytes: the set the serial and the
+// differences are computed on, with no string per record and no sort of
+// the records themselves.
 type zone struct {
-	origin  string // lower-case FQDN
-	wire    []byte // origin in wire format
-	serial  uint32
-	soa     []byte   // the SOA record with this serial, owner included
-	records []string // sorted, no duplicates
-	hash    [sha256.Size]byte
-	bytes   int // of records
+	origin string // lower-case FQDN
+	wire   []byte // origin in wire format
+	serial uint32
+	soa    []byte // the SOA record with this serial, owner included
+	arena  []byte
+	ends   []uint32 // record i is arena[ends[i-1]:ends[i]]
+	byHash []hashed // distinct records, by (hash, bytes)
+	dup    []bool   // by record: a copy of an earlier one; nil when none
+	hash   [sha256.Size]byte
 }
 
-// zoneSet is the content of every configured zone of one snapshot.
-type zoneSet struct {
-	zones []*zone // the --domain zone first, then the reverse zones
+// hashed is a record's hash and number.
+type hashed struct {
+	h uint64
+	i uint32
+}
+
+// record returns record i.
+func (z *zone) record(i uint32) []byte {
+	start := uint32(0)
+	if i > 0 {
+		start = z.ends[i-1]
+	}
+	return z.arena[start:z.ends[i]]
+}
+
+// len is the number of records, duplicates included.
+func (z *zone) len() int { return len(z.ends) }
+
+// add appends a record: owner, then a packed record without its owner.
+func (z *zone) add(owner, rest []byte) {
+	z.arena = append(append(z.arena, owner...), rest...)
+	z.ends = append(z.ends, uint32(len(z.arena)))
+}
+
+// fnv64 is FNV-1a: stable across processes, for the state file's hash.
+func fnv64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return h
 }
 
 // collect builds the records of the domain zone and of each reverse
-// zone from a snapshot; serials and SOAs are left for assign.
-func collect(snap *registry.Snapshot, reverse []string) []*zone {
+// zone from a snapshot; serials and SOAs are left for the caller.
+// prev, when not nil, are the last version's zones, whose sizes the new
+// ones start with.
+func collect(snap *registry.Snapshot, reverse []string, prev []*zone) []*zone {
 	fwd := newZone(snap.Domain)
 	zones := []*zone{fwd}
 	for _, r := range reverse {
 		zones = append(zones, newZone(r))
 	}
+	for _, z := range zones {
+		if old := zoneFor(prev, z.origin); old != nil {
+			z.arena = make([]byte, 0, len(old.arena)+len(old.arena)/16+1024)
+			z.ends = make([]uint32, 0, len(old.ends)+len(old.ends)/16+16)
+		}
+	}
 	var owner []byte
 	add := func(z *zone, owner []byte, set *registry.RRSet) {
 		for i := 0; i < set.Len(); i++ {
-			rec := set.Record(i) // behind a pointer to the question: 0xC00C
-			z.records = append(z.records, string(owner)+string(rec[2:]))
+			z.add(owner, set.Record(i)[2:]) // behind a pointer to the question: 0xC00C
 		}
 	}
 	for _, set := range snap.Apex().Views()[0].Sets() {
@@ -86,17 +130,39 @@ func collect(snap *registry.Snapshot, reverse []string) []*zone {
 	return zones
 }
 
-// finishRecords sorts the records, drops duplicates, and hashes them.
+// finishRecords hashes the records, orders the distinct ones, marks the
+// copies, and hashes the set.
 func (z *zone) finishRecords() {
-	slices.Sort(z.records)
-	z.records = slices.Compact(z.records)
-	h := sha256.New()
-	z.bytes = 0
-	for _, r := range z.records {
-		h.Write([]byte{byte(len(r) >> 8), byte(len(r))})
-		h.Write([]byte(r))
-		z.bytes += len(r)
+	z.byHash = make([]hashed, z.len())
+	for i := range z.byHash {
+		z.byHash[i] = hashed{h: fnv64(z.record(uint32(i))), i: uint32(i)}
 	}
+	// By hash alone: records whose 64-bit hashes are equal and bytes are
+	// not are as good as never there, and diffOf still tells them apart.
+	slices.SortFunc(z.byHash, func(a, b hashed) int { return cmp.Compare(a.h, b.h) })
+	keep := 0
+	for i, x := range z.byHash {
+		if i > 0 && z.byHash[keep-1].h == x.h && bytes.Equal(z.record(z.byHash[keep-1].i), z.record(x.i)) {
+			if z.dup == nil {
+				z.dup = make([]bool, z.len())
+			}
+			z.dup[x.i] = true
+			continue
+		}
+		z.byHash[keep] = x
+		keep++
+	}
+	z.byHash = z.byHash[:keep]
+	h := sha256.New()
+	buf := make([]byte, 0, 8*1024)
+	for _, x := range z.byHash {
+		buf = binary.BigEndian.AppendUint64(buf, x.h)
+		if len(buf) == cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+	}
+	h.Write(buf)
 	h.Sum(z.hash[:0])
 }
 
