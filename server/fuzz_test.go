@@ -41,6 +41,10 @@ func seedQueries() [][]byte {
 		b, _ = m.Pack()
 		seeds = append(seeds, b)
 	}
+	ixfr := new(dns.Msg)
+	ixfr.SetIxfr("swarm.local.", 7, "ns.swarm.local.", "hostmaster.swarm.local.")
+	b, _ := ixfr.Pack()
+	seeds = append(seeds, b) // the client's SOA in authority (RFC 1995)
 	valid := seeds[0]
 	seeds = append(seeds,
 		nil,
