@@ -60,7 +60,9 @@ func startFakeSecondary(t *testing.T, ignore int) *fakeSecondary {
 	return f
 }
 
-func (f *fakeSecondary) addr() netip.AddrPort { return netip.MustParseAddrPort(f.conn.LocalAddr().String()) }
+func (f *fakeSecondary) addr() netip.AddrPort {
+	return netip.MustParseAddrPort(f.conn.LocalAddr().String())
+}
 
 func (f *fakeSecondary) serials() ([]uint32, []time.Time) {
 	f.mu.Lock()
@@ -78,7 +80,9 @@ func churn(store *registry.Store, n int, gap time.Duration) {
 
 func TestNotifyIsRateLimitedAndTheNewestSerialWins(t *testing.T) {
 	sec := startFakeSecondary(t, 0)
-	p := startPrimaryWith(t, func(_ context.Context, st *registry.Store, _ *logrus.Logger) { st.Update(benchdata.Data(benchdata.Size{Name: "churn", Services: 1, Tasks: 1})) },
+	p := startPrimaryWith(t, func(_ context.Context, st *registry.Store, _ *logrus.Logger) {
+		st.Update(benchdata.Data(benchdata.Size{Name: "churn", Services: 1, Tasks: 1}))
+	},
 		transfer.Config{Allow: loopback, Notify: []netip.AddrPort{sec.addr()}, NotifyInterval: 400 * time.Millisecond})
 	churn(p.store, 20, 20*time.Millisecond) // 20 serials in 400 ms
 	last := soaSerial(t, p.addr.String(), benchdata.Domain)
@@ -99,7 +103,9 @@ func TestNotifyIsRateLimitedAndTheNewestSerialWins(t *testing.T) {
 
 func TestAnUnansweredNotifyIsSentAgain(t *testing.T) {
 	sec := startFakeSecondary(t, 1)
-	p := startPrimaryWith(t, func(_ context.Context, st *registry.Store, _ *logrus.Logger) { st.Update(benchdata.Data(benchdata.Size{Name: "churn", Services: 1, Tasks: 1})) },
+	p := startPrimaryWith(t, func(_ context.Context, st *registry.Store, _ *logrus.Logger) {
+		st.Update(benchdata.Data(benchdata.Size{Name: "churn", Services: 1, Tasks: 1}))
+	},
 		transfer.Config{Allow: loopback, Notify: []netip.AddrPort{sec.addr()}})
 	serial := soaSerial(t, p.addr.String(), benchdata.Domain)
 	time.Sleep(1500 * time.Millisecond)

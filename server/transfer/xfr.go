@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net"
 	"time"
@@ -16,14 +17,17 @@ const msgLimit = 65535 - 512
 // question, as many records as fit, and a TSIG record when the query was
 // signed.
 type stream struct {
-	conn  net.Conn
-	sign  *signer
-	raw   []byte // the query
-	qend  int
-	buf   []byte
-	an    int
-	stats Stats
-	err   error
+	conn net.Conn
+	sign *signer
+	// origin is the zone's name, the question's: owner names end in a
+	// pointer to it.
+	origin []byte
+	raw    []byte // the query
+	qend   int
+	buf    []byte
+	an     int
+	stats  Stats
+	err    error
 }
 
 // start begins a message: the header and the query's question.
@@ -47,32 +51,48 @@ func (w *stream) finish(now time.Time) []byte {
 	return w.buf
 }
 
-// addBytes is add for a record in a zone's arena.
-func (w *stream) addBytes(rr []byte) {
+// add appends a record, first sending the message when it would not fit.
+// An owner name under the zone is compressed to a pointer to the
+// question, the zone's name.
+func (w *stream) add(rr []byte) {
 	if w.err != nil {
 		return
 	}
-	if w.an > 0 && len(w.buf)+len(rr) > msgLimit {
+	cut := ownerSuffix(rr, w.origin)
+	n := len(rr)
+	if cut >= 0 {
+		n = cut + 2 + len(rr) - (cut + len(w.origin))
+	}
+	if w.an > 0 && len(w.buf)+n > msgLimit {
 		w.flush()
 		w.start(w.raw, w.qend, dns.RcodeSuccess)
 	}
-	w.buf = append(w.buf, rr...)
+	if cut >= 0 {
+		w.buf = append(w.buf, rr[:cut]...)
+		w.buf = append(w.buf, 0xC0, 0x0C)
+		w.buf = append(w.buf, rr[cut+len(w.origin):]...)
+	} else {
+		w.buf = append(w.buf, rr...)
+	}
 	w.an++
 	w.stats.Records++
 }
 
-// add appends a record, first sending the message when it would not fit.
-func (w *stream) add(rr string) {
-	if w.err != nil {
-		return
+// ownerSuffix returns where the owner name of rr ends in origin (both in
+// wire format, lower case), or -1.
+func ownerSuffix(rr, origin []byte) int {
+	if len(origin) == 0 {
+		return -1
 	}
-	if w.an > 0 && len(w.buf)+len(rr) > msgLimit {
-		w.flush()
-		w.start(w.raw, w.qend, dns.RcodeSuccess)
+	for off := 0; off < len(rr); off += 1 + int(rr[off]) {
+		if rr[off] == origin[0] && len(rr)-off >= len(origin) && bytes.Equal(rr[off:off+len(origin)], origin) {
+			return off
+		}
+		if rr[off] == 0 || rr[off] > 63 {
+			return -1
+		}
 	}
-	w.buf = append(w.buf, rr...)
-	w.an++
-	w.stats.Records++
+	return -1
 }
 
 // flush sends the message under way.
@@ -95,10 +115,10 @@ func writeFramed(conn net.Conn, msg []byte) error {
 
 // send writes the reply to an allowed AXFR or IXFR request to conn.
 func (t *Transfer) send(conn net.Conn, raw []byte, r *request) (Stats, error) {
-	w := &stream{conn: conn, sign: r.sign, buf: make([]byte, 0, msgLimit+512)}
-	w.start(raw, r.qend, dns.RcodeSuccess)
 	z := r.zone
-	w.add(string(z.soa))
+	w := &stream{conn: conn, sign: r.sign, buf: make([]byte, 0, msgLimit+512), origin: z.wire}
+	w.start(raw, r.qend, dns.RcodeSuccess)
+	w.add(z.soa)
 	if r.msg.Question[0].Qtype == dns.TypeIXFR && r.hasSOA {
 		if r.serial == z.serial || serialLess(z.serial, r.serial) {
 			// Up to date (or ahead): the SOA alone says so.
@@ -107,16 +127,16 @@ func (t *Transfer) send(conn net.Conn, raw []byte, r *request) (Stats, error) {
 		}
 		if diffs, ok := r.st.hist[r.z].since(r.serial); ok {
 			for _, d := range diffs {
-				w.add(string(d.fromSOA))
+				w.add(d.fromSOA)
 				for _, rr := range d.removed {
-					w.add(rr)
+					w.add([]byte(rr))
 				}
-				w.add(string(d.toSOA))
+				w.add(d.toSOA)
 				for _, rr := range d.added {
-					w.add(rr)
+					w.add([]byte(rr))
 				}
 			}
-			w.add(string(z.soa))
+			w.add(z.soa)
 			w.flush()
 			return w.stats, w.err
 		}
@@ -124,10 +144,10 @@ func (t *Transfer) send(conn net.Conn, raw []byte, r *request) (Stats, error) {
 	}
 	for i := 0; i < z.len(); i++ {
 		if z.dup == nil || !z.dup[i] {
-			w.addBytes(z.record(uint32(i)))
+			w.add(z.record(uint32(i)))
 		}
 	}
-	w.add(string(z.soa))
+	w.add(z.soa)
 	w.flush()
 	return w.stats, w.err
 }

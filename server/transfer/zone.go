@@ -120,8 +120,10 @@ func collect(snap *registry.Snapshot, reverse []string, prev []*zone) []*zone {
 		} else {
 			owner = appendWireName(owner[:0], key+"."+snap.Domain)
 		}
-		for _, set := range v.Sets() {
-			add(z, owner, set)
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypePTR} {
+			if set := v.Set(t); set != nil {
+				add(z, owner, set)
+			}
 		}
 	})
 	for _, z := range zones {
