@@ -254,7 +254,12 @@ func (t *Transfer) check(raw []byte, client netip.Addr, now time.Time) *request 
 		r.rcode, r.reason = dns.RcodeFormatError, "malformed query"
 		return r
 	}
-	r.qend = questionEnd(raw)
+	if r.qend = questionEnd(raw); r.qend < 0 {
+		// A pointer in the question (the server refuses these before):
+		// the reply cannot echo it.
+		r.qend, r.rcode, r.reason = 0, dns.RcodeFormatError, "malformed query"
+		return r
+	}
 	q := r.msg.Question[0]
 	r.st = t.cur.Load()
 	if r.st != nil {
@@ -316,12 +321,13 @@ func timeBytes(now time.Time) []byte {
 	return []byte{byte(u >> 40), byte(u >> 32), byte(u >> 24), byte(u >> 16), byte(u >> 8), byte(u)}
 }
 
-// questionEnd returns the end of the question of a parsed message.
+// questionEnd returns the end of the question of a parsed message, or -1
+// when its name is compressed.
 func questionEnd(msg []byte) int {
 	off := 12
 	for off < len(msg) && msg[off] != 0 {
 		if msg[off]&0xC0 != 0 {
-			return off + 2 + 4
+			return -1
 		}
 		off += 1 + int(msg[off])
 	}
