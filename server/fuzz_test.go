@@ -41,10 +41,6 @@ func seedQueries() [][]byte {
 		b, _ = m.Pack()
 		seeds = append(seeds, b)
 	}
-	ixfr := new(dns.Msg)
-	ixfr.SetIxfr("swarm.local.", 7, "ns.swarm.local.", "hostmaster.swarm.local.")
-	b, _ := ixfr.Pack()
-	seeds = append(seeds, b) // the client's SOA in authority (RFC 1995)
 	valid := seeds[0]
 	seeds = append(seeds,
 		nil,
@@ -55,7 +51,10 @@ func seedQueries() [][]byte {
 		append(append([]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 64}, make([]byte, 64)...), 0, 0, 1, 0, 1),          // oversized label
 		[]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0xC0, 17, 0, 41, 0x10, 0, 0, 0, 0, 0, 0xFF, 0xFF}, // OPT with a loop and a huge RDLENGTH
 	)
-	return seeds
+	ixfr := new(dns.Msg)
+	ixfr.SetIxfr("swarm.local.", 7, "ns.swarm.local.", "hostmaster.swarm.local.")
+	b, _ := ixfr.Pack()
+	return append(seeds, b) // the client's SOA in authority (RFC 1995)
 }
 
 // checkReply holds the invariants of every reply: it parses, carries the
