@@ -44,7 +44,7 @@ e2e: build
 # Each fuzz target for FUZZTIME (CI: 30s each). Failing inputs land in
 # testdata/fuzz/ of the package: commit them with the fix.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./server:FuzzHandler ./server:FuzzTCPStream ./registry:FuzzParseFile ./registry:FuzzParsePorts
+FUZZ_TARGETS := ./server:FuzzHandler ./server:FuzzTCPStream ./registry:FuzzParseFile ./registry:FuzzParsePorts ./server/transfer:FuzzTransferQuery
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

@@ -27,6 +27,13 @@ type Config struct {
 	Networks []string
 	// Policies looks a scheduler up by name; nil means scheduler.Lookup.
 	Policies func(name string) (scheduler.Policy, error)
+	// Nameservers are the zone's NS set; a name under the domain answers
+	// its addresses. Empty: ns.<domain>, with no address.
+	Nameservers []Nameserver
+	// Serial, if set, returns the SOA serial of a snapshot once it is
+	// built (zone transfers keep it); nil: the build time in Unix
+	// seconds, or one past the previous snapshot's.
+	Serial func(s *Snapshot) uint32
 
 	// allNamesIndexed puts task names in the name index with every other
 	// name instead of the task index (see tasknames.go).
@@ -52,7 +59,7 @@ func (c *Config) Check() error {
 	if c.MaxAnswers < 0 {
 		return fmt.Errorf("max answers %d is negative", c.MaxAnswers)
 	}
-	return nil
+	return c.checkNameservers()
 }
 
 // Build makes a snapshot of d. prev, if not nil, is the snapshot it
@@ -105,6 +112,9 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	b.clients(s)
 	s.stats = Stats{Services: len(d.Services), Names: len(s.index.names) + b.sharedNames + len(b.ptrIdx.names)}
 	s.stats.Tasks = b.running
+	if cfg.Serial != nil {
+		s.setSerial(cfg.Serial(s))
+	}
 	return s, b.warnings
 }
 
@@ -224,6 +234,7 @@ type builder struct {
 	domain  []byte // the zone in wire format
 
 	apexNS, apexSOA int32
+	nsNames         []nsName
 }
 
 type nameB struct {

@@ -671,30 +671,26 @@ func printWords(h uint64, p []byte) uint64 {
 	return printMix(h, tail)
 }
 
-// apex packs the zone's SOA and NS, and the answer to ANY.
+// apex packs the zone's SOA and NS, the nameservers' addresses and the
+// answer to ANY.
 func (b *builder) apex(s *Snapshot) {
-	ns := "ns." + b.cfg.Domain
 	soa := &dns.SOA{
 		Hdr:     dns.RR_Header{Name: b.cfg.Domain, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: b.cfg.TTL},
-		Ns:      ns,
+		Ns:      b.cfg.nameservers()[0].Name,
 		Mbox:    "hostmaster." + b.cfg.Domain,
 		Serial:  s.Serial,
-		Refresh: 3600, Retry: 600, Expire: 86400,
+		Refresh: soaRefresh, Retry: soaRetry, Expire: soaExpire,
 		Minttl: b.cfg.TTL,
 	}
-	nsRR := &dns.NS{Hdr: dns.RR_Header{Name: b.cfg.Domain, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: b.cfg.TTL}, Ns: ns}
 	// The domain passed Config.Check, so these records always pack.
 	s.soa, _ = packFull(soa)
 	s.any = packOwnerless(&dns.HINFO{Hdr: dns.RR_Header{Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: b.cfg.TTL}, Cpu: "RFC8482"})
-	one := func(t uint16, packed []byte, info uint32) int32 {
-		first := len(b.tab.recs)
-		off := len(b.tab.bytes)
-		b.tab.bytes = append(b.tab.bytes, packed...)
-		b.tab.recs = append(b.tab.recs, rec{off: uint32(off), n: uint16(len(packed)), weight: 1, info: info})
-		return b.finish(t, b.cfg.TTL, first, scheduler.RoundRobin, 0, nil, -1, 0)
-	}
-	b.apexSOA = one(dns.TypeSOA, packOwnerless(soa), infoSOA)
-	b.apexNS = one(dns.TypeNS, packOwnerless(nsRR), infoNS)
+	first := len(b.tab.recs)
+	off := len(b.tab.bytes)
+	b.tab.bytes = append(b.tab.bytes, packOwnerless(soa)...)
+	b.tab.recs = append(b.tab.recs, rec{off: uint32(off), n: uint16(len(b.tab.bytes) - off), weight: 1, info: infoSOA})
+	b.apexSOA = b.finish(dns.TypeSOA, b.cfg.TTL, first, scheduler.RoundRobin, 0, nil, -1, 0)
+	b.apexNS = b.apexNameservers()
 }
 
 // publish hands the index, the sets and the views to the snapshot, the
@@ -715,6 +711,7 @@ func (b *builder) publish(s *Snapshot) {
 		s.views[i] = View{Network: b.netIDs[x.network], A: set(x.a), AAAA: set(x.aaaa), SRV: set(x.srv), PTR: set(x.ptr)}
 	}
 	s.apex = []View{{zone: &zoneSets{ns: set(b.apexNS), soa: set(b.apexSOA)}}}
+	b.publishNameservers(s, set)
 }
 
 // trim returns s without much unused capacity, which a snapshot would

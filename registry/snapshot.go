@@ -37,6 +37,8 @@ type Snapshot struct {
 	sets    []RRSet
 	tab     *table
 	apex    []View
+	// nameservers are the NS names under the domain (nameservers.go).
+	nameservers []nsName
 	// soa is the zone's SOA record packed with its full owner name, for the
 	// authority section of negative answers.
 	soa []byte
@@ -207,6 +209,11 @@ func (s *Snapshot) Lookup(key []byte) (Name, bool) {
 	if i >= 0 && s.index.names[i].view != 0 {
 		return s.name(i), true
 	}
+	if len(s.nameservers) > 0 {
+		if n, ok := s.nameserver(key); ok {
+			return n, true
+		}
+	}
 	// Not a name with records here. By its shape it may be a reverse
 	// name, a slot name or a task's name, kept in their own indexes; any
 	// of those wins over an empty non-terminal.
@@ -258,6 +265,9 @@ func (s *Snapshot) Names(fn func(key string, n Name)) {
 	for i := range s.index.names {
 		e := &s.index.names[i]
 		fn(string(s.index.key(e)), s.name(int32(i)))
+	}
+	for i := range s.nameservers {
+		fn(s.nameservers[i].key, Name{views: s.nameservers[i].view})
 	}
 	s.sharedNames(fn)
 }

@@ -77,7 +77,10 @@ func wireSeeds() [][]byte {
 	}
 	overrun := append([]byte(nil), seeds[2]...)
 	overrun[len(overrun)-5] = 5 // the option's length runs past the OPT RDATA
-	return append(seeds, overrun, []byte{0, 1, 15 << 3, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	ixfr := new(dns.Msg)
+	ixfr.SetIxfr("swarm.local.", 7, "ns.swarm.local.", "hostmaster.swarm.local.")
+	b, _ := ixfr.Pack() // the client's SOA in authority (RFC 1995)
+	return append(seeds, overrun, []byte{0, 1, 15 << 3, 0, 0, 0, 0, 0, 0, 0, 0, 0}, b)
 }
 
 // checkReply holds the invariants of every reply: it parses, carries the

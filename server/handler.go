@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -58,6 +59,21 @@ type Event struct {
 	Took      time.Duration
 }
 
+// A Transferer serves zone transfers (server/transfer.Transfer): AXFR and
+// IXFR, and the apex of the reverse zones it transfers.
+type Transferer interface {
+	// ServeTCP writes the reply to a transfer query to conn; false
+	// closes the connection.
+	ServeTCP(conn net.Conn, msg []byte, client netip.AddrPort) bool
+	// AnswerUDP returns the reply to a transfer query over UDP.
+	AnswerUDP(msg []byte, client netip.AddrPort) []byte
+	// Apex finds key in a transferred reverse zone: inZone says it is in
+	// one, apex that it is its apex, with the apex's SOA and NS packed
+	// behind a question, and soaFull the SOA for the authority section.
+	// It must not allocate.
+	Apex(key []byte) (soa []byte, ns [][]byte, soaFull []byte, inZone, apex bool)
+}
+
 // Config wires a Handler.
 type Config struct {
 	Store *registry.Store
@@ -72,6 +88,8 @@ type Config struct {
 	// buffer a client offers; a larger answer gets TC and the client
 	// retries over TCP. 0 is DefaultMaxUDPSize.
 	MaxUDPSize int
+	// Transfer serves zone transfers; nil refuses them.
+	Transfer Transferer
 }
 
 // Handler answers DNS messages in wire format.
@@ -104,6 +122,8 @@ type scratch struct {
 	ev    Event
 	// peek answers without advancing any rotation (Resolve).
 	peek bool
+	// xfr marks a transfer query over TCP, for Config.Transfer.
+	xfr bool
 }
 
 func newScratch() *scratch {
@@ -117,6 +137,7 @@ func (h *Handler) answer(msg []byte, client netip.Addr, tcp bool, sc *scratch) (
 	q := &sc.q
 	ev := &sc.ev
 	ev.Name, ev.Answers, ev.Truncated = nil, 0, false
+	sc.xfr = false
 	err := parseQuery(msg, q, sc.key[:])
 	switch {
 	case err == errShort || err == errResponse:
@@ -134,8 +155,12 @@ func (h *Handler) answer(msg []byte, client netip.Addr, tcp bool, sc *scratch) (
 	case q.qtype == typeOPT:
 		return h.fail(msg, sc, dns.RcodeFormatError), false
 	case q.qclass != classIN && q.qclass != classANY,
-		q.qtype == typeAXFR || q.qtype == typeIXFR:
+		(q.qtype == typeAXFR || q.qtype == typeIXFR) && h.cfg.Transfer == nil:
 		return h.fail(msg, sc, dns.RcodeRefused), false
+	case q.qtype == typeAXFR || q.qtype == typeIXFR,
+		q.tsig && h.cfg.Transfer != nil:
+		// A signed query (a secondary's SOA check) is answered signed.
+		return h.transfer(msg, tcp, sc), false
 	}
 
 	ra := h.recursionFor(client)
@@ -155,6 +180,11 @@ func (h *Handler) answer(msg []byte, client netip.Addr, tcp bool, sc *scratch) (
 		}
 		if inZoneKey(key, h.zone) {
 			key, inZone = key[:len(key)-len(h.zone)-1], true
+		}
+	}
+	if h.cfg.Transfer != nil && !inZone && q.keyOK && isReverse(key) {
+		if out, ok := h.reverseZone(msg, sc, snap, key, limit, flags); ok {
+			return out, false
 		}
 	}
 	var name registry.Name
@@ -191,6 +221,55 @@ func (h *Handler) limit(q *query, tcp bool) int {
 		return min(max(int(q.udpSize), 512), h.cfg.MaxUDPSize)
 	}
 	return 512
+}
+
+// transfer hands a transfer query, or a signed one, to Config.Transfer:
+// over TCP the server's connection loop does (sc.xfr), over UDP the reply
+// is at once.
+func (h *Handler) transfer(msg []byte, tcp bool, sc *scratch) []byte {
+	sc.ev.Path = PathZone
+	if tcp {
+		sc.xfr = true
+		return nil
+	}
+	out := h.cfg.Transfer.AnswerUDP(msg, sc.ev.Client)
+	if len(out) >= headerLen {
+		sc.ev.Rcode, sc.ev.Size = int(out[3]&0xF), len(out)
+	}
+	return out
+}
+
+// reverseZone answers names in a transferred reverse zone: its apex, and
+// NXDOMAIN for a name under it the registry has not; false for a name in
+// no transferred zone.
+func (h *Handler) reverseZone(msg []byte, sc *scratch, snap *registry.Snapshot, key []byte, limit int, flags uint16) ([]byte, bool) {
+	soa, ns, soaFull, in, apex := h.cfg.Transfer.Apex(key)
+	if !in {
+		return nil, false
+	}
+	if !apex {
+		if name, found := snap.Lookup(key); found {
+			return h.authoritative(msg, sc, snap, name, limit, flags), true
+		}
+	}
+	sc.r.start(sc.out, msg, &sc.q, limit, flags|flagAA)
+	sc.ev.Path = PathZone
+	rcode := dns.RcodeNameError
+	if apex {
+		rcode = dns.RcodeSuccess
+		switch sc.q.qtype {
+		case dns.TypeSOA:
+			sc.r.answer(soa)
+			return h.finish(sc, rcode), true
+		case dns.TypeNS:
+			for _, rr := range ns {
+				sc.r.answer(rr)
+			}
+			return h.finish(sc, rcode), true
+		}
+	}
+	sc.r.authority(soaFull)
+	return h.finish(sc, rcode), true
 }
 
 // recursionFor says whether client may have names forwarded.

@@ -33,6 +33,14 @@ func TestProtocolErrorsGetTheRightRcode(t *testing.T) {
 		{"UPDATE is NOTIMP", packed(t, func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }), dns.RcodeNotImplemented},
 		{"AXFR is REFUSED", packed(t, func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAXFR }), dns.RcodeRefused},
 		{"IXFR is REFUSED", packed(t, func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeIXFR }), dns.RcodeRefused},
+		{"IXFR with the client's SOA in authority is REFUSED, not FORMERR", packed(t, func(m *dns.Msg) {
+			m.SetIxfr("swarm.local.", 7, "ns.swarm.local.", "hostmaster.swarm.local.")
+			m.Id = 0xBEEF
+		}), dns.RcodeRefused},
+		{"a query other than IXFR with an authority section is FORMERR", packed(t, func(m *dns.Msg) {
+			rr, _ := dns.NewRR("swarm.local. 5 IN SOA ns.swarm.local. hostmaster.swarm.local. 7 1 1 1 1")
+			m.Ns = []dns.RR{rr}
+		}), dns.RcodeFormatError},
 		{"class CHAOS is REFUSED", packed(t, func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS }), dns.RcodeRefused},
 		{"two questions are FORMERR", packed(t, func(m *dns.Msg) { m.Question = append(m.Question, m.Question[0]) }), dns.RcodeFormatError},
 		{"no question is FORMERR", packed(t, func(m *dns.Msg) { m.Question = nil }), dns.RcodeFormatError},

@@ -15,6 +15,7 @@ const (
 	opcodeMask  = 0xF << opcodeShift
 
 	typeOPT  = 41
+	typeTSIG = 250
 	typeAXFR = 252
 	typeIXFR = 251
 	typeANY  = 255
@@ -38,6 +39,7 @@ type query struct {
 	qtype   uint16
 	qclass  uint16
 	edns    bool
+	tsig    bool // signed (RFC 8945)
 	do      bool
 	version uint8
 	udpSize uint16
@@ -65,7 +67,7 @@ func parseQuery(msg []byte, q *query, keyBuf []byte) error {
 	}
 	q.id = uint16(msg[0])<<8 | uint16(msg[1])
 	q.flags = uint16(msg[2])<<8 | uint16(msg[3])
-	q.qend, q.edns, q.do, q.version, q.udpSize = 0, false, false, 0, 0
+	q.qend, q.edns, q.do, q.version, q.udpSize, q.tsig = 0, false, false, 0, 0, false
 	if q.flags&flagQR != 0 {
 		return errResponse
 	}
@@ -88,8 +90,14 @@ func parseQuery(msg []byte, q *query, keyBuf []byte) error {
 	q.qclass = uint16(msg[off+2])<<8 | uint16(msg[off+3])
 	off += 4
 	q.qend = off
-	if an != 0 || ns != 0 {
+	if an != 0 || ns > 1 || ns == 1 && q.qtype != typeIXFR {
 		return errFormat
+	}
+	if ns == 1 {
+		// An IXFR carries the client's SOA in authority (RFC 1995).
+		if off = skipRecord(msg, off); off < 0 {
+			return errFormat
+		}
 	}
 	return parseAdditional(msg, off, ar, q)
 }
@@ -151,6 +159,7 @@ func parseAdditional(msg []byte, off int, ar uint16, q *query) error {
 		if off+10+rdlen > len(msg) {
 			return errFormat
 		}
+		q.tsig = t == typeTSIG
 		if t == typeOPT {
 			if sawOPT || msg[owner] != 0 || !optionsFit(msg[off+10:off+10+rdlen]) {
 				return errFormat // RFC 6891: one OPT, owned by the root, options within its RDATA

@@ -294,6 +294,13 @@ func (s *Server) serveTCP(c net.Conn) {
 		start := s.now()
 		sc.ev.Client, sc.ev.TCP = client, true
 		out, fwd := s.Handler.answer(msg, client.Addr(), true, sc)
+		if sc.xfr {
+			// A zone transfer writes its own messages, bounded in time.
+			if !s.Handler.cfg.Transfer.ServeTCP(c, msg, client) {
+				return
+			}
+			continue
+		}
 		if fwd {
 			out = s.Handler.forwardQuery(s.ctx, msg, true, sc)
 		}

@@ -57,7 +57,8 @@ type serveOptions struct {
 	logLevel  string
 	logFormat string
 
-	ops opsOptions // ops.go
+	ops opsOptions      // ops.go
+	xfr transferOptions // transfer.go
 }
 
 func newServeCommand() *cobra.Command {
@@ -100,6 +101,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	o.ops.addFlags(f)
+	o.xfr.addFlags(f)
 	for _, name := range reloadable {
 		f.Lookup(name).Usage += " (reloads on SIGHUP)"
 	}
@@ -189,10 +191,22 @@ func (o *serveOptions) run(ctx context.Context) error {
 		return err
 	}
 	log := logrus.NewEntry(logger)
-	store, err := registry.NewStore(registry.Config{
+	nameservers, err := o.xfr.nameserverSet(o.domain, o.listen)
+	if err != nil {
+		return err
+	}
+	xfr, err := o.xfr.build(log)
+	if err != nil {
+		return err
+	}
+	rcfg := registry.Config{
 		Domain: o.domain, TTL: o.ttl, Policy: o.scheduler, MaxAnswers: o.maxAnswers,
-		Networks: o.networks, PreferLocal: o.preferLocal,
-	}, log.WithField("component", "registry"))
+		Networks: o.networks, PreferLocal: o.preferLocal, Nameservers: nameservers,
+	}
+	if xfr != nil {
+		rcfg.Serial = xfr.Serial
+	}
+	store, err := registry.NewStore(rcfg, log.WithField("component", "registry"))
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
@@ -206,6 +220,9 @@ func (o *serveOptions) run(ctx context.Context) error {
 	}
 	rt := o.ops.startOps(store, log)
 	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows, Observer: rt.observer(), MaxUDPSize: o.maxUDPSize}
+	if xfr != nil {
+		hcfg.Transfer = xfr
+	}
 	if fwd != nil {
 		hcfg.Forwarder = fwd
 		rt.addForwarder(fwd)
@@ -221,7 +238,13 @@ func (o *serveOptions) run(ctx context.Context) error {
 	var released sync.Once
 	store.Observe(registry.ObserverFuncs{OnPublished: func(*registry.Snapshot, time.Duration) {
 		released.Do(func() { go debug.FreeOSMemory() })
+		if xfr != nil {
+			xfr.Published()
+		}
 	}})
+	if xfr != nil {
+		xfr.Start(ctx)
+	}
 	go func() { srcErr <- src.Run(ctx, store) }()
 
 	// A UDP read loop waits for queries inside recvmmsg, keeping its P.
