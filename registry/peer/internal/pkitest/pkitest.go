@@ -40,7 +40,9 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
-func certPEM(der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}) }
+func certPEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
 
 // NewCA makes a self-signed root CA named swarm-ca.
 func NewCA(t testing.TB) *CA {
