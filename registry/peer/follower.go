@@ -354,6 +354,7 @@ func (f *Follower) session(ctx context.Context, addr string, h *held, sink regis
 			if !established {
 				established = true
 				answer.Stop()
+				sink.Describe(registry.SourceInfo{Kind: "follower", Origin: addr, Stales: true})
 				f.following(stream, addr, prev, m)
 			}
 			// Apply what has come, then build once.
