@@ -129,7 +129,7 @@ func (r *recorder) Describe(i registry.SourceInfo) {
 	r.mu.Unlock()
 	r.Store.Describe(i)
 }
-func (r *recorder) Update(d *registry.Data)  { r.updates.Add(1); r.Store.Update(d) }
+func (r *recorder) Update(d *registry.Data)   { r.updates.Add(1); r.Store.Update(d) }
 func (r *recorder) Synced(took time.Duration) { r.synced.Add(1); r.Store.Synced(took) }
 func (r *recorder) Failed(err error) {
 	r.failed.Add(1)
