@@ -29,11 +29,11 @@ const clusterID = "cluster-a"
 
 // swarm is one test Swarm's CA.
 type swarm struct {
-	t  *testing.T
+	t  testing.TB
 	ca *pkitest.CA
 }
 
-func newSwarm(t *testing.T) *swarm { return &swarm{t: t, ca: pkitest.NewCA(t)} }
+func newSwarm(t testing.TB) *swarm { return &swarm{t: t, ca: pkitest.NewCA(t)} }
 
 // node writes a node's certificates into a directory of its own and
 // returns its credentials and that directory.
