@@ -86,6 +86,7 @@ type Server struct {
 	followers map[*follower]struct{}
 	stopping  chan struct{}
 
+	served    atomic.Bool
 	dropped   atomic.Uint64
 	resets    atomic.Uint64
 	sentBytes atomic.Uint64
@@ -146,8 +147,12 @@ func (s *Server) Synced(_ time.Duration, err error) { s.hub.sourceSynced(err) }
 
 // Serve serves followers on ln, with mutual TLS only, until ctx is done;
 // then it ends every stream (followers move to another manager at once)
-// and returns nil. It returns early only if ln fails.
+// and returns nil. It returns early only if ln fails. A Server serves
+// once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.served.Swap(true) {
+		return errors.New("peer server: Serve called twice")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go s.hub.run(ctx)
