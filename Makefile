@@ -4,7 +4,7 @@ BIN       := bin/swarmdns
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test unit lint e2e bench fuzz clean image e2e-stack multinode-up multinode-down e2e-multinode
+.PHONY: all build run test unit lint e2e bench fuzz clean image e2e-stack multinode-up multinode-down e2e-multinode proto
 
 all: build
 
@@ -88,6 +88,18 @@ e2e-multinode: multinode-up
 # benchmarks; results go to docs/benchmarks.md. BENCH_QUICK=1: small only.
 bench:
 	scripts/bench.sh
+
+# Regenerate the follow protocol's Go code (committed) from its .proto:
+# protoc from Debian's protobuf-compiler, the plugins at pinned versions.
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+GOBIN              ?= $(shell $(GO) env GOPATH)/bin
+proto:
+	@command -v protoc >/dev/null || { echo 'proto: protoc missing (apt-get install protobuf-compiler)'; exit 1; }
+	$(GO) install $(PROTOC_GEN_GO)
+	$(GO) install $(PROTOC_GEN_GO_GRPC)
+	cd registry/peer/peerpb && PATH="$(GOBIN):$$PATH" protoc --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative peer.proto
 
 clean:
 	rm -rf bin
