@@ -195,6 +195,13 @@ func (o *Ops) spread(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *spreadSampler) view(snap *registry.Snapshot, cat *catalog, filter string, limit int, now time.Time) *spreadJSON {
+	out := &spreadJSON{WindowSeconds: (spreadBuckets * spreadBucket).Seconds(), Services: []spreadServiceJSON{}}
+	s.mu.Lock()
+	idle := len(s.hist) == 0
+	s.mu.Unlock()
+	if idle {
+		return out // no need to name the sets of a large registry
+	}
 	labels := s.labels.get(snap, cat)
 	b := now.UnixNano() / int64(spreadBucket)
 	type counted struct {
@@ -241,7 +248,7 @@ func (s *spreadSampler) view(snap *registry.Snapshot, cat *catalog, filter strin
 		svc.Answers += sj.Answers
 		svc.Sets = append(svc.Sets, sj)
 	}
-	out := &spreadJSON{WindowSeconds: (spreadBuckets * spreadBucket).Seconds(), Total: len(bySvc), Services: []spreadServiceJSON{}}
+	out.Total = len(bySvc)
 	for _, svc := range bySvc {
 		sort.Slice(svc.Sets, func(i, j int) bool {
 			a, b := svc.Sets[i], svc.Sets[j]

@@ -249,8 +249,11 @@ async function refreshTraffic() {
 }
 
 function drawChart(t) {
-  const W = 600, H = 170, L = 34, B = 16, T = 6, N = 300;
+  const W = 600, H = 170, L = 34, B = 16, T = 6;
   const n = t.series[t.outcomes[0]].length;
+  // The axis spans what the server has kept: from one minute to five.
+  const N = Math.min(300, Math.max(60, n));
+  const span = (s) => s >= 120 ? (s / 60) + " min ago" : s + " s ago";
   const stack = [];
   let peak = 1;
   for (let i = 0; i < n; i++) {
@@ -271,7 +274,7 @@ function drawChart(t) {
     label.textContent = v >= 1000 ? (v / 1000) + "k" : String(v);
     g.append(label);
   }
-  for (const [i, text] of [[0, "5 min ago"], [N / 2, "2.5 min"], [N - 1, "now"]]) {
+  for (const [i, text] of [[0, span(N)], [N / 2, span(N / 2)], [N - 1, "now"]]) {
     const label = svg("text", {x: L + (W - L) * i / (N - 1), y: H - 3, "text-anchor": i === 0 ? "start" : i === N - 1 ? "end" : "middle"});
     label.textContent = text;
     g.append(label);
