@@ -30,6 +30,9 @@ type Config struct {
 	// fails; 0 never (a watched file is never stale).
 	StaleAfter time.Duration
 	Log        *logrus.Entry
+	// Forwarder is shown on the page (traffic, upstream health); nil when
+	// swarmdns does not forward.
+	Forwarder Forwarder
 }
 
 // Ops serves the operations endpoints.
@@ -39,6 +42,12 @@ type Ops struct {
 	mux        *http.ServeMux
 	srv        *http.Server
 	ln         net.Listener
+
+	// The page's state (page.go).
+	catalogs     catalogCache
+	spreads      *spreadSampler
+	traffics     *trafficSampler
+	stopSampling context.CancelFunc
 }
 
 // New returns the endpoints of cfg; serve them with Handler or Start.
@@ -55,6 +64,7 @@ func New(cfg Config) *Ops {
 	o.mux.HandleFunc("GET /readyz", o.readyz)
 	o.mux.HandleFunc("GET /v1/registry", o.registry)
 	o.mux.HandleFunc("GET /v1/resolve", o.resolve)
+	o.routePage()
 	return o
 }
 
@@ -77,6 +87,9 @@ func (o *Ops) Start(addr string) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	o.stopSampling = cancel
+	go o.sampleEvery(ctx)
 	go func() {
 		if err := o.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			o.cfg.Log.WithError(err).Error("http listener stopped")
@@ -95,5 +108,6 @@ func (o *Ops) Shutdown(ctx context.Context) error {
 	if o.srv == nil {
 		return nil
 	}
+	o.stopSampling()
 	return o.srv.Shutdown(ctx)
 }

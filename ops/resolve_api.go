@@ -21,6 +21,9 @@ type resolveJSON struct {
 	Answer        []rrJSON `json:"answer"`
 	Authority     []rrJSON `json:"authority"`
 	Additional    []rrJSON `json:"additional"`
+
+	// Path is the way the answer took through the registry.
+	Path *pathJSON `json:"path"`
 }
 
 type rrJSON struct {
@@ -68,6 +71,7 @@ func (o *Ops) resolve(w http.ResponseWriter, r *http.Request) {
 		Name: dns.Fqdn(name), Type: dns.TypeToString[qtype],
 		Rcode: dns.RcodeToString[resp.Rcode], Authoritative: resp.Authoritative, Truncated: resp.Truncated,
 		Answer: rrsJSON(resp.Answer), Authority: rrsJSON(resp.Ns), Additional: rrsJSON(resp.Extra),
+		Path: resolvePath(o.cfg.Store.Snapshot(), name, qtype, client.Addr()),
 	}
 	if out.Type == "" {
 		out.Type = "TYPE" + strconv.Itoa(int(qtype))

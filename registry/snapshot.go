@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -101,6 +102,9 @@ type RRSet struct {
 type rotation struct {
 	order scheduler.Orderer
 	state *scheduler.State
+	// firsts counts the answers that put each record first (spread.go);
+	// nil until the Store publishes the snapshot.
+	firsts []atomic.Uint32
 }
 
 // table holds the packed records of a snapshot.
@@ -132,7 +136,12 @@ func (r *RRSet) Order(dst []int) []int {
 		return append(dst, 0)
 	}
 	rot := &r.tab.rots[r.rot-1]
-	return rot.order.Order(dst, rot.state.Next(), int(r.limit))
+	base := len(dst)
+	dst = rot.order.Order(dst, rot.state.Next(), int(r.limit))
+	if rot.firsts != nil && len(dst) > base {
+		rot.firsts[dst[base]].Add(1)
+	}
+	return dst
 }
 
 // Peek appends the order the next query would get, without advancing the

@@ -56,6 +56,7 @@ func (s *Store) publish(d *Data) {
 	start := time.Now()
 	snap, warnings := Build(d, s.cfg, s.cur.Load())
 	took := time.Since(start)
+	snap.countFirsts()
 	for _, w := range warnings {
 		s.log.WithError(w).Warn("registry data ignored")
 	}

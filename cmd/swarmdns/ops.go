@@ -40,6 +40,7 @@ type opsRuntime struct {
 	metrics  *ops.Metrics
 	queryLog *ops.QueryLog
 	http     *ops.Ops
+	forward  ops.Forwarder // nil when not forwarding
 }
 
 // startOps sets up metrics and the query log; call it before the source
@@ -60,6 +61,7 @@ func (r *opsRuntime) observer() server.Observer {
 
 // addForwarder exports the forwarder's counters.
 func (r *opsRuntime) addForwarder(f *forward.Forwarder) {
+	r.forward = forwardStats{f}
 	if err := r.metrics.AddForwarder(forwardStats{f}); err != nil {
 		r.log.WithError(err).Warn("forward metrics not registered")
 	}
@@ -73,6 +75,15 @@ func (s forwardStats) CacheMisses() uint64    { return s.f.Stats().CacheMisses }
 func (s forwardStats) UpstreamErrors() uint64 { return s.f.Stats().Failures }
 func (s forwardStats) StaleAnswers() uint64   { return s.f.Stats().Stale }
 
+// Upstreams implements ops.Forwarder.
+func (s forwardStats) Upstreams() []ops.UpstreamStatus {
+	var out []ops.UpstreamStatus
+	for _, h := range s.f.Health() {
+		out = append(out, ops.UpstreamStatus{Addr: h.Addr.String(), Down: h.Down, DownFor: h.DownFor, Failures: h.Failures})
+	}
+	return out
+}
+
 // serveHTTP starts the HTTP listener, unless --http-listen is empty.
 func (r *opsRuntime) serveHTTP(h *server.Handler) error {
 	if r.opts.httpListen == "" {
@@ -82,6 +93,7 @@ func (r *opsRuntime) serveHTTP(h *server.Handler) error {
 	r.http = ops.New(ops.Config{
 		Store: r.store, Handler: h, Metrics: r.metrics,
 		StaleAfter: r.opts.staleAfter, Log: r.log.WithField("component", "http"),
+		Forwarder: r.forward,
 	})
 	return r.http.Start(r.opts.httpListen)
 }
