@@ -38,7 +38,7 @@ func TestFileSourceReloadKeepsLastGoodData(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, updateSink(func(d *registry.Data) { updates <- d })) }()
+	go func() { done <- src.Run(ctx, registrytest.UpdateFunc(func(d *registry.Data) { updates <- d })) }()
 
 	next := func() *registry.Data {
 		select {
@@ -75,7 +75,7 @@ func TestFileSourceReloadKeepsLastGoodData(t *testing.T) {
 
 func TestFileSourceFailsWhenTheFirstLoadFails(t *testing.T) {
 	src := NewSource(filepath.Join(t.TempDir(), "missing.yaml"), logrus.NewEntry(logrus.New()))
-	err := src.Run(context.Background(), updateSink(func(*registry.Data) { t.Fatal("update called") }))
+	err := src.Run(context.Background(), registrytest.UpdateFunc(func(*registry.Data) { t.Fatal("update called") }))
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Fatalf("error %v", err)
 	}

@@ -66,3 +66,19 @@ func (s *Sink) Info(t testing.TB) registry.SourceInfo {
 		return registry.SourceInfo{}
 	}
 }
+
+// UpdateFunc is a registry.Sink that hands every Update to the function
+// and ignores the other reports.
+type UpdateFunc func(*registry.Data)
+
+// Describe implements registry.Sink.
+func (f UpdateFunc) Describe(registry.SourceInfo) {}
+
+// Update implements registry.Sink.
+func (f UpdateFunc) Update(d *registry.Data) { f(d) }
+
+// Synced implements registry.Sink.
+func (f UpdateFunc) Synced(time.Duration) {}
+
+// Failed implements registry.Sink.
+func (f UpdateFunc) Failed(error) {}

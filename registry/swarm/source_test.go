@@ -49,7 +49,7 @@ func startSource(t *testing.T, f *fakeEngine, poll time.Duration) *runningSource
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rs := &runningSource{updates: make(chan *registry.Data, 100), done: make(chan error, 1), logs: hook, cancel: cancel}
-	go func() { rs.done <- src.Run(ctx, updateSink(func(d *registry.Data) { rs.updates <- d })) }()
+	go func() { rs.done <- src.Run(ctx, registrytest.UpdateFunc(func(d *registry.Data) { rs.updates <- d })) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -384,7 +384,7 @@ func TestSwarmSourceSyncsTenThousandServices(t *testing.T) {
 
 // tookReporter records how long each sync took.
 type tookReporter struct {
-	updateSink
+	registrytest.UpdateFunc
 	took chan time.Duration
 }
 
@@ -404,7 +404,7 @@ func TestSwarmSourceSyncCostsItsSlowestCallsNotTheirSum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := tookReporter{updateSink: func(*registry.Data) {}, took: make(chan time.Duration, 10)}
+	rep := tookReporter{UpdateFunc: func(*registry.Data) {}, took: make(chan time.Duration, 10)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, rep) }()
