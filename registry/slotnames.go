@@ -4,30 +4,6 @@ import (
 	"slices"
 )
 
-// Slot names (<slot>.<svc>, one per replicated task slot) are kept like
-// task names (see tasknames.go): not in the name index but in a slot index,
-// by service name, of each service's slots in order. A question whose
-// first label is a slot number is looked up there by the rest. When a
-// service's or alias's name starts with a number, or two services have one
-// name, the build puts every name in the name index instead, where equal
-// names merge.
-
-// slotEnt is one slot name of a service.
-type slotEnt struct {
-	slot int32
-	name int32
-}
-
-// slotRange is a service's slotEnts, sorted by slot.
-type slotRange struct{ off, n uint32 }
-
-// slotNames is a snapshot's slot index.
-type slotNames struct {
-	services nameIndex
-	ranges   []slotRange
-	ents     []slotEnt
-}
-
 // slotName returns the number of the slot name key (<slot>.<svc>) of the
 // service being built, creating it.
 func (b *builder) slotName(slot int, key []byte) int32 {
@@ -109,35 +85,4 @@ func allDigits(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// lookupSlot finds a slot name.
-func (s *Snapshot) lookupSlot(key []byte) (Name, bool) {
-	dot := 0
-	for dot < len(key) && key[dot] != '.' {
-		dot++
-	}
-	// A slot as strconv writes it: digits, no leading zero, an int32.
-	if dot == 0 || dot == len(key) || dot > 9 || key[0] == '0' {
-		return Name{}, false
-	}
-	slot := 0
-	for _, c := range key[:dot] {
-		if c < '0' || c > '9' {
-			return Name{}, false
-		}
-		slot = 10*slot + int(c-'0')
-	}
-	rest := key[dot+1:]
-	x := s.slots.services.find(rest, hashKey(rest))
-	if x < 0 {
-		return Name{}, false
-	}
-	r := s.slots.ranges[x]
-	ents := s.slots.ents[r.off : r.off+r.n]
-	i, found := slices.BinarySearchFunc(ents, int32(slot), func(e slotEnt, t int32) int { return int(e.slot - t) })
-	if !found {
-		return Name{}, false
-	}
-	return s.name(ents[i].name), true
 }
