@@ -4,64 +4,82 @@ import (
 	"slices"
 )
 
+// Slot names go in the slot index (see lookup.go) when the build has task
+// indexes: the builder collects a service's slot names as it adds the
+// service, and files them under the service's name at its end.
+
+// slotIndexBuilder is the slot index being made.
+type slotIndexBuilder struct {
+	index slotNames // the snapshot's
+	// current are the slot names of the service being added, unsorted;
+	// bySlot finds them when there are many.
+	current []slotEnt
+	bySlot  map[int32]int32
+	dup     bool     // two services have one name
+	owners  []string // the names of the services that have slot names
+}
+
 // slotName returns the number of the slot name key (<slot>.<svc>) of the
 // service being built, creating it.
 func (b *builder) slotName(slot int, key []byte) int32 {
-	if !b.structural {
-		return b.name(key)
+	if !b.shapeIndexed {
+		return b.collected.name(key)
 	}
-	if len(b.slotsNow) <= smallSet {
-		for _, e := range b.slotsNow {
+	sl := &b.slots
+	if len(sl.current) <= smallSet {
+		for _, e := range sl.current {
 			if int(e.slot) == slot {
 				return e.name
 			}
 		}
-	} else if n, ok := b.slotMap[int32(slot)]; ok {
+	} else if n, ok := sl.bySlot[int32(slot)]; ok {
 		return n
 	}
-	n := b.unindexedName(key)
-	b.slotsNow = append(b.slotsNow, slotEnt{slot: int32(slot), name: n})
-	if len(b.slotsNow) > smallSet {
-		if b.slotMap == nil {
-			b.slotMap = make(map[int32]int32)
+	n := b.collected.unindexedName(key)
+	sl.current = append(sl.current, slotEnt{slot: int32(slot), name: n})
+	if len(sl.current) > smallSet {
+		if sl.bySlot == nil {
+			sl.bySlot = make(map[int32]int32)
 		}
-		if len(b.slotsNow) == smallSet+1 {
-			clear(b.slotMap)
-			for _, e := range b.slotsNow {
-				b.slotMap[e.slot] = e.name
+		if len(sl.current) == smallSet+1 {
+			clear(sl.bySlot)
+			for _, e := range sl.current {
+				sl.bySlot[e.slot] = e.name
 			}
 		}
-		b.slotMap[int32(slot)] = n
+		sl.bySlot[int32(slot)] = n
 	}
 	return n
 }
 
 // endSlots files the slot names of the service just built under its name.
 func (b *builder) endSlots(svc string) {
-	if len(b.slotsNow) == 0 {
+	sl := &b.slots
+	if len(sl.current) == 0 {
 		return
 	}
-	slices.SortFunc(b.slotsNow, func(x, y slotEnt) int { return int(x.slot - y.slot) })
-	if _, added := b.slotIdx.intern([]byte(svc)); !added {
-		b.slotDup = true // the build starts again with every name indexed
-		b.slotsNow = b.slotsNow[:0]
+	slices.SortFunc(sl.current, func(x, y slotEnt) int { return int(x.slot - y.slot) })
+	if _, added := sl.index.services.intern([]byte(svc)); !added {
+		sl.dup = true // the build starts again with every name indexed
+		sl.current = sl.current[:0]
 		return
 	}
-	b.slotRanges = append(b.slotRanges, slotRange{off: uint32(len(b.slotEnts)), n: uint32(len(b.slotsNow))})
-	b.slotEnts = append(b.slotEnts, b.slotsNow...)
-	b.slotsNow = b.slotsNow[:0]
-	b.slotOwners = append(b.slotOwners, svc)
+	sl.index.ranges = append(sl.index.ranges, slotRange{off: uint32(len(sl.index.ents)), n: uint32(len(sl.current))})
+	sl.index.ents = append(sl.index.ents, sl.current...)
+	sl.current = sl.current[:0]
+	sl.owners = append(sl.owners, svc)
 }
 
 // slotNamesCollide reports whether the slot index would not be exact.
 func (b *builder) slotNamesCollide() bool {
-	if len(b.slotEnts) == 0 {
+	sl := &b.slots
+	if len(sl.index.ents) == 0 {
 		return false
 	}
-	if b.slotDup {
+	if sl.dup {
 		return true
 	}
-	for _, name := range b.lastNames {
+	for _, name := range b.servedNames {
 		if dot := indexDot(name); dot > 0 && allDigits(name[:dot]) {
 			return true
 		}

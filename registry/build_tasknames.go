@@ -1,58 +1,63 @@
 package registry
 
 import (
-	"net/netip"
 	"slices"
 	"strings"
 )
 
+// Task names go in the task index (see lookup.go) when the build has task
+// indexes: the builder adds the names unindexed, with an entry in
+// taskIndex.ents each, and the task worker files them by task ID.
+
 // taskName returns the number of a task's name, creating it: in the task
 // index, or in the name index when every name goes there.
 func (b *builder) taskName(key []byte) int32 {
-	if !b.structural {
-		return b.name(key)
+	c := &b.collected
+	if !b.shapeIndexed {
+		return c.name(key)
 	}
-	// The side files it under its task ID (see side.go).
-	n := b.unindexedName(key)
-	b.tents = append(b.tents, taskEnt{name: n, nets: -1, next: -1})
-	b.nbs[n].tent = int32(len(b.tents) - 1)
-	b.tixJobs = append(b.tixJobs, tixJob{key: b.ref(n)})
+	n := c.unindexedName(key)
+	b.taskIndex.ents = append(b.taskIndex.ents, taskEnt{name: n, nets: -1, next: -1})
+	c.names[n].taskEnt = int32(len(b.taskIndex.ents) - 1)
+	b.jobs.ids = append(b.jobs.ids, taskIDJob{key: c.ref(n)})
 	return n
 }
 
 // taskNetName returns the number of task name tn scoped to the network
 // named nn, whose key is key, creating it.
 func (b *builder) taskNetName(tn int32, nn string, key []byte) int32 {
-	if !b.structural {
-		return b.name(key)
+	c, ti := &b.collected, &b.taskIndex
+	if !b.shapeIndexed {
+		return c.name(key)
 	}
-	nx := b.netNameIndex(nn)
-	e := &b.tents[b.nbs[tn].tent]
-	for x := e.nets; x >= 0; x = b.tnets[x].next {
-		if int(b.tnets[x].network) == nx {
-			return b.tnets[x].name
+	nx := b.taskNetwork(nn)
+	e := &ti.ents[c.names[tn].taskEnt]
+	for x := e.nets; x >= 0; x = ti.nets[x].next {
+		if int(ti.nets[x].network) == nx {
+			return ti.nets[x].name
 		}
 	}
-	n := b.unindexedName(key)
-	e = &b.tents[b.nbs[tn].tent]
-	b.tnets = append(b.tnets, taskNet{network: uint16(nx), name: n, next: e.nets})
-	e.nets = int32(len(b.tnets) - 1)
+	n := c.unindexedName(key)
+	e = &ti.ents[c.names[tn].taskEnt]
+	ti.nets = append(ti.nets, taskNet{network: uint16(nx), name: n, next: e.nets})
+	e.nets = int32(len(ti.nets) - 1)
 	return n
 }
 
-// directTask adds the names of task t, whose key is in b.key: it has one
-// address, recs, on one network in the default view, and its service has
-// one task per slot. Its name, its slot name and its network-scoped name
-// then have the same one view, the record alone, whatever else the build
-// adds: so they are one name, whose set the side packs (see side.go). Only
+// singleRecordTask adds the names of task t, whose key is in b.key: it has
+// one address, recs, on one network in the default view, and its service
+// has one task per slot. Its name, its slot name and its network-scoped
+// name then have the same one view, the record alone, whatever else the
+// build adds: so they are one name, whose set the task worker packs. Only
 // its reverse name is collected, as other names may share it. It returns
 // the task's name.
-func (b *builder) directTask(t *Task, si *svcInfo, nn string, recs recsRef) int32 {
+func (b *builder) singleRecordTask(t *Task, si *svcInfo, nn string, recs recsRef) int32 {
+	c, ti := &b.collected, &b.taskIndex
 	n := b.taskName(b.key)
-	b.setJobs = append(b.setJobs, setJob{rec: b.arena[recs.off], name: n, ttl: si.ttl, pol: si.pol})
-	b.nbs[n].packed = true
+	b.jobs.sets = append(b.jobs.sets, singleSetJob{rec: c.arena[recs.off], name: n, ttl: si.ttl, pol: si.pol})
+	c.names[n].packed = true
 	if t.Slot > 0 {
-		b.slotsNow = append(b.slotsNow, slotEnt{slot: int32(t.Slot), name: n})
+		b.slots.current = append(b.slots.current, slotEnt{slot: int32(t.Slot), name: n})
 		b.sharedNames++
 	}
 	if nn == "" || len(b.key)+1+len(nn) > maxKey {
@@ -60,13 +65,13 @@ func (b *builder) directTask(t *Task, si *svcInfo, nn string, recs recsRef) int3
 	}
 	// The network-scoped name: its key is the PTR record's target.
 	b.key = append(append(b.key, '.'), nn...)
-	target := b.rawKey(b.key)
-	nx := b.netNameIndex(nn)
-	te := &b.tents[b.nbs[n].tent]
-	b.tnets = append(b.tnets, taskNet{network: uint16(nx), name: n, next: te.nets})
-	te.nets = int32(len(b.tnets) - 1)
+	target := c.rawKey(b.key)
+	nx := b.taskNetwork(nn)
+	te := &ti.ents[c.names[n].taskEnt]
+	ti.nets = append(ti.nets, taskNet{network: uint16(nx), name: n, next: te.nets})
+	te.nets = int32(len(ti.nets) - 1)
 	b.sharedNames++
-	b.ptr(b.arena[recs.off].addr(), target, si)
+	b.ptr(c.arena[recs.off].addr(), target, si)
 	return n
 }
 
@@ -99,51 +104,32 @@ func uniqueSlots(tasks []*Task, scratch *[]int) bool {
 	return true
 }
 
-// netNameIndex returns the index of network name nn in b.nnUsed, adding it.
-func (b *builder) netNameIndex(nn string) int {
-	for i, u := range b.nnUsed {
+// taskNetwork returns the number of network name nn in
+// taskIndex.networks, adding it.
+func (b *builder) taskNetwork(nn string) int {
+	for i, u := range b.taskIndex.networks {
 		if u == nn {
 			return i
 		}
 	}
-	b.nnUsed = append(b.nnUsed, nn)
-	return len(b.nnUsed) - 1
+	b.taskIndex.networks = append(b.taskIndex.networks, nn)
+	return len(b.taskIndex.networks) - 1
 }
 
-// unindexedName adds a name that the name index will not find.
-func (b *builder) unindexedName(key []byte) int32 {
-	off := uint32(len(b.idx.keys))
-	b.idx.keys = append(b.idx.keys, key...)
-	b.idx.names = append(b.idx.names, nameEnt{key: off, klen: uint8(len(key)), unindexed: true})
-	b.nbs = append(b.nbs, nameB{head: -1, tent: -1, task: true})
-	return int32(len(b.idx.names) - 1)
-}
-
-// ensureName adds key as an empty non-terminal unless it is a name.
-func (b *builder) ensureName(key []byte) {
-	h := hashKey(key)
-	if b.idx.find(key, h) >= 0 {
-		return
-	}
-	off := uint32(len(b.idx.keys))
-	b.idx.keys = append(b.idx.keys, key...)
-	num := b.idx.insert(off, len(key), h)
-	b.idx.names[num].view, b.idx.names[num].nview = 0, 1
-}
-
-// taskNamesCollide reports whether the task index would not be exact (see
-// the top of this file). Every other name ends with the last label of a
-// service's name or alias, of a network's name, or with "arpa"; a name
-// ending with a network's name has before it the last label of a
-// service's name or alias, or, when that name or alias itself ends with a
-// network's name, its last label but one. So it is enough to look those
-// labels up among the task IDs.
-func (b *builder) taskNamesCollide(tix *nameIndex) bool {
-	if len(b.tents) == 0 {
+// taskNamesCollide reports whether the task index would not be exact:
+// when some other name's last label is a task ID (or it ends with
+// <taskid>.<network>), or a task ID is a network's name. Every other name
+// ends with the last label of a service's name or alias, of a network's
+// name, or with "arpa"; a name ending with a network's name has before it
+// the last label of a service's name or alias, or, when that name or alias
+// itself ends with a network's name, its last label but one. So it is
+// enough to look those labels up among the task IDs.
+func (b *builder) taskNamesCollide(ids *nameIndex) bool {
+	if len(b.taskIndex.ents) == 0 {
 		return false
 	}
-	isID := func(label []byte) bool { return tix.find(label, hashKey(label)) >= 0 }
-	for _, nn := range b.nnUsed {
+	isID := func(label []byte) bool { return ids.find(label, hashKey(label)) >= 0 }
+	for _, nn := range b.taskIndex.networks {
 		if isID([]byte(nn)) {
 			return true
 		}
@@ -162,12 +148,12 @@ func (b *builder) taskNamesCollide(tix *nameIndex) bool {
 	if isID([]byte("arpa")) {
 		return true
 	}
-	for _, name := range b.lastNames {
+	for _, name := range b.servedNames {
 		if name == "arpa" || strings.HasSuffix(name, ".arpa") {
 			return true // reverse names are looked up by shape
 		}
 	}
-	for _, name := range b.lastNames {
+	for _, name := range b.servedNames {
 		last := lastLabel([]byte(name))
 		if isID(last) {
 			return true
@@ -179,25 +165,19 @@ func (b *builder) taskNamesCollide(tix *nameIndex) bool {
 	return false
 }
 
-// publishTasks hands the task and address indexes to the snapshot.
+// publishTasks hands the task, slot and address indexes to the snapshot:
+// copies, as a pointer into b would keep the builder.
 func (b *builder) publishTasks(s *Snapshot) {
-	if b.structural && len(b.tents) > 0 {
-		s.tasks = &taskNames{ids: b.tix, heads: b.theads, ents: b.tents, nets: b.tnets, networks: b.nnUsed}
+	if b.shapeIndexed && len(b.taskIndex.ents) > 0 {
+		tasks := b.taskIndex
+		s.tasks = &tasks
 	}
-	if b.structural && len(b.ptrIdx.names) > 0 {
-		reverse := b.ptrIdx // a copy: a pointer into b would keep the builder
+	if b.shapeIndexed && len(b.reverseIndex.names) > 0 {
+		reverse := b.reverseIndex
 		s.reverse = &reverse
 	}
-	if b.structural && len(b.slotEnts) > 0 {
-		s.slots = &slotNames{services: b.slotIdx, ranges: b.slotRanges, ents: b.slotEnts}
+	if b.shapeIndexed && len(b.slots.index.ents) > 0 {
+		slots := b.slots.index
+		s.slots = &slots
 	}
-}
-
-// reverseName returns the number of the reverse name of addr in the name
-// index, creating it (reverse names with their own index are built apart,
-// see reverse.go).
-func (b *builder) reverseName(addr netip.Addr) int32 {
-	n := b.name(appendReverse(b.key[:0], addr))
-	b.nbs[n].reverse = true
-	return n
 }

@@ -4,198 +4,221 @@ import (
 	"github.com/miekg/dns"
 )
 
-// A structural build (see tasknames.go) hands three jobs to a goroutine of
-// its own while it collects, in batches as services are done:
+// A build with task indexes hands three jobs to a goroutine of its own,
+// the task worker, while it collects, in batches as services are done:
 //   - the task index: every task's name by its task ID, and whether two
-//     tasks have one name, or another name looks like a task's (then the
-//     build starts again with every name in the name index);
-//   - the reverse names (see reverse.go);
-//   - the one-record sets of tasks whose names are packed as added (see
-//     directTask), each with its view.
-// The collecting goroutine only appends to job lists. The side reads the
+//     tasks have one name (then the build starts again with every name in
+//     the name index);
+//   - the reverse names (see build_reverse.go);
+//   - the one-record sets of single-record tasks (see singleRecordTask),
+//     each with its view.
+// The collecting goroutine only appends to job lists. The worker reads the
 // key arena as far as the batch that hands it over, and writes only its
-// own tables; once it is done, mergeSide adds them to the builder's.
+// own tables; once it is done, mergeWorker adds them to the builder's.
 
-// tixJob files a task's name under its task ID.
-type tixJob struct {
+// taskIDJob files a task's name under its task ID.
+type taskIDJob struct {
 	key keyRef // the task's name; its taskEnt is the job's number
 }
 
-// setJob is the one address record of a directly packed task.
-type setJob struct {
+// singleSetJob is the one address record of a single-record task.
+type singleSetJob struct {
 	rec  addrRec
 	name int32 // the task's name, whose view the set's is
 	ttl  uint32
 	pol  uint8
 }
 
-// sideBatch hands over what was added to the job lists since the last
-// batch, with the key arena and the policies as they are now.
-type sideBatch struct {
-	keys []byte
-	pols []resolvedPolicy
-	tix  []tixJob
+// workerJobs are the jobs listed for the worker, and how many of each it
+// has been sent.
+type workerJobs struct {
+	ids  []taskIDJob
 	ptrs []ptrJob
-	sets []setJob
+	sets []singleSetJob
+	sent struct{ ids, ptrs, sets int }
 }
 
-// side is the goroutine's state and result.
-type side struct {
-	cfg *Config
-	rev *revBuilder
+func newWorkerJobs(tasks, services int) workerJobs {
+	return workerJobs{
+		ids:  make([]taskIDJob, 0, tasks),
+		sets: make([]singleSetJob, 0, tasks),
+		ptrs: make([]ptrJob, 0, tasks+services),
+	}
+}
 
-	tix    nameIndex
-	theads []int32
-	tnext  []int32  // by taskEnt: the next with the same task ID
-	tkeys  []keyRef // by taskEnt: its name's key
-	dup    bool     // two tasks have one name
-	keys   []byte   // the latest batch's
+// workerBatch hands over what was added to the job lists since the last
+// batch, with the key arena and the policies as they are now.
+type workerBatch struct {
+	keys []byte
+	pols []resolvedPolicy
+	ids  []taskIDJob
+	ptrs []ptrJob
+	sets []singleSetJob
+}
 
-	// The directly packed tasks' sets, set j is job j's.
+// taskWorker is the worker goroutine's state and result.
+type taskWorker struct {
+	in   chan workerBatch
+	done chan struct{}
+
+	maxAnswers int
+	reverse    *reverseBuilder
+
+	ids      nameIndex // task IDs; entry x heads the list heads[x]
+	heads    []int32
+	next     []int32  // by taskEnt: the next with the same task ID
+	nameKeys []keyRef // by taskEnt: its name's key
+	dup      bool     // two tasks have one name
+	keys     []byte   // the latest batch's key arena
+
+	// The single-record tasks' sets, set j is job j's.
 	bytes []byte
 	recs  []rec
 	sets  []RRSet
 }
 
-// startSide starts the side goroutine for a build of tasks tasks.
-func (b *builder) startSide(tasks int) {
-	sd := &side{cfg: &b.cfg, rev: &revBuilder{prev: b.prev}}
-	b.side = sd
-	b.sideIn = make(chan sideBatch, 64)
-	b.sideDone = make(chan struct{})
+// workerBatchServices is how many services' jobs go in one batch.
+var workerBatchServices = 256
+
+// startWorker starts the task worker for a build of tasks tasks.
+func (b *builder) startWorker(tasks int) {
+	w := &taskWorker{
+		in:         make(chan workerBatch, 64),
+		done:       make(chan struct{}),
+		maxAnswers: b.cfg.MaxAnswers,
+		reverse:    &reverseBuilder{prev: b.prev},
+	}
+	b.worker = w
 	go func() {
-		defer close(b.sideDone)
-		sd.tix = newNameIndex(tasks, tasks, 12*tasks)
-		sd.theads = make([]int32, 0, tasks)
-		sd.tnext = make([]int32, 0, tasks)
-		sd.tkeys = make([]keyRef, 0, tasks)
-		sd.bytes = make([]byte, 0, 16*tasks)
-		sd.recs = make([]rec, 0, tasks)
-		sd.sets = make([]RRSet, 0, tasks)
-		sd.rev.start(tasks)
-		for batch := range b.sideIn {
-			sd.add(batch)
+		defer close(w.done)
+		w.ids = newNameIndex(tasks, tasks, 12*tasks)
+		w.heads = make([]int32, 0, tasks)
+		w.next = make([]int32, 0, tasks)
+		w.nameKeys = make([]keyRef, 0, tasks)
+		w.bytes = make([]byte, 0, 16*tasks)
+		w.recs = make([]rec, 0, tasks)
+		w.sets = make([]RRSet, 0, tasks)
+		w.reverse.start(tasks)
+		for batch := range w.in {
+			w.add(batch)
 		}
-		sd.rev.finish()
+		w.reverse.finish()
 	}()
 }
 
-// sendSide hands the jobs added since the last batch to the side.
-func (b *builder) sendSide() {
-	if b.side == nil {
+// sendToWorker hands the jobs added since the last batch to the worker.
+func (b *builder) sendToWorker() {
+	if b.worker == nil {
 		return
 	}
-	b.sideIn <- sideBatch{
-		keys: b.idx.keys,
-		pols: b.resolved,
-		tix:  b.tixJobs[b.sent.tix:len(b.tixJobs):len(b.tixJobs)],
-		ptrs: b.ptrJobs[b.sent.ptrs:len(b.ptrJobs):len(b.ptrJobs)],
-		sets: b.setJobs[b.sent.sets:len(b.setJobs):len(b.setJobs)],
+	j := &b.jobs
+	b.worker.in <- workerBatch{
+		keys: b.collected.index.keys,
+		pols: b.policies.resolved,
+		ids:  j.ids[j.sent.ids:len(j.ids):len(j.ids)],
+		ptrs: j.ptrs[j.sent.ptrs:len(j.ptrs):len(j.ptrs)],
+		sets: j.sets[j.sent.sets:len(j.sets):len(j.sets)],
 	}
-	b.sent.tix, b.sent.ptrs, b.sent.sets = len(b.tixJobs), len(b.ptrJobs), len(b.setJobs)
+	j.sent.ids, j.sent.ptrs, j.sent.sets = len(j.ids), len(j.ptrs), len(j.sets)
 }
 
-// endSide hands over the last jobs and waits for the side to finish; it
-// reports whether the task index would not be exact.
-func (b *builder) endSide() (collide bool) {
-	if b.side == nil {
+// stopWorker hands over the last jobs and waits for the worker to finish;
+// it reports whether the task index would not be exact.
+func (b *builder) stopWorker() (collide bool) {
+	if b.worker == nil {
 		return false
 	}
-	b.sendSide()
-	close(b.sideIn)
-	<-b.sideDone
-	sd := b.side
-	return sd.dup || b.taskNamesCollide(&sd.tix)
+	b.sendToWorker()
+	close(b.worker.in)
+	<-b.worker.done
+	return b.worker.dup || b.taskNamesCollide(&b.worker.ids)
 }
 
-func (sd *side) add(batch sideBatch) {
-	sd.keys = batch.keys
-	for _, j := range batch.tix {
-		sd.file(j)
+func (w *taskWorker) add(batch workerBatch) {
+	w.keys = batch.keys
+	for _, j := range batch.ids {
+		w.file(j)
 	}
-	sd.rev.keys, sd.rev.pols = batch.keys, batch.pols
-	sd.rev.add(batch.ptrs)
+	w.reverse.keys, w.reverse.pols = batch.keys, batch.pols
+	w.reverse.add(batch.ptrs)
 	for i := range batch.sets {
-		sd.packSet(&batch.sets[i], &batch.pols[batch.sets[i].pol])
+		w.packSet(&batch.sets[i], &batch.pols[batch.sets[i].pol])
 	}
 }
 
-// file files the next task name entry (one per tixJob, in order) under its
-// ID.
-func (sd *side) file(j tixJob) {
-	e := int32(len(sd.tkeys))
-	key := sd.keys[j.key.off : j.key.off+uint32(j.key.n)]
+// file files the next task name entry (one per taskIDJob, in order) under
+// its ID.
+func (w *taskWorker) file(j taskIDJob) {
+	e := int32(len(w.nameKeys))
+	key := w.keys[j.key.off : j.key.off+uint32(j.key.n)]
 	id := lastLabel(key)
 	h := hashKey(id)
-	x := sd.tix.find(id, h)
+	x := w.ids.find(id, h)
 	if x < 0 {
-		off := uint32(len(sd.tix.keys))
-		sd.tix.keys = append(sd.tix.keys, id...)
-		x = sd.tix.insert(off, len(id), h)
-		sd.theads = append(sd.theads, -1)
+		off := uint32(len(w.ids.keys))
+		w.ids.keys = append(w.ids.keys, id...)
+		x = w.ids.insert(off, len(id), h)
+		w.heads = append(w.heads, -1)
 	}
 	// Task names with one ID differ before it, unless two tasks have one
 	// name.
-	for o := sd.theads[x]; o >= 0; o = sd.tnext[o] {
-		k := sd.tkeys[o]
-		if string(sd.keys[k.off:k.off+uint32(k.n)]) == string(key) {
-			sd.dup = true
+	for o := w.heads[x]; o >= 0; o = w.next[o] {
+		k := w.nameKeys[o]
+		if string(w.keys[k.off:k.off+uint32(k.n)]) == string(key) {
+			w.dup = true
 		}
 	}
-	sd.tkeys = append(sd.tkeys, j.key)
-	sd.tnext = append(sd.tnext, sd.theads[x])
-	sd.theads[x] = e
+	w.nameKeys = append(w.nameKeys, j.key)
+	w.next = append(w.next, w.heads[x])
+	w.heads[x] = e
 }
 
 var localOne = []bool{true}
 
-// packSet packs a directly packed task's record alone, as addrSet and
+// packSet packs a single-record task's record alone, as addrSet and
 // finish do for a set of one record.
-func (sd *side) packSet(j *setJob, pol *resolvedPolicy) {
+func (w *taskWorker) packSet(j *singleSetJob, pol *resolvedPolicy) {
 	t := dns.TypeA
 	if !j.rec.is4 {
 		t = dns.TypeAAAA
 	}
-	off := len(sd.bytes)
-	sd.bytes = packAddr(sd.bytes, j.ttl, j.rec.addr())
-	w := j.rec.weight
-	if w == 0 {
-		w = 1 // weight 0 drains a record, unless nothing else is left
+	off := len(w.bytes)
+	w.bytes = packAddr(w.bytes, j.ttl, j.rec.addr())
+	wt := j.rec.weight
+	if wt == 0 {
+		wt = 1 // weight 0 drains a record, unless nothing else is left
 	}
-	first := len(sd.recs)
-	sd.recs = append(sd.recs, rec{off: uint32(off), n: uint16(len(sd.bytes) - off), weight: w, info: j.rec.info})
+	first := len(w.recs)
+	w.recs = append(w.recs, rec{off: uint32(off), n: uint16(len(w.bytes) - off), weight: wt, info: j.rec.info})
 	var local []bool
 	if j.rec.local {
 		local = localOne
 	}
-	rs := RRSet{Type: t, TTL: j.ttl, first: uint32(first), n: 1, limit: int32(min(sd.cfg.MaxAnswers, 1<<30)), pol: pol.idx}
-	rs.print = fingerprint(pol.name, sd.bytes, sd.recs[first:], local)
-	sd.sets = append(sd.sets, rs)
+	rs := RRSet{Type: t, TTL: j.ttl, first: uint32(first), n: 1, limit: int32(min(w.maxAnswers, 1<<30)), pol: pol.idx}
+	rs.print = fingerprint(pol.name, w.bytes, w.recs[first:], local)
+	w.sets = append(w.sets, rs)
 }
 
-// sideBatchServices is how many services' jobs go in one batch.
-var sideBatchServices = 256
-
-// mergeSide appends the side's tables to the builder's: the directly
-// packed tasks' sets with a view each, the reverse names, and the task
-// index.
-func (b *builder) mergeSide() {
-	sd := b.side
-	setBase, vixBase := b.appendPacked(&table{bytes: sd.bytes, recs: sd.recs}, sd.sets), int32(len(b.vix))
-	for j := range b.setJobs {
-		v := viewIx{a: -1, aaaa: -1, srv: -1, ptr: -1}
-		if sd.sets[j].Type == dns.TypeA {
+// mergeWorker appends the worker's tables to the builder's: the
+// single-record tasks' sets with a view each, the reverse names, and the
+// task index.
+func (b *builder) mergeWorker() {
+	w := b.worker
+	setBase, viewBase := b.appendPacked(&table{bytes: w.bytes, recs: w.recs}, w.sets), int32(len(b.packedViews))
+	for j := range b.jobs.sets {
+		v := noView
+		if w.sets[j].Type == dns.TypeA {
 			v.a = setBase + int32(j)
 		} else {
 			v.aaaa = setBase + int32(j)
 		}
-		b.vix = append(b.vix, v)
-		e := &b.idx.names[b.setJobs[j].name]
-		e.view, e.nview = uint32(vixBase+int32(j)), 1
+		b.packedViews = append(b.packedViews, v)
+		e := &b.collected.index.names[b.jobs.sets[j].name]
+		e.view, e.nview = uint32(viewBase+int32(j)), 1
 	}
-	b.merge(sd.rev)
-	b.tix, b.theads = sd.tix, sd.theads
-	for e := range b.tents {
-		b.tents[e].next = sd.tnext[e]
+	b.mergeReverse(w.reverse)
+	b.taskIndex.ids, b.taskIndex.heads = w.ids, w.heads
+	for e := range b.taskIndex.ents {
+		b.taskIndex.ents[e].next = w.next[e]
 	}
 }
