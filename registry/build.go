@@ -28,7 +28,7 @@ type Config struct {
 	Policies func(name string) (scheduler.Policy, error)
 
 	// allNamesIndexed puts task names in the name index with every other
-	// name instead of the task index (see tasknames.go).
+	// name instead of the task index (see lookup.go).
 	allNamesIndexed bool
 }
 

@@ -24,7 +24,7 @@ type nameEnt struct {
 	view  uint32 // first view in Snapshot.views
 	nview uint16
 	klen  uint8
-	// unindexed entries are not in slots (task names, see tasknames.go).
+	// unindexed entries are not in slots (task names, see lookup.go).
 	unindexed bool
 }
 

@@ -206,7 +206,8 @@ func (s *Snapshot) lookupSlot(key []byte) (Name, bool) {
 
 // sharedNames calls fn for the names that have no entry of their own in
 // the name index: a task's slot and network-scoped names that are its
-// name (see directTask), and the reverse names of the address index.
+// name (see singleRecordTask), and the reverse names of the address
+// index. For Names, not for queries.
 func (s *Snapshot) sharedNames(fn func(key string, n Name)) {
 	var key []byte
 	if t := s.tasks; t != nil {

@@ -203,7 +203,7 @@ func (s *Snapshot) Stats() Stats { return s.stats }
 
 // Names calls fn for every name key in the snapshot (slow; for the API):
 // every name with records and the empty non-terminals above the
-// service-level names (not those under task names, see tasknames.go).
+// service-level names (not those under task names, see lookup.go).
 func (s *Snapshot) Names(fn func(key string, n Name)) {
 	for i := range s.index.names {
 		e := &s.index.names[i]
