@@ -24,6 +24,8 @@ func (b *builder) warnf(format string, args ...any) {
 	b.warnings = append(b.warnings, fmt.Errorf(format, args...))
 }
 
+// labels reads what a service's labels say; a bad value is a warning,
+// and the default applies.
 func (b *builder) labels(svc *Service) svcInfo {
 	si := svcInfo{svc: svc, name: strings.ToLower(svc.Name), ttl: b.cfg.TTL, policy: b.cfg.Policy, weight: 1}
 	si.tasksOn = svc.EndpointMode == ModeDNSRR
