@@ -86,7 +86,7 @@ type packedCase struct {
 
 // inBothPackings returns each case as it is packed by default, and with
 // its names packed in two halves at once however few they are, and a
-// batch of side jobs for every service.
+// batch of task worker jobs for every service.
 func inBothPackings(cases []goldenCase) []packedCase {
 	var out []packedCase
 	for _, c := range cases {
@@ -94,9 +94,9 @@ func inBothPackings(cases []goldenCase) []packedCase {
 		halves := c
 		halves.name += "/halves"
 		out = append(out, packedCase{halves, c.name, func(t *testing.T) {
-			oldMin, oldBatch := parallelPackMin, sideBatchServices
-			parallelPackMin, sideBatchServices = 2, 1
-			t.Cleanup(func() { parallelPackMin, sideBatchServices = oldMin, oldBatch })
+			oldMin, oldBatch := parallelPackMin, workerBatchServices
+			parallelPackMin, workerBatchServices = 2, 1
+			t.Cleanup(func() { parallelPackMin, workerBatchServices = oldMin, oldBatch })
 		}})
 	}
 	return out

@@ -14,7 +14,7 @@ type svcInfo struct {
 	name    string
 	ttl     uint32
 	policy  string
-	pol     uint8 // index of policy in builder.polNames
+	pol     uint8 // policy's number in policyTable.asked
 	weight  uint32
 	tasksOn bool // the service name answers tasks
 	ports   []Port
@@ -24,6 +24,8 @@ func (b *builder) warnf(format string, args ...any) {
 	b.warnings = append(b.warnings, fmt.Errorf(format, args...))
 }
 
+// labels reads what a service's labels say; a bad value is a warning,
+// and the default applies.
 func (b *builder) labels(svc *Service) svcInfo {
 	si := svcInfo{svc: svc, name: strings.ToLower(svc.Name), ttl: b.cfg.TTL, policy: b.cfg.Policy, weight: 1}
 	si.tasksOn = svc.EndpointMode == ModeDNSRR
@@ -44,7 +46,7 @@ func (b *builder) labels(svc *Service) svcInfo {
 		}
 	}
 	if v, ok := svc.Labels[LabelScheduler]; ok {
-		if _, err := b.policy(v); err == nil {
+		if _, err := b.policies.get(v); err == nil {
 			si.policy = v
 		} else {
 			b.warnf("service %s: label %s: %v", svc.Name, LabelScheduler, err)
@@ -65,20 +67,8 @@ func (b *builder) labels(svc *Service) svcInfo {
 		}
 		si.ports = mergePorts(si.ports, named)
 	}
-	si.pol = b.polName(si.policy)
+	si.pol = b.policies.ask(si.policy)
 	return si
-}
-
-// polName returns the index of a policy name in builder.polNames.
-func (b *builder) polName(name string) uint8 {
-	for i, n := range b.polNames {
-		if n == name {
-			return uint8(i)
-		}
-	}
-	b.polNames = append(b.polNames, name)
-	b.resolved = append(b.resolved, b.resolve(name))
-	return uint8(len(b.polNames) - 1)
 }
 
 // parseTTL reads a swarmdns.ttl value in seconds.
@@ -116,14 +106,69 @@ func mergePorts(ports, named []Port) []Port {
 	return ports
 }
 
-func (b *builder) policy(name string) (scheduler.Policy, error) {
-	if p, ok := b.policies[name]; ok {
+// policyTable is every scheduler policy a build meets. Collectors number
+// the names they ask for (a label's, or the default); sets number the
+// policies' own names, as the snapshot's table.policies lists them. Every
+// name is looked up as it is asked, so packing only reads the table.
+type policyTable struct {
+	lookup      func(name string) (scheduler.Policy, error) // Config.Policies
+	defaultName string                                      // Config.Policy
+	byName      map[string]scheduler.Policy                 // looked up, by the name asked
+	number      map[string]uint8                            // a policy's own name → its number in names
+	names       []string                                    // the policies' own names, by number
+	asked       []string                                    // the names collectors ask for, by collector.pol
+	resolved    []resolvedPolicy                            // asked, looked up
+}
+
+// resolvedPolicy is a policy name, looked up.
+type resolvedPolicy struct {
+	name   string // the policy's own name, as sets record it
+	policy scheduler.Policy
+	idx    uint8 // in policyTable.names
+}
+
+// get looks a policy up by name.
+func (t *policyTable) get(name string) (scheduler.Policy, error) {
+	if p, ok := t.byName[name]; ok {
 		return p, nil
 	}
-	p, err := b.cfg.Policies(name)
+	p, err := t.lookup(name)
 	if err != nil {
 		return nil, err
 	}
-	b.policies[name] = p
+	t.byName[name] = p
 	return p, nil
+}
+
+// ask returns the number of a policy name in asked, adding it.
+func (t *policyTable) ask(name string) uint8 {
+	for i, n := range t.asked {
+		if n == name {
+			return uint8(i)
+		}
+	}
+	t.asked = append(t.asked, name)
+	t.resolved = append(t.resolved, t.resolve(name))
+	return uint8(len(t.asked) - 1)
+}
+
+// resolve looks a policy name up: an unknown one is the default policy.
+func (t *policyTable) resolve(name string) resolvedPolicy {
+	p, err := t.get(name)
+	if err != nil {
+		p, _ = t.get(t.defaultName)
+	}
+	x := t.numberOf(p.Name())
+	return resolvedPolicy{name: t.names[x], policy: p, idx: x}
+}
+
+// numberOf returns the number of a policy's own name, adding it.
+func (t *policyTable) numberOf(name string) uint8 {
+	if i, ok := t.number[name]; ok {
+		return i
+	}
+	i := uint8(len(t.names))
+	t.names = append(t.names, name)
+	t.number[name] = i
+	return i
 }

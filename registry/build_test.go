@@ -391,13 +391,13 @@ func TestSharedAddressReverseNameHasEveryTarget(t *testing.T) {
 	}
 	d := data(svcs, tasks)
 	d.Networks = append(d.Networks, Network{ID: "n2", Name: "net2"})
-	defer func(batch int) { sideBatchServices = batch }(sideBatchServices)
+	defer func(batch int) { workerBatchServices = batch }(workerBatchServices)
 	for _, run := range []struct {
 		all   bool
 		batch int
 	}{{false, 256}, {false, 1}, {true, 256}} {
 		all := run.all
-		sideBatchServices = run.batch
+		workerBatchServices = run.batch
 		cfg := Config{allNamesIndexed: all}
 		s1 := build(t, d, cfg, nil)
 		set := lookup(s1, "5.0.9.10.in-addr.arpa").PTR

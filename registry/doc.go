@@ -11,4 +11,7 @@
 // atomic swap. Queries read the published Snapshot with one atomic load
 // and never wait for a build; a failed sync leaves it serving. Observers
 // added with Store.Observe hear every publish and every sync.
+//
+// README.md in this folder walks through one build and one lookup and
+// keeps the glossary of the build's words.
 package registry

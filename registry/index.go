@@ -24,7 +24,7 @@ type nameEnt struct {
 	view  uint32 // first view in Snapshot.views
 	nview uint16
 	klen  uint8
-	// unindexed entries are not in slots (task names, see tasknames.go).
+	// unindexed entries are not in slots (task names, see lookup.go).
 	unindexed bool
 }
 
@@ -129,4 +129,34 @@ func (x *nameIndex) grow() {
 			x.put(x.names[num].hash, int32(num))
 		}
 	}
+}
+
+// addrIndex maps addresses to name numbers: a nameIndex over the
+// addresses' 16 bytes, with the name of each of its entries.
+type addrIndex struct {
+	ips   nameIndex
+	names []int32
+}
+
+func newAddrIndex(n int) addrIndex {
+	return addrIndex{ips: newNameIndex(n, n, 16*n), names: make([]int32, 0, n)}
+}
+
+func hashIP(ip *[16]byte) uint32 { return hashKey(ip[:]) }
+
+// find returns the name of ip (whose hash is h), or -1.
+func (x *addrIndex) find(ip *[16]byte, h uint32) int32 {
+	e := x.ips.find(ip[:], h)
+	if e < 0 {
+		return -1
+	}
+	return x.names[e]
+}
+
+// add adds ip, known to be absent, for the name.
+func (x *addrIndex) add(ip *[16]byte, h uint32, name int32) {
+	off := uint32(len(x.ips.keys))
+	x.ips.keys = append(x.ips.keys, ip[:]...)
+	x.ips.insert(off, len(ip), h)
+	x.names = append(x.names, name)
 }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -50,6 +51,11 @@ func appendReverse(b []byte, a netip.Addr) []byte {
 		b = append(b, hex[v[i]&0xF], '.', hex[v[i]>>4], '.')
 	}
 	return append(b, "ip6.arpa"...)
+}
+
+// lastLabel is the last label of a key: the task ID of a task's name.
+func lastLabel(key []byte) []byte {
+	return key[bytes.LastIndexByte(key, '.')+1:]
 }
 
 func appendLower(b []byte, s string) []byte {

@@ -92,7 +92,7 @@ func (b *builder) apexNameservers() int32 {
 		if !ok || len(ns.Addrs) == 0 {
 			continue
 		}
-		if i := b.idx.find([]byte(key), hashKey([]byte(key))); i >= 0 && b.idx.names[i].view != 0 {
+		if i := b.collected.index.find([]byte(key), hashKey([]byte(key))); i >= 0 && b.collected.index.names[i].view != 0 {
 			b.warnings = append(b.warnings, fmt.Errorf("nameserver %s: a service or alias has this name and answers it instead", ns.Name))
 			continue
 		}

@@ -89,8 +89,6 @@ func packOwnerless(rr dns.RR) []byte {
 	return append(append([]byte{}, questionPtr...), b[1:]...)
 }
 
-// packLabels appends the labels of a dotted name (no trailing dot, not
-// empty) in wire format, without the root label.
 // packPTR appends a PTR record, owner the question, pointing at target (a
 // key, made absolute).
 func packPTR(b []byte, ttl uint32, target []byte) []byte {
@@ -102,6 +100,8 @@ func packPTR(b []byte, ttl uint32, target []byte) []byte {
 	return b
 }
 
+// packLabels appends the labels of a dotted name (no trailing dot, not
+// empty) in wire format, without the root label.
 func packLabels(b []byte, name []byte) []byte {
 	for len(name) > 0 {
 		i := 0

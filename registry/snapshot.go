@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -206,53 +205,6 @@ func (r *RRSet) Info(i int) string {
 	return name
 }
 
-// Lookup returns the name with this key: lower case, relative to the zone
-// (or an absolute reverse name such as "5.0.0.10.in-addr.arpa"), no
-// trailing dot.
-func (s *Snapshot) Lookup(key []byte) (Name, bool) {
-	if s.reverse != nil && bytes.HasSuffix(key, []byte(".arpa")) {
-		// No other name ends so when reverse names have their index.
-		return s.lookupReverse(key)
-	}
-	i := s.index.find(key, hashKey(key))
-	if i >= 0 && s.index.names[i].view != 0 {
-		return s.name(i), true
-	}
-	if len(s.nameservers) > 0 {
-		if n, ok := s.nameserver(key); ok {
-			return n, true
-		}
-	}
-	// Not a name with records here. By its shape it may be a reverse
-	// name, a slot name or a task's name, kept in their own indexes; any
-	// of those wins over an empty non-terminal.
-	if n, ok := s.lookupShaped(key); ok {
-		return n, true
-	}
-	if i >= 0 {
-		return s.name(i), true // an empty non-terminal
-	}
-	return Name{}, false
-}
-
-// lookupShaped looks key up in the index its shape points to: the slot
-// index when it starts with a slot number, then the task index.
-func (s *Snapshot) lookupShaped(key []byte) (Name, bool) {
-	if len(key) == 0 {
-		return Name{}, false
-	}
-	last := lastLabel(key)
-	if s.slots != nil && '1' <= key[0] && key[0] <= '9' {
-		if n, ok := s.lookupSlot(key); ok {
-			return n, true
-		}
-	}
-	if s.tasks != nil {
-		return s.lookupTask(key, last)
-	}
-	return Name{}, false
-}
-
 // Apex returns the zone apex (SOA and NS).
 func (s *Snapshot) Apex() Name { return Name{views: s.apex} }
 
@@ -269,7 +221,7 @@ func (s *Snapshot) Stats() Stats { return s.stats }
 
 // Names calls fn for every name key in the snapshot (slow; for the API):
 // every name with records and the empty non-terminals above the
-// service-level names (not those under task names, see tasknames.go).
+// service-level names (not those under task names, see lookup.go).
 func (s *Snapshot) Names(fn func(key string, n Name)) {
 	for i := range s.index.names {
 		e := &s.index.names[i]

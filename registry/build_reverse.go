@@ -8,14 +8,14 @@ import (
 	"github.com/swarmdns/swarmdns/scheduler"
 )
 
-// Reverse names, when they have their own index (see tasknames.go), are
-// built apart from the other names: the builder only lists each PTR record
-// as a ptrJob while it collects, and a revBuilder turns the list into the
-// address index, one PTR set and one view per address, on the side
-// goroutine (see side.go) while the builder goes on. Its sets, in a
-// record table of their own, and a view for each are then added to the
-// builder's (merge). A reverse name needs no key: a question is parsed
-// back into its address.
+// Reverse names, when they have their own index (see reverse_lookup.go),
+// are built apart from the other names: the builder only lists each PTR
+// record as a ptrJob while it collects, and a reverseBuilder turns the
+// list into the address index, one PTR set and one view per address, on
+// the task worker (see build_taskworker.go) while the builder goes on. Its
+// sets, in a record table of their own, and a view for each are then added
+// to the builder's (mergeReverse). A reverse name needs no key: a question
+// is parsed back into its address.
 
 // ptrJob is one PTR record: the reverse name of ip points at target, for
 // a service with this TTL and policy.
@@ -23,50 +23,40 @@ type ptrJob struct {
 	ip     [16]byte
 	target keyRef
 	ttl    uint32
-	pol    uint8 // in builder.polNames
+	pol    uint8 // in policyTable.asked
 }
 
 // ptr adds a PTR record from the reverse name of addr to target (a name
 // in the key arena, made absolute by a dot).
 func (b *builder) ptr(addr netip.Addr, target keyRef, si *svcInfo) {
-	if !b.structural {
-		b.addPTR(addr, target, si)
+	if !b.shapeIndexed {
+		b.collected.addPTR(b.reverseName(addr), target, si, &b.perService.ptrs)
 		return
 	}
-	b.ptrJobs = append(b.ptrJobs, ptrJob{ip: addr.As16(), target: target, ttl: si.ttl, pol: si.pol})
+	b.jobs.ptrs = append(b.jobs.ptrs, ptrJob{ip: addr.As16(), target: target, ttl: si.ttl, pol: si.pol})
 }
 
-// resolvedPolicy is a policy name of builder.polNames, looked up.
-type resolvedPolicy struct {
-	name   string // the policy's own name, as sets record it
-	policy scheduler.Policy
-	idx    uint8 // in table.policies
+// reverseName returns the number of the reverse name of addr in the name
+// index, creating it.
+func (b *builder) reverseName(addr netip.Addr) int32 {
+	n := b.collected.name(appendReverse(b.key[:0], addr))
+	b.collected.names[n].reverse = true
+	return n
 }
 
-// resolve looks a policy name up as finish does: an unknown one is the
-// default policy.
-func (b *builder) resolve(name string) resolvedPolicy {
-	p, err := b.policy(name)
-	if err != nil {
-		p, _ = b.policy(b.cfg.Policy)
-	}
-	x := b.polIndex(p.Name())
-	return resolvedPolicy{name: b.tab.policies[x], policy: p, idx: x}
-}
-
-// revBuilder builds the reverse names of a list of PTR records. It reads
-// the builder's key arena and the previous snapshot, and writes only its
-// own fields.
-type revBuilder struct {
+// reverseBuilder builds the reverse names of a list of PTR records. It
+// reads the builder's key arena and the previous snapshot, and writes only
+// its own fields.
+type reverseBuilder struct {
 	keys []byte // the builder's key arena, as far as the jobs refer to it
 	pols []resolvedPolicy
 	prev *Snapshot
 
-	// idx numbers the addresses; entry e has ents[e], sets[e] and, after
-	// merge, view names[e].
-	idx   addrIndex
-	ents  []revEnt
-	extra []revTarget
+	// index numbers the addresses; entry e has ents[e], sets[e] and,
+	// after mergeReverse, view names[e].
+	index addrIndex
+	ents  []reverseEnt
+	extra []reverseTarget
 
 	bytes   []byte
 	recs    []rec
@@ -77,45 +67,45 @@ type revBuilder struct {
 	key     []byte
 }
 
-// revEnt is one reverse name while collecting: its first target, the
-// rest in revBuilder.extra, and the smallest TTL of the services that
+// reverseEnt is one reverse name while collecting: its first target, the
+// rest in reverseBuilder.extra, and the smallest TTL of the services that
 // add to it (one RRset, one TTL: RFC 2181) with the first one's policy.
-type revEnt struct {
+type reverseEnt struct {
 	first keyRef
-	more  int32 // first revTarget, -1 for none
-	last  int32 // last revTarget, -1 for none
+	more  int32 // first reverseTarget, -1 for none
+	last  int32 // last reverseTarget, -1 for none
 	ttl   uint32
 	pol   uint8
 	again bool // another record came after it was packed
 }
 
-type revTarget struct {
+type reverseTarget struct {
 	target keyRef
 	next   int32
 }
 
 // start readies the builder for about n jobs.
-func (r *revBuilder) start(n int) {
-	r.idx = newAddrIndex(n)
-	r.ents = make([]revEnt, 0, n)
+func (r *reverseBuilder) start(n int) {
+	r.index = newAddrIndex(n)
+	r.ents = make([]reverseEnt, 0, n)
 	// Every set packs to about 45 bytes, once per target.
 	r.bytes = make([]byte, 0, 48*n)
 	r.recs = make([]rec, 0, n)
 	r.sets = make([]RRSet, 0, n)
 }
 
-func (r *revBuilder) target(t keyRef) []byte { return r.keys[t.off : t.off+uint32(t.n)] }
+func (r *reverseBuilder) target(t keyRef) []byte { return r.keys[t.off : t.off+uint32(t.n)] }
 
 // add files PTR records under their addresses.
-func (r *revBuilder) add(jobs []ptrJob) {
+func (r *reverseBuilder) add(jobs []ptrJob) {
 	for i := range jobs {
 		j := &jobs[i]
 		h := hashIP(&j.ip)
-		e := r.idx.find(&j.ip, h)
+		e := r.index.find(&j.ip, h)
 		if e < 0 {
 			e = int32(len(r.ents))
-			r.idx.add(&j.ip, h, e)
-			r.ents = append(r.ents, revEnt{first: j.target, more: -1, last: -1, ttl: j.ttl, pol: j.pol})
+			r.index.add(&j.ip, h, e)
+			r.ents = append(r.ents, reverseEnt{first: j.target, more: -1, last: -1, ttl: j.ttl, pol: j.pol})
 			r.pack(e) // packed now, and again if another record comes
 			continue
 		}
@@ -126,7 +116,7 @@ func (r *revBuilder) add(jobs []ptrJob) {
 
 // finish packs again the PTR sets of the reverse names that got more than
 // one record (the first packing's records are left unused).
-func (r *revBuilder) finish() {
+func (r *reverseBuilder) finish() {
 	for e := range r.ents {
 		if r.ents[e].again {
 			r.pack(int32(e))
@@ -136,7 +126,7 @@ func (r *revBuilder) finish() {
 
 // addTarget adds the target of job j to reverse name ent, unless it has
 // it already.
-func (r *revBuilder) addTarget(ent *revEnt, j *ptrJob) {
+func (r *reverseBuilder) addTarget(ent *reverseEnt, j *ptrJob) {
 	ent.ttl = min(ent.ttl, j.ttl)
 	want := string(r.target(j.target))
 	if string(r.target(ent.first)) == want {
@@ -147,7 +137,7 @@ func (r *revBuilder) addTarget(ent *revEnt, j *ptrJob) {
 			return
 		}
 	}
-	r.extra = append(r.extra, revTarget{target: j.target, next: -1})
+	r.extra = append(r.extra, reverseTarget{target: j.target, next: -1})
 	x := int32(len(r.extra) - 1)
 	if ent.last >= 0 {
 		r.extra[ent.last].next = x
@@ -157,9 +147,9 @@ func (r *revBuilder) addTarget(ent *revEnt, j *ptrJob) {
 	ent.last = x
 }
 
-// pack packs the PTR set of reverse name e, as builder.ptrSet and finish
+// pack packs the PTR set of reverse name e, as packer.ptrSet and finish
 // do for a name in the name index.
-func (r *revBuilder) pack(e int32) {
+func (r *reverseBuilder) pack(e int32) {
 	ent := &r.ents[e]
 	first := len(r.recs)
 	r.packTarget(ent.ttl, ent.first)
@@ -185,7 +175,7 @@ func (r *revBuilder) pack(e int32) {
 	}
 }
 
-func (r *revBuilder) packTarget(ttl uint32, t keyRef) {
+func (r *reverseBuilder) packTarget(ttl uint32, t keyRef) {
 	off := len(r.bytes)
 	r.bytes = packPTR(r.bytes, ttl, r.target(t))
 	r.recs = append(r.recs, rec{off: uint32(off), n: uint16(len(r.bytes) - off), weight: 1, info: infoTarget})
@@ -193,9 +183,9 @@ func (r *revBuilder) packTarget(ttl uint32, t keyRef) {
 
 // carry returns the rotation state of reverse name e's PTR set in the
 // previous snapshot when its fingerprint is print, or a new state.
-func (r *revBuilder) carry(e int32, print uint64) *scheduler.State {
+func (r *reverseBuilder) carry(e int32, print uint64) *scheduler.State {
 	if r.prev != nil {
-		ip := [16]byte(r.idx.ips.keys[16*e : 16*e+16])
+		ip := [16]byte(r.index.ips.keys[16*e : 16*e+16])
 		r.key = appendReverse(r.key[:0], netip.AddrFrom16(ip).Unmap())
 		if n, ok := r.prev.Lookup(r.key); ok {
 			if v := n.View(nil); v != nil && v.Network == "" {
@@ -208,15 +198,15 @@ func (r *revBuilder) carry(e int32, print uint64) *scheduler.State {
 	return newState(&r.states)
 }
 
-// merge appends the reverse names' records, sets and views to the
+// mergeReverse appends the reverse names' records, sets and views to the
 // builder's, and makes the address index point at the views.
-func (b *builder) merge(r *revBuilder) {
-	setBase, vixBase := b.appendPacked(&table{bytes: r.bytes, recs: r.recs, rots: r.rots}, r.sets), int32(len(b.vix))
+func (b *builder) mergeReverse(r *reverseBuilder) {
+	setBase, viewBase := b.appendPacked(&table{bytes: r.bytes, recs: r.recs, rots: r.rots}, r.sets), int32(len(b.packedViews))
 	for e := range r.sets {
-		b.vix = append(b.vix, viewIx{a: -1, aaaa: -1, srv: -1, ptr: setBase + int32(e)})
+		b.packedViews = append(b.packedViews, packedView{a: -1, aaaa: -1, srv: -1, ptr: setBase + int32(e)})
 	}
-	for e := range r.idx.names {
-		r.idx.names[e] += vixBase
+	for e := range r.index.names {
+		r.index.names[e] += viewBase
 	}
-	b.ptrIdx = r.idx
+	b.reverseIndex = r.index
 }
