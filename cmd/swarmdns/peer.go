@@ -55,7 +55,7 @@ type nodeRole struct {
 	follower *peer.Follower // on a worker
 
 	binding   *nodelocal.Binding
-	localDNS  *server.Server // DNS on the node-local address when --listen is one address
+	localDNS  *server.Server // DNS on the node-local address
 	peerErr   chan error
 	peerClose context.CancelFunc
 }
@@ -192,9 +192,8 @@ func (n *nodeRole) peerServerStatus() ops.PeerServerStatus {
 	}
 }
 
-// startNode binds the node-local address (serving DNS on it when --listen
-// names one address; srv's wildcard listener covers it otherwise) and, on
-// a manager, the peer listener. The node-local address is bound even with
+// startNode binds the node-local address and serves DNS on it beside srv
+// and, on a manager, starts the peer listener. The node-local address is bound even with
 // --registry-file.
 func (o *serveOptions) startNode(ctx context.Context, n *nodeRole, srv *server.Server, log *logrus.Entry) (*nodeRole, error) {
 	if n == nil {
@@ -244,8 +243,8 @@ func (n *nodeRole) servePeers(ctx context.Context, listen string) error {
 	}
 }
 
-// bindNodeLocal binds --node-local-address to lo and, when the DNS server
-// listens on one address only, serves DNS on the node-local address too.
+// bindNodeLocal binds --node-local-address to lo and serves DNS on it
+// beside --listen, which must name one address.
 func (n *nodeRole) bindNodeLocal(srv *server.Server, log *logrus.Entry) error {
 	if n.opts.nodeLocalAddress == "" {
 		return nil
@@ -254,15 +253,21 @@ func (n *nodeRole) bindNodeLocal(srv *server.Server, log *logrus.Entry) error {
 	if err != nil {
 		return fmt.Errorf("--node-local-address %q: want an IP address", n.opts.nodeLocalAddress)
 	}
-	if n.binding, err = nodelocal.Bind(addr, "lo"); err != nil {
-		return err
-	}
-	log.WithFields(logrus.Fields{"address": n.binding.String(), "added": n.binding.Owned()}).Info("node-local address bound")
 	listen, err := listenAddrPort(srv.Addr)
 	if err != nil {
 		return err
 	}
-	if listen.Addr().IsUnspecified() || listen.Addr() == addr {
+	if listen.Addr().IsUnspecified() {
+		// A wildcard socket answers a datagram from the address the route
+		// back picks (the container's gateway), not from the node-local
+		// address the client asked, and the client drops the answer.
+		return fmt.Errorf("--node-local-address %s needs --listen on one address, not %s: UDP answers from a wildcard listener leave from the gateway's address, which a container drops; give --listen 127.0.0.1:%d (or the node's address) and swarmdns serves %s beside it", addr, srv.Addr, listen.Port(), addr)
+	}
+	if n.binding, err = nodelocal.Bind(addr, "lo"); err != nil {
+		return err
+	}
+	log.WithFields(logrus.Fields{"address": n.binding.String(), "added": n.binding.Owned()}).Info("node-local address bound")
+	if listen.Addr() == addr {
 		return nil
 	}
 	n.localDNS = &server.Server{
@@ -305,4 +310,14 @@ func (n *nodeRole) stop() {
 		}
 		n.binding = nil
 	}
+}
+
+// nodeLocalSelf is the node-local DNS listener on port, for the forwarder
+// to leave out of its upstreams (a node whose resolv.conf names it).
+func (o *peerOptions) nodeLocalSelf(port uint16) []netip.AddrPort {
+	addr, err := netip.ParseAddr(o.nodeLocalAddress)
+	if err != nil {
+		return nil
+	}
+	return []netip.AddrPort{netip.AddrPortFrom(addr, port)}
 }

@@ -146,7 +146,7 @@ func (o *serveOptions) forwarder(log *logrus.Entry) (*forward.Forwarder, forward
 		return nil, acl, err
 	}
 	f, err := forward.New(forward.Config{
-		Upstreams: o.upstreams, ResolvConf: o.resolvConf, Self: []netip.AddrPort{self},
+		Upstreams: o.upstreams, ResolvConf: o.resolvConf, Self: append([]netip.AddrPort{self}, o.peer.nodeLocalSelf(self.Port())...),
 		Timeout: o.upstreamTimeout, CacheSize: o.cacheSize, CacheMaxTTL: o.cacheMaxTTL, ServeStale: o.serveStale,
 		MaxInflight: o.maxInflight, Logger: log.WithField("component", "forward"),
 	})
