@@ -284,6 +284,10 @@ func TestSidecarOnEveryNode(t *testing.T) {
 		}
 	})
 
+	// multi is on networks a and b, the asking task on a only: Docker's DNS
+	// answers multi's VIP on a, and so must a sidecar that knows the
+	// container (on the worker, from its own engine: LocalContainers); one
+	// that did not would answer both VIPs.
 	t.Run("answers are the sets Docker's embedded DNS gives in the same container", func(t *testing.T) {
 		names := []string{w.web, "tasks." + w.web, w.multi, "tasks." + w.multi}
 		for _, n := range bed.Nodes {
