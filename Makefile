@@ -80,9 +80,14 @@ multinode-up:
 multinode-down:
 	scripts/multinode-down.sh
 
+# The sidecar image is built in sw1's engine (never this machine's) as
+# MULTINODE_IMAGE and loaded into every other; deploy/stack.yml runs it.
+MULTINODE_IMAGE ?= swarmdns:multinode
 e2e-multinode: multinode-up
+	DOCKER_HOST=unix:///run/sw1/docker.sock $(MAKE) image IMAGE=$(MULTINODE_IMAGE)
+	scripts/multinode-load-image.sh $(MULTINODE_IMAGE)
 	$(GO) vet -tags multinode ./e2e/multinode/...
-	$(GO) test -tags multinode -count=1 -timeout $(MULTINODE_TIMEOUT) -v ./e2e/multinode/...
+	SWARMDNS_IMAGE=$(MULTINODE_IMAGE) $(GO) test -tags multinode -count=1 -timeout $(MULTINODE_TIMEOUT) -v ./e2e/multinode/...
 
 # Loopback benchmarks against a UDP reflector and dnsmasq, then the Go
 # benchmarks; results go to docs/benchmarks.md. BENCH_QUICK=1: small only.

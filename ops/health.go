@@ -16,12 +16,16 @@ func (o *Ops) healthz(w http.ResponseWriter, _ *http.Request) {
 // and, for a source whose data can go stale, it synced within StaleAfter.
 func (o *Ops) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if reason := o.notReady(time.Now()); reason != "" {
+	now := time.Now()
+	if reason := o.notReady(now); reason != "" {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "not ready:", reason)
-		return
+	} else {
+		fmt.Fprintln(w, "ready")
 	}
-	fmt.Fprintln(w, "ready")
+	if o.cfg.Follower != nil {
+		fmt.Fprintln(w, following(o.cfg.Follower(), now))
+	}
 }
 
 // notReady returns why swarmdns is not ready, or "".

@@ -29,7 +29,10 @@ type Config struct {
 	// StaleAfter is how long after the last successful sync /readyz
 	// fails; 0 never (a watched file is never stale).
 	StaleAfter time.Duration
-	Log        *logrus.Entry
+	// Follower, on a follower, says which manager it follows; /readyz
+	// adds it as a second line (nil: not a follower).
+	Follower func() FollowerStatus
+	Log      *logrus.Entry
 	// Forwarder is shown on the page (traffic, upstream health); nil when
 	// swarmdns does not forward.
 	Forwarder Forwarder

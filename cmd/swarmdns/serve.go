@@ -21,7 +21,6 @@ import (
 
 	"github.com/swarmdns/swarmdns/registry"
 	"github.com/swarmdns/swarmdns/registry/file"
-	"github.com/swarmdns/swarmdns/registry/swarm"
 	"github.com/swarmdns/swarmdns/scheduler"
 	"github.com/swarmdns/swarmdns/server"
 	"github.com/swarmdns/swarmdns/server/forward"
@@ -57,8 +56,9 @@ type serveOptions struct {
 	logLevel  string
 	logFormat string
 
-	ops opsOptions      // ops.go
-	xfr transferOptions // transfer.go
+	ops  opsOptions      // ops.go
+	xfr  transferOptions // transfer.go
+	peer peerOptions     // peer.go
 }
 
 func newServeCommand() *cobra.Command {
@@ -102,6 +102,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	o.ops.addFlags(f)
 	o.xfr.addFlags(f)
+	o.peer.addFlags(f)
 	for _, name := range reloadable {
 		f.Lookup(name).Usage += " (reloads on SIGHUP)"
 	}
@@ -123,19 +124,15 @@ these take the file's new value without a restart:
 Every other setting needs a restart. See docs/configuration.md.`
 }
 
-// source picks the registry source from the flags.
-func (o *serveOptions) source(log *logrus.Entry) (registry.Source, func(), error) {
+// source picks the registry source from the flags, and for a Swarm the
+// node's role (peer.go).
+func (o *serveOptions) source(log *logrus.Entry) (registry.Source, func(), *nodeRole, error) {
 	if o.registryFile != "" {
 		src := file.NewSource(o.registryFile, log.WithField("component", "file"))
-		return src, src.Reload, nil
+		return src, src.Reload, nil, nil
 	}
-	src, err := swarm.NewSource(swarm.Config{
-		DockerHost: o.dockerHost, PollInterval: o.pollInterval, Logger: log.WithField("component", "swarm"),
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("swarm source: %w", err)
-	}
-	return src, nil, nil
+	src, node, err := o.swarmSource(log)
+	return src, nil, node, err
 }
 
 // forwarder builds the Forwarder, or nil when no upstream is configured.
@@ -149,7 +146,7 @@ func (o *serveOptions) forwarder(log *logrus.Entry) (*forward.Forwarder, forward
 		return nil, acl, err
 	}
 	f, err := forward.New(forward.Config{
-		Upstreams: o.upstreams, ResolvConf: o.resolvConf, Self: []netip.AddrPort{self},
+		Upstreams: o.upstreams, ResolvConf: o.resolvConf, Self: append([]netip.AddrPort{self}, o.peer.nodeLocalSelf(self.Port())...),
 		Timeout: o.upstreamTimeout, CacheSize: o.cacheSize, CacheMaxTTL: o.cacheMaxTTL, ServeStale: o.serveStale,
 		MaxInflight: o.maxInflight, Logger: log.WithField("component", "forward"),
 	})
@@ -210,7 +207,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
-	src, reload, err := o.source(log)
+	src, reload, node, err := o.source(log)
 	if err != nil {
 		return err
 	}
@@ -219,6 +216,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 		return err
 	}
 	rt := o.ops.startOps(store, log)
+	node.observe(store, rt)
 	hcfg := server.Config{Store: store, Log: log.WithField("component", "server"), AllowRecursion: acl.Allows, Observer: rt.observer(), MaxUDPSize: o.maxUDPSize}
 	if xfr != nil {
 		hcfg.Transfer = xfr
@@ -263,6 +261,11 @@ func (o *serveOptions) run(ctx context.Context) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
+	if node, err = o.startNode(ctx, node, srv, log); err != nil {
+		srv.Shutdown(context.Background())
+		return err
+	}
+	defer node.stop()
 	if err := rt.serveHTTP(srv.Handler); err != nil {
 		srv.Shutdown(context.Background())
 		return err
