@@ -97,6 +97,17 @@ func TestRegistryMetrics(t *testing.T) {
 				`swarmdns_registry_services_by_scheduler{scheduler="weighted"} 1`, `swarmdns_registry_services_by_scheduler{scheduler="roundrobin"} 1`,
 				`swarmdns_registry_services_by_scheduler{scheduler="random"} 0`, "swarmdns_seconds_since_last_sync ",
 				"swarmdns_snapshot_build_duration_seconds_count 1"}, nil},
+		{"a healthy watched file is current however long ago it loaded", true, func(f *fixture) {
+			f.store.Describe(registry.SourceInfo{Kind: "file", Origin: "registry.yaml"})
+			time.Sleep(5 * time.Millisecond)
+		}, []string{"swarmdns_seconds_since_last_sync 0\n"}, nil},
+		{"a watched file ages from its first failed reload", true, func(f *fixture) {
+			f.store.Describe(registry.SourceInfo{Kind: "file", Origin: "registry.yaml"})
+			f.store.Failed(errors.New("bad file"))
+			time.Sleep(5 * time.Millisecond)
+		}, []string{"swarmdns_seconds_since_last_sync "}, []string{"swarmdns_seconds_since_last_sync 0\n"}},
+		{"a Swarm source ages from its last successful sync", true, func(*fixture) { time.Sleep(5 * time.Millisecond) },
+			[]string{"swarmdns_seconds_since_last_sync "}, []string{"swarmdns_seconds_since_last_sync 0\n"}},
 		{"a failed sync counts", true, func(f *fixture) { f.store.Failed(errors.New("x")) },
 			[]string{"swarmdns_sync_errors_total 1"}, nil},
 		{"a successful sync is timed", true, func(f *fixture) { f.store.Synced(3 * time.Millisecond) },
