@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,34 @@ func TestObserveCounts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestQuerySeriesAppearWithTheirFirstQuery(t *testing.T) {
+	series := func(body string) []string {
+		var out []string
+		for l := range strings.Lines(body) {
+			if strings.HasPrefix(l, "swarmdns_queries_total{") {
+				out = append(out, strings.TrimSpace(l))
+			}
+		}
+		return out
+	}
+	f := newFixture(t, true, 0)
+	if got := series(f.scrape(t)); len(got) != 0 {
+		t.Fatalf("before any query: %d series, want none: %q", len(got), got)
+	}
+	zoneA := server.Event{Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Path: server.PathZone}
+	refused := server.Event{Qtype: dns.TypeMX, Rcode: dns.RcodeRefused, Path: server.PathRefused}
+	f.metrics.Observe(&zoneA)
+	f.metrics.Observe(&zoneA)
+	f.metrics.Observe(&refused)
+	want := []string{
+		`swarmdns_queries_total{path="refused",qtype="other",rcode="REFUSED"} 1`,
+		`swarmdns_queries_total{path="zone",qtype="A",rcode="NOERROR"} 2`,
+	}
+	if got := series(f.scrape(t)); !slices.Equal(got, want) {
+		t.Errorf("after three queries: %q, want %q", got, want)
 	}
 }
 
