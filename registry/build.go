@@ -111,7 +111,7 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	b.publishTasks(s)
 	b.clients(s)
 	s.stats = Stats{Services: len(d.Services), Names: len(s.index.names) + b.sharedNames + len(b.ptrIdx.names)}
-	s.stats.Tasks = b.running
+	s.stats.Tasks = d.RunningTasks()
 	if cfg.Serial != nil {
 		s.setSerial(cfg.Serial(s))
 	}
@@ -190,7 +190,6 @@ type builder struct {
 	// entry in svcTasks (see groupTasks).
 	tasks       []*Task
 	svcTasks    map[string]taskRange
-	running     int
 	policies    map[string]scheduler.Policy
 	polIdx      map[string]uint8
 	defaultNets map[string]bool // nil: every network
@@ -456,9 +455,6 @@ func (b *builder) groupTasks() {
 			t := &d.Tasks[i]
 			if t.State != TaskRunning {
 				continue
-			}
-			if !fill {
-				b.running++
 			}
 			if !started || t.ServiceID != id {
 				if ok {
