@@ -440,6 +440,7 @@ func (b *builder) srvSet(sb *setB, srvs []srvRec, n int32, network int32) int32 
 		b.tab.recs = append(b.tab.recs, e)
 		local = append(local, r.local)
 	}
+	b.reduceSRVWeights(b.tab.recs[first:], local)
 	s := b.finish(dns.TypeSRV, sb.ttl, first, b.polNames[sb.pol], b.cfg.MaxAnswers, local, n, network)
 	b.shared[key] = s
 	return s
