@@ -62,10 +62,12 @@ func TestDifferencesByDesign(t *testing.T) {
 		if !got.ok || len(got.msg.Answer) != len(lblTasks) {
 			t.Fatalf("%s SRV: %v, want %d records", name, got.msg, len(lblTasks))
 		}
+		// Every task has weight 3 (the label, on one node of weight 1): the
+		// weight field carries it reduced by the GCD, 1 (docs/scheduling.md).
 		for _, rr := range got.msg.Answer {
 			srv := rr.(*dns.SRV)
-			if srv.Port != 8080 || srv.Weight != 3 || !strings.HasPrefix(srv.Target, fx.lbl+".") || !strings.HasSuffix(srv.Target, ".swarm.local.") {
-				t.Errorf("SRV %v: want port 8080, weight 3, a task name under swarm.local.", srv)
+			if srv.Port != 8080 || srv.Weight != 1 || !strings.HasPrefix(srv.Target, fx.lbl+".") || !strings.HasSuffix(srv.Target, ".swarm.local.") {
+				t.Errorf("SRV %v: want port 8080, weight 3 reduced to 1, a task name under swarm.local.", srv)
 			}
 		}
 		if len(got.msg.Extra) < len(lblTasks) {
