@@ -190,7 +190,7 @@ func TestMetricsCountRealQueries(t *testing.T) {
 	f := newFixture(t, true, 0)
 	srv := startDNS(t, f)
 	exchange(t, srv, "web.", dns.TypeA)
-	exchange(t, srv, "nope.swarm.local.", dns.TypeA)
+	exchange(t, srv, "nope.swarm.internal.", dns.TypeA)
 	exchange(t, srv, "example.com.", dns.TypeA)
 	// The observer runs after the reply is written; give it a moment.
 	want := []string{
@@ -240,5 +240,5 @@ func BenchmarkObserve(b *testing.B) {
 }
 
 func newBenchStore() (*registry.Store, error) {
-	return registry.NewStore(registry.Config{Domain: "swarm.local."}, quietLog())
+	return registry.NewStore(registry.Config{Domain: "swarm.internal."}, quietLog())
 }

@@ -14,7 +14,7 @@ import (
 
 // Config is what a snapshot build needs besides the data.
 type Config struct {
-	Domain string // the zone, e.g. "swarm.local."
+	Domain string // the zone, e.g. "swarm.internal."
 	TTL    uint32 // default record TTL (label swarmdns.ttl overrides)
 	// Policy is the default scheduler name (label swarmdns.scheduler overrides).
 	Policy string

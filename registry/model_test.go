@@ -179,7 +179,7 @@ func TestRunningTasksCountsOnlyRunningTasks(t *testing.T) {
 			if got := d.RunningTasks(); got != tt.want {
 				t.Errorf("RunningTasks = %d, want %d", got, tt.want)
 			}
-			cfg := Config{Domain: "swarm.local.", TTL: 5}
+			cfg := Config{Domain: "swarm.internal.", TTL: 5}
 			if err := cfg.Check(); err != nil {
 				t.Fatal(err)
 			}

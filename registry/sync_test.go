@@ -13,7 +13,7 @@ func testStore(t *testing.T) *Store {
 	t.Helper()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	s, err := NewStore(Config{Domain: "swarm.local."}, logrus.NewEntry(log))
+	s, err := NewStore(Config{Domain: "swarm.internal."}, logrus.NewEntry(log))
 	if err != nil {
 		t.Fatal(err)
 	}
