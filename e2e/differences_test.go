@@ -62,10 +62,12 @@ func TestDifferencesByDesign(t *testing.T) {
 		if !got.ok || len(got.msg.Answer) != len(lblTasks) {
 			t.Fatalf("%s SRV: %v, want %d records", name, got.msg, len(lblTasks))
 		}
+		// Every task has weight 3 (the label, on one node of weight 1): the
+		// weight field carries it reduced by the GCD, 1 (docs/scheduling.md).
 		for _, rr := range got.msg.Answer {
 			srv := rr.(*dns.SRV)
-			if srv.Port != 8080 || srv.Weight != 3 || !strings.HasPrefix(srv.Target, fx.lbl+".") || !strings.HasSuffix(srv.Target, ".swarm.local.") {
-				t.Errorf("SRV %v: want port 8080, weight 3, a task name under swarm.local.", srv)
+			if srv.Port != 8080 || srv.Weight != 1 || !strings.HasPrefix(srv.Target, fx.lbl+".") || !strings.HasSuffix(srv.Target, ".swarm.internal.") {
+				t.Errorf("SRV %v: want port 8080, weight 3 reduced to 1, a task name under swarm.internal.", srv)
 			}
 		}
 		if len(got.msg.Extra) < len(lblTasks) {
@@ -104,12 +106,12 @@ func TestDifferencesByDesign(t *testing.T) {
 		}
 	})
 	t.Run("names answer under --domain too", func(t *testing.T) {
-		if got := o.ask(fx.web+".swarm.local", dns.TypeA); got.set() != vipA {
-			t.Errorf("%s.swarm.local: %v, want %s", fx.web, got, vipA)
+		if got := o.ask(fx.web+".swarm.internal", dns.TypeA); got.set() != vipA {
+			t.Errorf("%s.swarm.internal: %v, want %s", fx.web, got, vipA)
 		}
 	})
 	t.Run("a name under --domain that does not exist is NXDOMAIN with SOA", func(t *testing.T) {
-		got := host.ask("nosuch."+fx.prefix+"x.swarm.local", dns.TypeA)
+		got := host.ask("nosuch."+fx.prefix+"x.swarm.internal", dns.TypeA)
 		if !got.ok || got.rcode != dns.RcodeNameError || len(got.msg.Ns) != 1 {
 			t.Errorf("got %v", got.msg)
 		}

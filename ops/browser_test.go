@@ -124,7 +124,7 @@ func startUpstream(t *testing.T) string {
 // not nil.
 func start(t *testing.T, path string, d *registry.Data) *swarmdns {
 	t.Helper()
-	store, err := registry.NewStore(registry.Config{Domain: "swarm.local.", TTL: 5}, quiet())
+	store, err := registry.NewStore(registry.Config{Domain: "swarm.internal.", TTL: 5}, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ func TestPageInChromiumOnTheExampleRegistry(t *testing.T) {
 	b.run(t, "expand web", chromedp.Click(chromedp.CSS(`tr.svc[data-id="svc-web"] button.toggle`)))
 	b.waitFor(t, "web's tasks are shown", `document.querySelectorAll('tr.detail[data-for="svc-web"] tr.task').length === 4`, 10*time.Second)
 	detail := eval[string](t, b, `document.querySelector('tr.detail[data-for="svc-web"]').innerText`)
-	for _, want := range []string{"webtask1", "worker-1", "10.0.1.12", "fd00:1::11", "starting", "tasks.web.swarm.local.", "_http._tcp.web.swarm.local.", "2.web.swarm.local."} {
+	for _, want := range []string{"webtask1", "worker-1", "10.0.1.12", "fd00:1::11", "starting", "tasks.web.swarm.internal.", "_http._tcp.web.swarm.internal.", "2.web.swarm.internal."} {
 		if !strings.Contains(detail, want) {
 			t.Errorf("web's details lack %q:\n%s", want, detail)
 		}
@@ -360,19 +360,19 @@ func TestPageInChromiumOnTheExampleRegistry(t *testing.T) {
 		s.query(t, "tasks.web", dns.TypeA, 225)
 		s.query(t, "api", dns.TypeA, 200)
 		s.query(t, "example.org", dns.TypeA, 10)
-		s.query(t, "nosuch.swarm.local", dns.TypeA, 15)
+		s.query(t, "nosuch.swarm.internal", dns.TypeA, 15)
 	}
 	b.waitFor(t, "the spread counts every answer of the burst", `(() => {
 		const what = (name) => (document.querySelector('.spread-set[data-type="A"][data-name="' + name + '"] .what') || {}).textContent || '';
-		return what('tasks.web.swarm.local.').endsWith(' 900 answers') && what('api.swarm.local.').endsWith(' 800 answers');
+		return what('tasks.web.swarm.internal.').endsWith(' 900 answers') && what('api.swarm.internal.').endsWith(' 800 answers');
 	})()`, 15*time.Second)
 	for _, tc := range []struct {
 		name  string
 		set   string
 		share map[string]float64
 	}{
-		{"round robin shares equally", "tasks.web.swarm.local.", map[string]float64{"10.0.1.11": 1. / 3, "10.0.1.12": 1. / 3, "10.0.1.13": 1. / 3}},
-		{"weighted shares by weight (2 on manager-1, 6 on worker-1)", "api.swarm.local.", map[string]float64{"10.0.1.21": .25, "10.0.1.22": .75}},
+		{"round robin shares equally", "tasks.web.swarm.internal.", map[string]float64{"10.0.1.11": 1. / 3, "10.0.1.12": 1. / 3, "10.0.1.13": 1. / 3}},
+		{"weighted shares by weight (2 on manager-1, 6 on worker-1)", "api.swarm.internal.", map[string]float64{"10.0.1.21": .25, "10.0.1.22": .75}},
 	} {
 		recs := eval[[]spreadRec](t, b, `[...document.querySelectorAll('.spread-set[data-type="A"][data-name="`+tc.set+`"] .rec')].map(r => ({data: r.dataset.data, share: +r.dataset.share, promised: +r.dataset.promised}))`)
 		if len(recs) != len(tc.share) {
@@ -405,7 +405,7 @@ func TestPageInChromiumOnTheExampleRegistry(t *testing.T) {
 			t.Errorf("answer lacks %s:\n%s", want, answer)
 		}
 	}
-	if !strings.Contains(path, "registry") || !strings.Contains(path, "tasks.web.swarm.local.") || !strings.Contains(path, "appnet") {
+	if !strings.Contains(path, "registry") || !strings.Contains(path, "tasks.web.swarm.internal.") || !strings.Contains(path, "appnet") {
 		t.Errorf("path %q, want the registry, tasks.web and appnet", path)
 	}
 	b.screenshot(t, "ops-page.png")
@@ -462,6 +462,6 @@ func TestPageInChromiumWithTenThousandServices(t *testing.T) {
 		t.Errorf("%d rows after filtering, in %s; want 11 at once", n, took)
 	}
 	s.query(t, "tasks.svc3", dns.TypeA, 30)
-	b.waitFor(t, "the spread shows tasks.svc3", `document.querySelector('.spread-set[data-name="tasks.svc3.swarm.local."]')`, 15*time.Second)
+	b.waitFor(t, "the spread shows tasks.svc3", `document.querySelector('.spread-set[data-name="tasks.svc3.swarm.internal."]')`, 15*time.Second)
 	b.checkClean(t)
 }

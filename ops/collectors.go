@@ -22,7 +22,7 @@ var (
 	descPolicies   = prometheus.NewDesc("swarmdns_registry_services_by_scheduler", "Services by the scheduler that orders their answers (--scheduler or label swarmdns.scheduler).", []string{"scheduler"}, nil)
 	descSwaps      = prometheus.NewDesc("swarmdns_snapshot_swaps_total", "Registry snapshots published.", nil, nil)
 	descSyncErrors = prometheus.NewDesc("swarmdns_sync_errors_total", "Syncs that could not read the source; the last snapshot keeps serving.", nil, nil)
-	descSinceSync  = prometheus.NewDesc("swarmdns_seconds_since_last_sync", "Seconds since the source last synced successfully; absent before the first sync.", nil, nil)
+	descSinceSync  = prometheus.NewDesc("swarmdns_seconds_since_last_sync", "Seconds since the source last confirmed that the served data is current: a Swarm manager's last successful sync; for a watched registry file 0 while its last load succeeded, else since its first failed reload. Absent before the first sync.", nil, nil)
 )
 
 func newRegistryCollector(store *registry.Store) registryCollector {
@@ -40,8 +40,9 @@ func (c registryCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSwaps, prometheus.CounterValue, float64(c.store.Swaps()))
 	ch <- prometheus.MustNewConstMetric(descSyncErrors, prometheus.CounterValue, float64(c.store.SyncErrors()))
-	if last := c.store.LastSync(); !last.IsZero() {
-		ch <- prometheus.MustNewConstMetric(descSinceSync, prometheus.GaugeValue, time.Since(last).Seconds())
+	now := time.Now()
+	if at := c.store.ConfirmedAt(now); !at.IsZero() {
+		ch <- prometheus.MustNewConstMetric(descSinceSync, prometheus.GaugeValue, now.Sub(at).Seconds())
 	}
 	snap := c.store.Snapshot()
 	if snap == nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -61,7 +62,7 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	// Children resolved once, so that Observe only does atomic adds.
-	queries   [numPaths][numQtypes][numRcodes]prometheus.Counter
+	queries   *queryCounters
 	latency   [numPaths]prometheus.Observer
 	size      [len(protoNames)]prometheus.Observer
 	truncated [len(protoNames)]prometheus.Counter
@@ -73,11 +74,7 @@ type Metrics struct {
 // NewMetrics registers the query, registry and process metrics of store.
 // It observes store, so call it before the source runs.
 func NewMetrics(store *registry.Store) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
-	queries := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "swarmdns_queries_total",
-		Help: "DNS queries answered, by how they were answered (path), question type and response code.",
-	}, []string{"path", "qtype", "rcode"})
+	m := &Metrics{reg: prometheus.NewRegistry(), queries: new(queryCounters)}
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "swarmdns_query_duration_seconds",
 		Help:    "Time from reading a query to writing its reply, by path.",
@@ -93,11 +90,6 @@ func NewMetrics(store *registry.Store) *Metrics {
 		Help: "Replies sent with the TC bit set because they did not fit, by transport.",
 	}, []string{"proto"})
 	for p := range numPaths {
-		for q := range numQtypes {
-			for r := range numRcodes {
-				m.queries[p][q][r] = queries.WithLabelValues(pathNames[p], qtypeNames[q], rcodeNames[r])
-			}
-		}
 		m.latency[p] = latency.WithLabelValues(pathNames[p])
 	}
 	for i, proto := range protoNames {
@@ -114,7 +106,7 @@ func NewMetrics(store *registry.Store) *Metrics {
 		Help:    "Time to build a registry snapshot before it is published.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
 	})
-	m.reg.MustRegister(queries, latency, size, truncated, m.syncDuration, m.buildDuration,
+	m.reg.MustRegister(m.queries, latency, size, truncated, m.syncDuration, m.buildDuration,
 		newRegistryCollector(store),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -136,7 +128,7 @@ func (m *Metrics) Observe(ev *server.Event) {
 	if p >= numPaths {
 		p = int(server.PathError)
 	}
-	m.queries[p][qtypeIndex(ev.Qtype)][rcodeIndex(ev.Rcode)].Inc()
+	m.queries.n[p][qtypeIndex(ev.Qtype)][rcodeIndex(ev.Rcode)].Add(1)
 	m.latency[p].Observe(ev.Took.Seconds())
 	proto := 0
 	if ev.TCP {
@@ -145,6 +137,34 @@ func (m *Metrics) Observe(ev *server.Event) {
 	m.size[proto].Observe(float64(ev.Size))
 	if ev.Truncated {
 		m.truncated[proto].Inc()
+	}
+}
+
+// queryCounters counts queries by path, question type and response code,
+// and exports only the label sets that have counted something: most of the
+// 192 never do, and a series of zeros for each would be noise on every
+// scrape. A series appears with its first query; an absent one is 0.
+type queryCounters struct {
+	n [numPaths][numQtypes][numRcodes]atomic.Uint64
+}
+
+var descQueries = prometheus.NewDesc("swarmdns_queries_total",
+	"DNS queries answered, by how they were answered (path), question type and response code; a series appears with its first query.",
+	[]string{"path", "qtype", "rcode"}, nil)
+
+// Describe implements prometheus.Collector.
+func (c *queryCounters) Describe(ch chan<- *prometheus.Desc) { ch <- descQueries }
+
+// Collect implements prometheus.Collector.
+func (c *queryCounters) Collect(ch chan<- prometheus.Metric) {
+	for p := range c.n {
+		for q := range c.n[p] {
+			for r := range c.n[p][q] {
+				if v := c.n[p][q][r].Load(); v != 0 {
+					ch <- prometheus.MustNewConstMetric(descQueries, prometheus.CounterValue, float64(v), pathNames[p], qtypeNames[q], rcodeNames[r])
+				}
+			}
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,34 @@ func TestObserveCounts(t *testing.T) {
 	}
 }
 
+func TestQuerySeriesAppearWithTheirFirstQuery(t *testing.T) {
+	series := func(body string) []string {
+		var out []string
+		for l := range strings.Lines(body) {
+			if strings.HasPrefix(l, "swarmdns_queries_total{") {
+				out = append(out, strings.TrimSpace(l))
+			}
+		}
+		return out
+	}
+	f := newFixture(t, true, 0)
+	if got := series(f.scrape(t)); len(got) != 0 {
+		t.Fatalf("before any query: %d series, want none: %q", len(got), got)
+	}
+	zoneA := server.Event{Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Path: server.PathZone}
+	refused := server.Event{Qtype: dns.TypeMX, Rcode: dns.RcodeRefused, Path: server.PathRefused}
+	f.metrics.Observe(&zoneA)
+	f.metrics.Observe(&zoneA)
+	f.metrics.Observe(&refused)
+	want := []string{
+		`swarmdns_queries_total{path="refused",qtype="other",rcode="REFUSED"} 1`,
+		`swarmdns_queries_total{path="zone",qtype="A",rcode="NOERROR"} 2`,
+	}
+	if got := series(f.scrape(t)); !slices.Equal(got, want) {
+		t.Errorf("after three queries: %q, want %q", got, want)
+	}
+}
+
 func TestRegistryMetrics(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -97,6 +126,17 @@ func TestRegistryMetrics(t *testing.T) {
 				`swarmdns_registry_services_by_scheduler{scheduler="weighted"} 1`, `swarmdns_registry_services_by_scheduler{scheduler="roundrobin"} 1`,
 				`swarmdns_registry_services_by_scheduler{scheduler="random"} 0`, "swarmdns_seconds_since_last_sync ",
 				"swarmdns_snapshot_build_duration_seconds_count 1"}, nil},
+		{"a healthy watched file is current however long ago it loaded", true, func(f *fixture) {
+			f.store.Describe(registry.SourceInfo{Kind: "file", Origin: "registry.yaml"})
+			time.Sleep(5 * time.Millisecond)
+		}, []string{"swarmdns_seconds_since_last_sync 0\n"}, nil},
+		{"a watched file ages from its first failed reload", true, func(f *fixture) {
+			f.store.Describe(registry.SourceInfo{Kind: "file", Origin: "registry.yaml"})
+			f.store.Failed(errors.New("bad file"))
+			time.Sleep(5 * time.Millisecond)
+		}, []string{"swarmdns_seconds_since_last_sync "}, []string{"swarmdns_seconds_since_last_sync 0\n"}},
+		{"a Swarm source ages from its last successful sync", true, func(*fixture) { time.Sleep(5 * time.Millisecond) },
+			[]string{"swarmdns_seconds_since_last_sync "}, []string{"swarmdns_seconds_since_last_sync 0\n"}},
 		{"a failed sync counts", true, func(f *fixture) { f.store.Failed(errors.New("x")) },
 			[]string{"swarmdns_sync_errors_total 1"}, nil},
 		{"a successful sync is timed", true, func(f *fixture) { f.store.Synced(3 * time.Millisecond) },
@@ -150,7 +190,7 @@ func TestMetricsCountRealQueries(t *testing.T) {
 	f := newFixture(t, true, 0)
 	srv := startDNS(t, f)
 	exchange(t, srv, "web.", dns.TypeA)
-	exchange(t, srv, "nope.swarm.local.", dns.TypeA)
+	exchange(t, srv, "nope.swarm.internal.", dns.TypeA)
 	exchange(t, srv, "example.com.", dns.TypeA)
 	// The observer runs after the reply is written; give it a moment.
 	want := []string{
@@ -200,5 +240,5 @@ func BenchmarkObserve(b *testing.B) {
 }
 
 func newBenchStore() (*registry.Store, error) {
-	return registry.NewStore(registry.Config{Domain: "swarm.local."}, quietLog())
+	return registry.NewStore(registry.Config{Domain: "swarm.internal."}, quietLog())
 }

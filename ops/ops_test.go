@@ -57,7 +57,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, synced bool, staleAfter time.Duration) *fixture {
 	t.Helper()
-	store, err := registry.NewStore(registry.Config{Domain: "swarm.local.", TTL: 5}, quietLog())
+	store, err := registry.NewStore(registry.Config{Domain: "swarm.internal.", TTL: 5}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestRegistryEndpoint(t *testing.T) {
 		name string
 		ok   bool
 	}{
-		{"domain is the zone", got.Domain == "swarm.local."},
+		{"domain is the zone", got.Domain == "swarm.internal."},
 		{"stats count services, running tasks and names", got.Stats.Services == 2 && got.Stats.Tasks == 4 && got.Stats.Names == len(got.Names)},
 		{"services are sorted by name", len(got.Services) == 2 && got.Services[0].Name == "db" && got.Services[1].Name == "web"},
 		{"a service's label scheduler is shown", got.Services[1].Scheduler == "weighted"},
@@ -158,8 +158,8 @@ func TestRegistryEndpoint(t *testing.T) {
 		{"tasks name their service and node hostname", len(got.Tasks) == 4 && got.Tasks[0].Service == "db" && got.Tasks[0].Node == "manager-1"},
 		{"task addresses are keyed by network name", len(got.Tasks[0].Addresses["backnet"]) == 1},
 		{"age and last sync are reported", got.AgeSeconds >= 0 && got.LastSync != nil},
-		{"tasks.web has three A records with weights and task info", hasRecords(names["tasks.web.swarm.local."], "A", 3, "webtask")},
-		{"a name on two networks has a view per network", len(names["db.swarm.local."].Views) >= 2},
+		{"tasks.web has three A records with weights and task info", hasRecords(names["tasks.web.swarm.internal."], "A", 3, "webtask")},
+		{"a name on two networks has a view per network", len(names["db.swarm.internal."].Views) >= 2},
 		{"reverse names are absolute", names["11.1.0.10.in-addr.arpa."].Name != ""},
 	}
 	for _, tt := range tests {
@@ -207,10 +207,10 @@ func TestResolveEndpoint(t *testing.T) {
 		{"A of a vip service is its VIP", "name=web&type=A", 200, "NOERROR", []string{"10.0.1.2"}, ""},
 		{"type defaults to A", "name=web", 200, "NOERROR", []string{"10.0.1.2"}, ""},
 		{"type is case-insensitive", "name=web&type=a", 200, "NOERROR", []string{"10.0.1.2"}, ""},
-		{"tasks prefix returns every running task", "name=tasks.web.swarm.local&type=A", 200, "NOERROR", nil, ""},
+		{"tasks prefix returns every running task", "name=tasks.web.swarm.internal&type=A", 200, "NOERROR", nil, ""},
 		{"client on backnet gets the backnet VIP", "name=db&type=A&client=10.0.2.50", 200, "NOERROR", []string{"10.0.2.3"}, ""},
 		{"client with a port is accepted", "name=db&type=A&client=10.0.2.50:5353", 200, "NOERROR", []string{"10.0.2.3"}, ""},
-		{"unknown name in the zone is NXDOMAIN", "name=nope.swarm.local", 200, "NXDOMAIN", []string{}, ""},
+		{"unknown name in the zone is NXDOMAIN", "name=nope.swarm.internal", 200, "NXDOMAIN", []string{}, ""},
 		{"name outside the zone is REFUSED, never forwarded", "name=example.com", 200, "REFUSED", []string{}, ""},
 		{"PTR of a task IP names the task", "name=11.1.0.10.in-addr.arpa&type=PTR", 200, "NOERROR", nil, ""},
 		{"numeric type is accepted", "name=web&type=TYPE1", 200, "NOERROR", []string{"10.0.1.2"}, ""},

@@ -151,7 +151,7 @@ func TestAServiceShowsItsTasksAndTheNamesThatAnswerIt(t *testing.T) {
 		t.Fatalf("tasks %+v, want three, slot 1 first on manager-1 at 10.0.1.11 with weight 1", got.TaskList)
 	}
 	names := strings.Join(got.Names, " ")
-	for _, want := range []string{"web.swarm.local.", "tasks.web.swarm.local.", "web.appnet.swarm.local.", "1.web.swarm.local.", "web.1.webtask1.swarm.local.", "web.1.webtask1.appnet.swarm.local."} {
+	for _, want := range []string{"web.swarm.internal.", "tasks.web.swarm.internal.", "web.appnet.swarm.internal.", "1.web.swarm.internal.", "web.1.webtask1.swarm.internal.", "web.1.webtask1.appnet.swarm.internal."} {
 		if !strings.Contains(" "+names+" ", " "+want+" ") {
 			t.Errorf("names %v lack %s", got.Names, want)
 		}
@@ -217,7 +217,7 @@ func TestSpreadShowsWhatAnswersPutFirstBesideThePromise(t *testing.T) {
 				t.Fatalf("spread %+v, want web's one set", got)
 			}
 			set := got.Services[0].Sets[0]
-			if set.Name != "tasks.web.swarm.local." || set.Type != "A" || set.Scheduler != "weighted" || set.Answers != tc.wantAnswers {
+			if set.Name != "tasks.web.swarm.internal." || set.Type != "A" || set.Scheduler != "weighted" || set.Answers != tc.wantAnswers {
 				t.Fatalf("set %+v, want tasks.web A, weighted, %d answers", set, tc.wantAnswers)
 			}
 			for _, r := range set.Records {
@@ -295,9 +295,9 @@ func TestResolveSaysThePathTheAnswerTook(t *testing.T) {
 		query string
 		want  pathJSON
 	}{
-		{"a host client gets the default view", "name=tasks.web", pathJSON{Source: "registry", Owner: "tasks.web.swarm.local.", Scheduler: "weighted"}},
-		{"a client on backnet gets backnet's view", "name=db&client=10.0.2.9", pathJSON{Source: "registry", Owner: "db.swarm.local.", ClientNetworks: []string{"backnet"}, View: "backnet", Scheduler: "roundrobin"}},
-		{"an unknown name under the domain", "name=nosuch.swarm.local", pathJSON{Source: "registry (NXDOMAIN)"}},
+		{"a host client gets the default view", "name=tasks.web", pathJSON{Source: "registry", Owner: "tasks.web.swarm.internal.", Scheduler: "weighted"}},
+		{"a client on backnet gets backnet's view", "name=db&client=10.0.2.9", pathJSON{Source: "registry", Owner: "db.swarm.internal.", ClientNetworks: []string{"backnet"}, View: "backnet", Scheduler: "roundrobin"}},
+		{"an unknown name under the domain", "name=nosuch.swarm.internal", pathJSON{Source: "registry (NXDOMAIN)"}},
 		{"a name outside the registry", "name=example.org", pathJSON{Source: "outside the registry"}},
 	}
 	for _, tc := range tests {

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/swarmdns/swarmdns/server"
 )
 
@@ -58,7 +56,6 @@ type trafficSampler struct {
 	end      time.Time // the second the newest entry ends
 	n        int       // entries filled, up to trafficSeconds
 	head     int       // index of the newest entry
-	metric   dto.Metric
 }
 
 func newTrafficSampler(m *Metrics, f Forwarder) *trafficSampler {
@@ -72,12 +69,7 @@ func (t *trafficSampler) totals() [numOutcomes]uint64 {
 	for p := range numPaths {
 		for q := range numQtypes {
 			for r := range numRcodes {
-				t.metric.Reset()
-				if err := t.metrics.queries[p][q][r].Write(&t.metric); err != nil {
-					continue
-				}
-				n := uint64(t.metric.GetCounter().GetValue())
-				out[outcomeOf(server.Path(p), r)] += n
+				out[outcomeOf(server.Path(p), r)] += t.metrics.queries.n[p][q][r].Load()
 			}
 		}
 	}

@@ -13,7 +13,7 @@ import (
 
 // Config is what a snapshot build needs besides the data.
 type Config struct {
-	Domain string // the zone, e.g. "swarm.local."
+	Domain string // the zone, e.g. "swarm.internal."
 	TTL    uint32 // default record TTL (label swarmdns.ttl overrides)
 	// Policy is the default scheduler name (label swarmdns.scheduler overrides).
 	Policy string
@@ -90,7 +90,7 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	b.publishTasks(s)
 	b.clients(s)
 	s.stats = Stats{Services: len(d.Services), Names: len(s.index.names) + b.sharedNames + len(b.reverseIndex.names)}
-	s.stats.Tasks = b.cluster.running
+	s.stats.Tasks = d.RunningTasks()
 	if cfg.Serial != nil {
 		s.setSerial(cfg.Serial(s))
 	}

@@ -12,7 +12,6 @@ type cluster struct {
 	// order in the data; byService is each service's window of them.
 	tasks     []*Task
 	byService map[string]taskRange
-	running   int
 }
 
 type taskRange struct{ off, n int32 }
@@ -50,9 +49,6 @@ func (c *cluster) groupTasks() {
 			t := &d.Tasks[i]
 			if t.State != TaskRunning {
 				continue
-			}
-			if !fill {
-				c.running++
 			}
 			if !started || t.ServiceID != id {
 				if ok {

@@ -26,7 +26,7 @@ func TestBuildGolden(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.packing(t)
 			cfg := c.cfg
-			cfg.Domain, cfg.TTL = "swarm.local", 5
+			cfg.Domain, cfg.TTL = "swarm.internal", 5
 			// The dumps list every name, the empty non-terminals under
 			// task names included: those are in the name index only here.
 			// TestTaskIndexAnswersAsTheNameIndex holds the task index to it.

@@ -188,6 +188,7 @@ func (p *packer) srvSet(sb *collector, srvs []srvRec, n int32, network int32) in
 		p.tab.recs = append(p.tab.recs, e)
 		local = append(local, r.local)
 	}
+	p.reduceSRVWeights(p.tab.recs[first:], local)
 	s := p.finish(dns.TypeSRV, sb.ttl, first, p.policies.asked[sb.pol], p.maxAnswers, local, n, network)
 	p.shared[key] = s
 	return s

@@ -43,7 +43,7 @@ func exampleSnapshot(t *testing.T, cfg Config) *Snapshot {
 		t.Fatal(err)
 	}
 	if cfg.Domain == "" {
-		cfg.Domain = "swarm.local"
+		cfg.Domain = "swarm.internal"
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 5
@@ -94,12 +94,12 @@ func TestNameFormsAnswerDockersRecords(t *testing.T) {
 		{"VIP PTR names the service on its network", "2.1.0.10.in-addr.arpa", dns.TypePTR, nil, []string{"web.appnet."}},
 		{"IPv6 task PTR", "1.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa", dns.TypePTR, nil, []string{"web.1.webtask1.appnet."}},
 		{"named port SRV targets tasks with their weights", "_http._tcp.web", dns.TypeSRV, nil, []string{
-			"0 1 80 web.1.webtask1.swarm.local.", "0 3 80 web.2.webtask2.swarm.local.", "0 3 80 web.3.webtask3.swarm.local."}},
-		{"unnamed port SRV is named by number", "_8080._tcp.api", dns.TypeSRV, nil, []string{
-			"0 2 8080 api.1.apitask1.swarm.local.", "0 6 8080 api.2.apitask2.swarm.local."}},
+			"0 1 80 web.1.webtask1.swarm.internal.", "0 3 80 web.2.webtask2.swarm.internal.", "0 3 80 web.3.webtask3.swarm.internal."}},
+		{"unnamed port SRV is named by number, weights 2 and 6 reduced to 1 and 3", "_8080._tcp.api", dns.TypeSRV, nil, []string{
+			"0 1 8080 api.1.apitask1.swarm.internal.", "0 3 8080 api.2.apitask2.swarm.internal."}},
 		{"SRV on the service name lists every task on the first port", "api", dns.TypeSRV, nil, []string{
-			"0 2 9090 api.1.apitask1.swarm.local.", "0 6 9090 api.2.apitask2.swarm.local."}},
-		{"SRV on an alias", "_postgres._tcp.shop-db", dns.TypeSRV, nil, []string{"0 1 5432 db.1.dbtask1.swarm.local."}},
+			"0 1 9090 api.1.apitask1.swarm.internal.", "0 3 9090 api.2.apitask2.swarm.internal."}},
+		{"SRV on an alias", "_postgres._tcp.shop-db", dns.TypeSRV, nil, []string{"0 1 5432 db.1.dbtask1.swarm.internal."}},
 		{"a starting task is not published", "4.web", dns.TypeA, nil, nil},
 		{"a vip service has no AAAA without an IPv6 VIP", "web", dns.TypeAAAA, nil, nil},
 	}
@@ -173,7 +173,7 @@ func addrs(a ...string) []NetworkAddrs {
 func build(t *testing.T, d *Data, cfg Config, prev *Snapshot) *Snapshot {
 	t.Helper()
 	if cfg.Domain == "" {
-		cfg.Domain = "swarm.local."
+		cfg.Domain = "swarm.internal."
 	}
 	if err := cfg.Check(); err != nil {
 		t.Fatal(err)
@@ -298,7 +298,7 @@ func TestClientNetworksFromSubnetsAndContainers(t *testing.T) {
 func TestBadLabelsWarnAndFallBack(t *testing.T) {
 	svc := Service{ID: "s", Name: "svc", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}},
 		Labels: map[string]string{LabelTTL: "x", LabelScheduler: "fastest", LabelWeight: "-1", LabelPorts: "a:b"}}
-	cfg := Config{Domain: "swarm.local", TTL: 7}
+	cfg := Config{Domain: "swarm.internal", TTL: 7}
 	if err := cfg.Check(); err != nil {
 		t.Fatal(err)
 	}

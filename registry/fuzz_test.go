@@ -25,7 +25,7 @@ func FuzzParseFile(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	cfg := Config{Domain: "swarm.local.", TTL: 5}
+	cfg := Config{Domain: "swarm.internal.", TTL: 5}
 	if err := cfg.Check(); err != nil {
 		f.Fatal(err)
 	}

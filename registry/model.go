@@ -39,6 +39,19 @@ type Data struct {
 	LocalNode string
 }
 
+// RunningTasks counts the tasks in state running, the ones swarmdns
+// publishes. It is what "tasks" means wherever swarmdns counts them: the
+// source logs, the snapshot's Stats, swarmdns_registry_tasks and check.
+func (d *Data) RunningTasks() int {
+	n := 0
+	for i := range d.Tasks {
+		if d.Tasks[i].State == TaskRunning {
+			n++
+		}
+	}
+	return n
+}
+
 // Container is a container on the local engine: the addresses it may send
 // queries from, and the overlay networks (IDs, in the engine's order) whose
 // view of the names it should get.

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"fmt"
 	"maps"
 	"net/netip"
 	"reflect"
@@ -156,5 +157,36 @@ func TestPackAddrs(t *testing.T) {
 	tasks[0].AddAddrs("n3", a("fd00::3"))
 	if got := tasks[2].AddrsOn("n1"); !slices.Equal(got, []netip.Addr{a("10.0.0.3")}) {
 		t.Fatalf("t3 on n1 = %v after t1 grew", got)
+	}
+}
+
+func TestRunningTasksCountsOnlyRunningTasks(t *testing.T) {
+	tests := []struct {
+		name   string
+		states []string
+		want   int
+	}{
+		{"no tasks", nil, 0},
+		{"every running task counts", []string{TaskRunning, TaskRunning}, 2},
+		{"a task that is starting, shut down or failed does not", []string{TaskRunning, "starting", "shutdown", "failed", TaskRunning}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &Data{}
+			for i, st := range tt.states {
+				d.Tasks = append(d.Tasks, Task{ID: fmt.Sprint("t", i), ServiceID: "nosuchservice", State: st})
+			}
+			if got := d.RunningTasks(); got != tt.want {
+				t.Errorf("RunningTasks = %d, want %d", got, tt.want)
+			}
+			cfg := Config{Domain: "swarm.internal.", TTL: 5}
+			if err := cfg.Check(); err != nil {
+				t.Fatal(err)
+			}
+			s, _ := Build(d, cfg, nil)
+			if got := s.Stats().Tasks; got != tt.want {
+				t.Errorf("Stats().Tasks = %d, want RunningTasks's %d", got, tt.want)
+			}
+		})
 	}
 }

@@ -72,7 +72,7 @@ func appendLower(b []byte, s string) []byte {
 // srvLabels is the start of a port's SRV name, _<port>._<proto>.
 func srvLabels(p Port) string { return "_" + portName(p) + "._" + strings.ToLower(p.Protocol) }
 
-// normalizeDomain returns the zone as a lower-case FQDN ("swarm.local.").
+// normalizeDomain returns the zone as a lower-case FQDN ("swarm.internal.").
 func normalizeDomain(d string) (string, error) {
 	d = strings.ToLower(strings.TrimSpace(d))
 	d = strings.TrimSuffix(d, ".")

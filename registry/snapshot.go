@@ -21,7 +21,7 @@ import (
 // suffix of the name that made them. Little of it holds pointers, so the
 // garbage collector has little to trace.
 type Snapshot struct {
-	// Domain is the zone, a lower-case FQDN ("swarm.local.").
+	// Domain is the zone, a lower-case FQDN ("swarm.internal.").
 	Domain string
 	// Serial is the SOA serial; it grows with every published snapshot.
 	Serial uint32

@@ -11,7 +11,7 @@ func exampleStore(t *testing.T) *Store {
 	t.Helper()
 	l := logrus.New()
 	l.SetOutput(io.Discard)
-	st, err := NewStore(Config{Domain: "swarm.local.", TTL: 5}, logrus.NewEntry(l))
+	st, err := NewStore(Config{Domain: "swarm.internal.", TTL: 5}, logrus.NewEntry(l))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,17 +12,22 @@ type syncState struct {
 	errors   atomic.Uint64
 	lastErr  atomic.Pointer[string]
 	lastTook atomic.Int64 // nanoseconds
+	// failing is the unix nanoseconds of the first failed sync since the
+	// last successful one; 0 while the last sync succeeded.
+	failing atomic.Int64
 }
 
 // delivered marks a sync that delivered Data through Update.
 func (s *syncState) delivered(at time.Time) {
 	s.last.Store(at.UnixNano())
+	s.failing.Store(0)
 	s.lastErr.Store(nil)
 }
 
 // Synced implements Sink.
 func (s *Store) Synced(took time.Duration) {
 	s.sync.last.Store(time.Now().UnixNano())
+	s.sync.failing.Store(0)
 	s.sync.lastTook.Store(int64(took))
 	s.sync.lastErr.Store(nil)
 	for _, o := range s.observerList() {
@@ -33,6 +38,7 @@ func (s *Store) Synced(took time.Duration) {
 // Failed implements Sink. The published snapshot stays.
 func (s *Store) Failed(err error) {
 	s.sync.errors.Add(1)
+	s.sync.failing.CompareAndSwap(0, time.Now().UnixNano())
 	msg := err.Error()
 	s.sync.lastErr.Store(&msg)
 	for _, o := range s.observerList() {
@@ -48,6 +54,23 @@ func (s *Store) LastSync() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, ns)
+}
+
+// ConfirmedAt returns, as of now, when the source last confirmed that the
+// published data is what its backend holds; the zero time before the
+// first successful sync. For a source whose data goes stale (a Swarm
+// manager) that is its last successful sync. One that does not (a watched
+// file) confirms it all the time while its last sync succeeded: now; after
+// a failed sync, when the first failure since the last success came.
+func (s *Store) ConfirmedAt(now time.Time) time.Time {
+	last := s.LastSync()
+	if last.IsZero() || s.Source().Stales {
+		return last
+	}
+	if ns := s.sync.failing.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return now
 }
 
 // SyncErrors counts failed syncs.

@@ -13,7 +13,7 @@ func testStore(t *testing.T) *Store {
 	t.Helper()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	s, err := NewStore(Config{Domain: "swarm.local."}, logrus.NewEntry(log))
+	s, err := NewStore(Config{Domain: "swarm.internal."}, logrus.NewEntry(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,5 +84,57 @@ func TestRebuildAppliesReconfigure(t *testing.T) {
 	s.Rebuild()
 	if got := s.Snapshot().Domain; got != "other.test." {
 		t.Errorf("domain after rebuild = %q, want other.test.", got)
+	}
+}
+
+func TestConfirmedAtMeansTheSameForEverySource(t *testing.T) {
+	later := time.Now().Add(time.Hour)
+	tests := []struct {
+		name   string
+		stales bool
+		do     func(s *Store)
+		want   func(s *Store) time.Time // as of later
+	}{
+		{"nothing is confirmed before the first sync", false, func(*Store) {}, func(*Store) time.Time { return time.Time{} }},
+		{"a failed first sync confirms nothing", true, func(s *Store) { s.Failed(errors.New("unreachable")) },
+			func(*Store) time.Time { return time.Time{} }},
+		{"a source that goes stale was confirmed at its last successful sync", true, func(s *Store) { s.Synced(0) },
+			func(s *Store) time.Time { return s.LastSync() }},
+		{"a failure does not move a staling source's confirmation", true, func(s *Store) {
+			s.Synced(0)
+			s.Failed(errors.New("unreachable"))
+		}, func(s *Store) time.Time { return s.LastSync() }},
+		{"a healthy watched file is confirmed now, however long ago it loaded", false, func(s *Store) { s.Update(&Data{}) },
+			func(*Store) time.Time { return later }},
+		{"a watched file whose reload failed was last confirmed at the failure", false, func(s *Store) {
+			s.Update(&Data{})
+			s.Failed(errors.New("bad file"))
+		}, func(s *Store) time.Time { return time.Unix(0, s.sync.failing.Load()) }},
+		{"the first failure counts, not the latest", false, func(s *Store) {
+			s.Update(&Data{})
+			s.Failed(errors.New("bad file"))
+			first := s.sync.failing.Load()
+			time.Sleep(2 * time.Millisecond)
+			s.Failed(errors.New("still bad"))
+			if s.sync.failing.Load() != first {
+				panic("a later failure moved the first")
+			}
+		}, func(s *Store) time.Time { return time.Unix(0, s.sync.failing.Load()) }},
+		{"a good reload after a failure confirms again", false, func(s *Store) {
+			s.Update(&Data{})
+			s.Failed(errors.New("bad file"))
+			s.Update(&Data{})
+		}, func(*Store) time.Time { return later }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := testStore(t)
+			s.Describe(SourceInfo{Kind: "test", Stales: tt.stales})
+			tt.do(s)
+			want := tt.want(s)
+			if got := s.ConfirmedAt(later); !got.Equal(want) {
+				t.Errorf("ConfirmedAt = %v, want %v", got, want)
+			}
+		})
 	}
 }

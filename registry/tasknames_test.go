@@ -18,7 +18,7 @@ func TestTaskIndexAnswersAsTheNameIndex(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.packing(t)
 			cfg := c.cfg
-			cfg.Domain, cfg.TTL = "swarm.local", 5
+			cfg.Domain, cfg.TTL = "swarm.internal", 5
 			if err := cfg.Check(); err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +145,7 @@ func TestNamesLikeTaskNamesUseTheNameIndex(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &Data{Services: tc.services, Tasks: tc.tasks, Networks: tc.nets}
-			cfg := Config{Domain: "swarm.local", TTL: 5}
+			cfg := Config{Domain: "swarm.internal", TTL: 5}
 			if err := cfg.Check(); err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +191,7 @@ func TestDuplicateTaskIDsMerge(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := &Data{Networks: []Network{{ID: "n1", Name: "appnet"}}, Services: tt.services, Tasks: tt.tasks}
-			cfg := Config{Domain: "swarm.local", TTL: 5}
+			cfg := Config{Domain: "swarm.internal", TTL: 5}
 			if err := cfg.Check(); err != nil {
 				t.Fatal(err)
 			}
@@ -255,7 +255,7 @@ func TestManySlotsAnswerAsTheNameIndex(t *testing.T) {
 		tk.AddAddrs("n1", netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}))
 		d.Tasks = append(d.Tasks, tk)
 	}
-	cfg := Config{Domain: "swarm.local", TTL: 5}
+	cfg := Config{Domain: "swarm.internal", TTL: 5}
 	if err := cfg.Check(); err != nil {
 		t.Fatal(err)
 	}

@@ -88,17 +88,33 @@ func byWeight(w []uint32) []uint16 {
 	return idx
 }
 
-// reduce divides weights by their gcd and scales them so that their sum
-// fits maxCycle. n endpoints need at least n positions, so n ≤ maxCycle.
+// reduce returns the weights Reduce makes of weights.
 func reduce(weights []uint32) []uint32 {
-	w := make([]uint32, len(weights))
+	w := append([]uint32(nil), weights...)
+	Reduce(w)
+	return w
+}
+
+// Reduce rewrites w, positive weights, to the weights the weighted policy
+// rotates by, in the same proportions: divided by their greatest common
+// divisor and, when their sum is over 65536, scaled down so that it is not,
+// each staying at least 1 (more than 65536 weights are all 1). An SRV
+// record's weight field carries them, so that a client choosing by
+// RFC 2782 gives each target the share the rotation gives it.
+func Reduce(w []uint32) {
+	if len(w) > maxCycle {
+		for i := range w {
+			w[i] = 1
+		}
+		return
+	}
 	g := uint32(0)
-	for _, x := range weights {
+	for _, x := range w {
 		g = gcd(g, x)
 	}
 	var sum uint64
-	for i, x := range weights {
-		w[i] = x / g
+	for i := range w {
+		w[i] /= g
 		sum += uint64(w[i])
 	}
 	if sum > maxCycle {
@@ -106,7 +122,6 @@ func reduce(weights []uint32) []uint32 {
 			w[i] = max(1, uint32(uint64(w[i])*(maxCycle-uint64(len(w)))/sum))
 		}
 	}
-	return w
 }
 
 func gcd(a, b uint32) uint32 {

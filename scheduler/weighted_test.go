@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -97,6 +98,39 @@ func TestReduceKeepsProportions(t *testing.T) {
 	w := reduce([]uint32{1000000, 1})
 	if w[1] != 1 || w[0] < 60000 {
 		t.Fatalf("reduced to %v", w)
+	}
+}
+
+func TestReduceDividesByTheGCDAndFitsSixteenBits(t *testing.T) {
+	tests := []struct {
+		name    string
+		weights []uint32
+		want    []uint32
+	}{
+		{"coprime weights stay", []uint32{1, 3, 3}, []uint32{1, 3, 3}},
+		{"a common divisor is divided out", []uint32{2, 6}, []uint32{1, 3}},
+		{"one weight is 1", []uint32{40}, []uint32{1}},
+		{"a sum over 65536 is scaled down in proportion", []uint32{90001, 30000}, []uint32{49150, 16383}},
+		{"scaling keeps every weight at least 1", []uint32{1000000, 1}, []uint32{65533, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := append([]uint32(nil), tt.weights...)
+			Reduce(w)
+			if !slices.Equal(w, tt.want) {
+				t.Errorf("Reduce(%v) = %v, want %v", tt.weights, w, tt.want)
+			}
+		})
+	}
+	many := make([]uint32, maxCycle+1)
+	for i := range many {
+		many[i] = uint32(i%7 + 1)
+	}
+	Reduce(many)
+	for i, x := range many {
+		if x != 1 {
+			t.Fatalf("more than 65536 weights: weight %d is %d, want 1", i, x)
+		}
 	}
 }
 

@@ -186,22 +186,22 @@ for size in $SIZES; do
 	start swarmdns "$WORK/swarmdns" "${sw[@]}"
 	start dnsmasq dnsmasq -k --conf-file="$WORK/$size/dnsmasq.conf" --addn-hosts="$WORK/$size/hosts" \
 		--port=$PORT_DNSMASQ --listen-address=127.0.0.1 --bind-interfaces --pid-file= --user=root
-	ready $PORT_REFLECTOR tasks.svc0.swarm.local
-	ready $PORT_SWARMDNS tasks.svc0.swarm.local
+	ready $PORT_REFLECTOR tasks.svc0.swarm.internal
+	ready $PORT_SWARMDNS tasks.svc0.swarm.internal
 	t1=$(date +%s.%N)
-	ready $PORT_DNSMASQ tasks.svc0.swarm.local
+	ready $PORT_DNSMASQ tasks.svc0.swarm.internal
 	peers=("reflector:$PORT_REFLECTOR:$PID_reflector" "swarmdns:$PORT_SWARMDNS:$PID_swarmdns" "dnsmasq:$PORT_DNSMASQ:$PID_dnsmasq")
 	if [ -n "$BASE" ]; then
 		start base "$WORK/swarmdns-base" "${sw[@]/$PORT_SWARMDNS/$PORT_BASE}"
-		ready $PORT_BASE tasks.svc0.swarm.local
+		ready $PORT_BASE tasks.svc0.swarm.internal
 		peers+=("$BASE_NAME:$PORT_BASE:$PID_base")
 	fi
 	if [ "$size" = small ] && [ "$QUICK" != 1 ]; then
 		# The same server with the other schedulers, for the tasks.<svc> mix.
 		start weighted "$WORK/swarmdns" "${sw[@]/$PORT_SWARMDNS/$PORT_WEIGHTED}" --scheduler weighted
 		start random "$WORK/swarmdns" "${sw[@]/$PORT_SWARMDNS/$PORT_RANDOM}" --scheduler random
-		ready $PORT_WEIGHTED tasks.svc0.swarm.local
-		ready $PORT_RANDOM tasks.svc0.swarm.local
+		ready $PORT_WEIGHTED tasks.svc0.swarm.internal
+		ready $PORT_RANDOM tasks.svc0.swarm.internal
 	fi
 	for mix in tasks-a mix; do
 		extra=()

@@ -19,16 +19,16 @@ func TestZoneAnswerDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	queries := []zoneQuery{
-		{"A of a vip service", "web.swarm.local", dns.TypeA, dns.RcodeSuccess, -1},
+		{"A of a vip service", "web.swarm.internal", dns.TypeA, dns.RcodeSuccess, -1},
 		{"A of tasks, bare name", "tasks.web", dns.TypeA, dns.RcodeSuccess, -1},
-		{"AAAA of tasks", "tasks.web.swarm.local", dns.TypeAAAA, dns.RcodeSuccess, -1},
-		{"A of a weighted dnsrr service", "api.swarm.local", dns.TypeA, dns.RcodeSuccess, -1},
-		{"A of a slot", "1.web.swarm.local", dns.TypeA, dns.RcodeSuccess, -1},
-		{"SRV with glue", "_http._tcp.web.swarm.local", dns.TypeSRV, dns.RcodeSuccess, -1},
+		{"AAAA of tasks", "tasks.web.swarm.internal", dns.TypeAAAA, dns.RcodeSuccess, -1},
+		{"A of a weighted dnsrr service", "api.swarm.internal", dns.TypeA, dns.RcodeSuccess, -1},
+		{"A of a slot", "1.web.swarm.internal", dns.TypeA, dns.RcodeSuccess, -1},
+		{"SRV with glue", "_http._tcp.web.swarm.internal", dns.TypeSRV, dns.RcodeSuccess, -1},
 		{"PTR of a task", "11.1.0.10.in-addr.arpa", dns.TypePTR, dns.RcodeSuccess, -1},
-		{"NODATA", "web.swarm.local", dns.TypeMX, dns.RcodeSuccess, -1},
-		{"NXDOMAIN", "nosuch.swarm.local", dns.TypeA, dns.RcodeNameError, -1},
-		{"SOA of the apex", "swarm.local", dns.TypeSOA, dns.RcodeSuccess, -1},
+		{"NODATA", "web.swarm.internal", dns.TypeMX, dns.RcodeSuccess, -1},
+		{"NXDOMAIN", "nosuch.swarm.internal", dns.TypeA, dns.RcodeNameError, -1},
+		{"SOA of the apex", "swarm.internal", dns.TypeSOA, dns.RcodeSuccess, -1},
 	}
 	for _, policy := range scheduler.Names() {
 		h := handlerFor(t, example, policy)

@@ -14,7 +14,7 @@ import (
 
 var benchClient = netip.MustParseAddr("127.0.0.1")
 
-// handlerFor serves d under swarm.local. with policy, no upstream.
+// handlerFor serves d under swarm.internal. with policy, no upstream.
 func handlerFor(tb testing.TB, d *registry.Data, policy string) *Handler {
 	tb.Helper()
 	log := logrus.NewEntry(logrus.New())
@@ -54,16 +54,16 @@ type zoneQuery struct {
 // zoneQueries are one query of every kind the zone answers, as the
 // benchmarks' query mix asks them of the generated registry.
 var zoneQueries = []zoneQuery{
-	{"A of a vip service", "svc2.swarm.local", dns.TypeA, dns.RcodeSuccess, 1},
-	{"A of tasks", "tasks.svc3.swarm.local", dns.TypeA, dns.RcodeSuccess, 3},
-	{"A of a slot", "2.svc3.swarm.local", dns.TypeA, dns.RcodeSuccess, 1},
-	{"A of a task name", "svc3.2.t3x1.swarm.local", dns.TypeA, dns.RcodeSuccess, 1},
-	{"A of a network-scoped task name", "svc3.2.t3x1.benchnet.swarm.local", dns.TypeA, dns.RcodeSuccess, 1},
-	{"empty non-terminal under a task is NODATA", "2.t3x1.swarm.local", dns.TypeA, dns.RcodeSuccess, 0},
-	{"SRV of a named port", "_http._tcp.svc3.swarm.local", dns.TypeSRV, dns.RcodeSuccess, 3},
+	{"A of a vip service", "svc2.swarm.internal", dns.TypeA, dns.RcodeSuccess, 1},
+	{"A of tasks", "tasks.svc3.swarm.internal", dns.TypeA, dns.RcodeSuccess, 3},
+	{"A of a slot", "2.svc3.swarm.internal", dns.TypeA, dns.RcodeSuccess, 1},
+	{"A of a task name", "svc3.2.t3x1.swarm.internal", dns.TypeA, dns.RcodeSuccess, 1},
+	{"A of a network-scoped task name", "svc3.2.t3x1.benchnet.swarm.internal", dns.TypeA, dns.RcodeSuccess, 1},
+	{"empty non-terminal under a task is NODATA", "2.t3x1.swarm.internal", dns.TypeA, dns.RcodeSuccess, 0},
+	{"SRV of a named port", "_http._tcp.svc3.swarm.internal", dns.TypeSRV, dns.RcodeSuccess, 3},
 	{"PTR of a task", "4.0.0.10.in-addr.arpa", dns.TypePTR, dns.RcodeSuccess, 1},
-	{"AAAA with no record is NODATA", "svc2.swarm.local", dns.TypeAAAA, dns.RcodeSuccess, 0},
-	{"unknown name is NXDOMAIN", "nosuch.swarm.local", dns.TypeA, dns.RcodeNameError, 0},
+	{"AAAA with no record is NODATA", "svc2.swarm.internal", dns.TypeAAAA, dns.RcodeSuccess, 0},
+	{"unknown name is NXDOMAIN", "nosuch.swarm.internal", dns.TypeA, dns.RcodeNameError, 0},
 }
 
 // BenchmarkAnswer is one zone answer from packet in to packet out: parse,
@@ -86,7 +86,7 @@ func BenchmarkAnswerPolicy(b *testing.B) {
 	for _, policy := range scheduler.Names() {
 		h := handlerFor(b, d, policy)
 		b.Run(policy, func(b *testing.B) {
-			benchAnswer(b, h, packQuery(b, "tasks.svc3.swarm.local", dns.TypeA, true), dns.RcodeSuccess)
+			benchAnswer(b, h, packQuery(b, "tasks.svc3.swarm.internal", dns.TypeA, true), dns.RcodeSuccess)
 		})
 	}
 }

@@ -59,8 +59,8 @@ func TestForwardsNamesOutsideTheRegistryToDnsmasq(t *testing.T) {
 	}{
 		{"an outside name resolves upstream", "one.test.", dns.RcodeSuccess, []string{"10.0.0.1"}},
 		{"an unknown outside name is the upstream's NXDOMAIN", "nosuch.test.", dns.RcodeNameError, nil},
-		{"a zone name is still ours", "web.swarm.local.", dns.RcodeSuccess, []string{"10.0.1.2"}},
-		{"an unknown zone name is our NXDOMAIN, never forwarded", "two.swarm.local.", dns.RcodeNameError, nil},
+		{"a zone name is still ours", "web.swarm.internal.", dns.RcodeSuccess, []string{"10.0.1.2"}},
+		{"an unknown zone name is our NXDOMAIN, never forwarded", "two.swarm.internal.", dns.RcodeNameError, nil},
 	}
 	for _, netw := range []string{"udp", "tcp"} {
 		for _, tc := range tests {
@@ -75,7 +75,7 @@ func TestForwardsNamesOutsideTheRegistryToDnsmasq(t *testing.T) {
 			})
 		}
 	}
-	if n := up.Queries(t, dns.TypeA, "two.swarm.local."); n != 0 {
+	if n := up.Queries(t, dns.TypeA, "two.swarm.internal."); n != 0 {
 		t.Fatalf("a zone name reached the upstream %d times", n)
 	}
 }
@@ -144,7 +144,7 @@ func TestClientsOutsideAllowRecursionAreNotAnOpenResolver(t *testing.T) {
 		{"allowed client gets outside names", "127.0.0.1", "two.test.", dns.RcodeSuccess, true},
 		{"other client is refused outside names", "127.0.0.2", "two.test.", dns.RcodeRefused, false},
 		{"other client is refused bare unknown names", "127.0.0.2", "nosuch.", dns.RcodeRefused, false},
-		{"other client still gets zone names", "127.0.0.2", "tasks.web.swarm.local.", dns.RcodeSuccess, false},
+		{"other client still gets zone names", "127.0.0.2", "tasks.web.swarm.internal.", dns.RcodeSuccess, false},
 		{"other client still gets bare service names", "127.0.0.2", "web.", dns.RcodeSuccess, false},
 		{"allowed client gets zone names with RA", "127.0.0.1", "web.", dns.RcodeSuccess, true},
 	}

@@ -29,10 +29,10 @@ func seedQueries() [][]byte {
 		name  string
 		qtype uint16
 	}{
-		{"web.swarm.local.", dns.TypeA}, {"tasks.web.", dns.TypeAAAA}, {"_http._tcp.web.", dns.TypeSRV},
-		{"11.1.0.10.in-addr.arpa.", dns.TypePTR}, {"swarm.local.", dns.TypeSOA}, {"swarm.local.", dns.TypeNS},
-		{"web.", dns.TypeANY}, {"nosuch.swarm.local.", dns.TypeA}, {"example.org.", dns.TypeMX},
-		{"swarm.local.", dns.TypeAXFR}, {"WeB.1.WebTask1.", dns.TypeA}, {"_tcp.web.", dns.TypeTXT},
+		{"web.swarm.internal.", dns.TypeA}, {"tasks.web.", dns.TypeAAAA}, {"_http._tcp.web.", dns.TypeSRV},
+		{"11.1.0.10.in-addr.arpa.", dns.TypePTR}, {"swarm.internal.", dns.TypeSOA}, {"swarm.internal.", dns.TypeNS},
+		{"web.", dns.TypeANY}, {"nosuch.swarm.internal.", dns.TypeA}, {"example.org.", dns.TypeMX},
+		{"swarm.internal.", dns.TypeAXFR}, {"WeB.1.WebTask1.", dns.TypeA}, {"_tcp.web.", dns.TypeTXT},
 	} {
 		m := new(dns.Msg)
 		m.SetQuestion(q.name, q.qtype)
@@ -58,16 +58,16 @@ func seedQueries() [][]byte {
 // wireSeeds are the messages of the wire rules: other opcodes carrying
 // records, and OPT records whose options do not fit.
 func wireSeeds() [][]byte {
-	soa, _ := dns.NewRR("swarm.local. 5 IN SOA ns.swarm.local. hostmaster.swarm.local. 2 3600 600 86400 5")
+	soa, _ := dns.NewRR("swarm.internal. 5 IN SOA ns.swarm.internal. hostmaster.swarm.internal. 2 3600 600 86400 5")
 	notify := new(dns.Msg)
-	notify.SetNotify("swarm.local.")
+	notify.SetNotify("swarm.internal.")
 	notify.Answer = []dns.RR{soa}
 	notify.SetEdns0(1232, false)
 	update := new(dns.Msg)
-	update.SetUpdate("swarm.local.")
+	update.SetUpdate("swarm.internal.")
 	update.Insert([]dns.RR{soa})
 	option := new(dns.Msg)
-	option.SetQuestion("web.swarm.local.", dns.TypeA)
+	option.SetQuestion("web.swarm.internal.", dns.TypeA)
 	option.SetEdns0(1232, false)
 	option.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_LOCAL{Code: 65001, Data: []byte{1, 2, 3, 4}}}
 	var seeds [][]byte
@@ -78,7 +78,7 @@ func wireSeeds() [][]byte {
 	overrun := append([]byte(nil), seeds[2]...)
 	overrun[len(overrun)-5] = 5 // the option's length runs past the OPT RDATA
 	ixfr := new(dns.Msg)
-	ixfr.SetIxfr("swarm.local.", 7, "ns.swarm.local.", "hostmaster.swarm.local.")
+	ixfr.SetIxfr("swarm.internal.", 7, "ns.swarm.internal.", "hostmaster.swarm.internal.")
 	b, _ := ixfr.Pack() // the client's SOA in authority (RFC 1995)
 	return append(seeds, overrun, []byte{0, 1, 15 << 3, 0, 0, 0, 0, 0, 0, 0, 0, 0}, b)
 }
@@ -123,7 +123,7 @@ func fuzzHandler(t testing.TB) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := registry.NewStore(registry.Config{Domain: "swarm.local.", TTL: 5}, quietLog())
+	store, err := registry.NewStore(registry.Config{Domain: "swarm.internal.", TTL: 5}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

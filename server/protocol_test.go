@@ -12,7 +12,7 @@ import (
 func packed(t *testing.T, edit func(m *dns.Msg)) []byte {
 	t.Helper()
 	m := new(dns.Msg)
-	m.SetQuestion("web.swarm.local.", dns.TypeA)
+	m.SetQuestion("web.swarm.internal.", dns.TypeA)
 	m.Id = 0xBEEF
 	edit(m)
 	b, err := m.Pack()
@@ -34,11 +34,11 @@ func TestProtocolErrorsGetTheRightRcode(t *testing.T) {
 		{"AXFR is REFUSED", packed(t, func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAXFR }), dns.RcodeRefused},
 		{"IXFR is REFUSED", packed(t, func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeIXFR }), dns.RcodeRefused},
 		{"IXFR with the client's SOA in authority is REFUSED, not FORMERR", packed(t, func(m *dns.Msg) {
-			m.SetIxfr("swarm.local.", 7, "ns.swarm.local.", "hostmaster.swarm.local.")
+			m.SetIxfr("swarm.internal.", 7, "ns.swarm.internal.", "hostmaster.swarm.internal.")
 			m.Id = 0xBEEF
 		}), dns.RcodeRefused},
 		{"a query other than IXFR with an authority section is FORMERR", packed(t, func(m *dns.Msg) {
-			rr, _ := dns.NewRR("swarm.local. 5 IN SOA ns.swarm.local. hostmaster.swarm.local. 7 1 1 1 1")
+			rr, _ := dns.NewRR("swarm.internal. 5 IN SOA ns.swarm.internal. hostmaster.swarm.internal. 7 1 1 1 1")
 			m.Ns = []dns.RR{rr}
 		}), dns.RcodeFormatError},
 		{"class CHAOS is REFUSED", packed(t, func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS }), dns.RcodeRefused},
@@ -48,7 +48,7 @@ func TestProtocolErrorsGetTheRightRcode(t *testing.T) {
 		{"two OPT records are FORMERR", packed(t, func(m *dns.Msg) { m.SetEdns0(1232, false); m.Extra = append(m.Extra, m.Extra[0]) }), dns.RcodeFormatError},
 		{"a question of type OPT is FORMERR", packed(t, func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeOPT }), dns.RcodeFormatError},
 		{"a query with an answer section is FORMERR", packed(t, func(m *dns.Msg) {
-			rr, _ := dns.NewRR("web.swarm.local. 5 IN A 10.0.0.1")
+			rr, _ := dns.NewRR("web.swarm.internal. 5 IN A 10.0.0.1")
 			m.Answer = []dns.RR{rr}
 		}), dns.RcodeFormatError},
 		{"truncated question is FORMERR", packed(t, func(*dns.Msg) {})[:20], dns.RcodeFormatError},
@@ -155,8 +155,8 @@ func withOption(t *testing.T, length uint16) []byte {
 
 func TestOpcodesOtherThanQueryAreNOTIMPWhateverTheyCarry(t *testing.T) {
 	ts := startServer(t, example, Config{}, registry.Config{})
-	soa, _ := dns.NewRR("swarm.local. 5 IN SOA ns.swarm.local. hostmaster.swarm.local. 2 3600 600 86400 5")
-	a, _ := dns.NewRR("new.swarm.local. 5 IN A 10.0.0.9")
+	soa, _ := dns.NewRR("swarm.internal. 5 IN SOA ns.swarm.internal. hostmaster.swarm.internal. 2 3600 600 86400 5")
+	a, _ := dns.NewRR("new.swarm.internal. 5 IN A 10.0.0.9")
 	tests := []struct {
 		name   string
 		msg    []byte
@@ -164,18 +164,18 @@ func TestOpcodesOtherThanQueryAreNOTIMPWhateverTheyCarry(t *testing.T) {
 		opt    bool
 	}{
 		{"NOTIFY with the primary's SOA in the answer section", packed(t, func(m *dns.Msg) {
-			m.SetNotify("swarm.local.")
+			m.SetNotify("swarm.internal.")
 			m.Id = 0xBEEF
 			m.Answer = []dns.RR{soa}
 		}), dns.OpcodeNotify, false},
 		{"NOTIFY with EDNS keeps its OPT", packed(t, func(m *dns.Msg) {
-			m.SetNotify("swarm.local.")
+			m.SetNotify("swarm.internal.")
 			m.Id = 0xBEEF
 			m.Answer = []dns.RR{soa}
 			m.SetEdns0(1232, false)
 		}), dns.OpcodeNotify, true},
 		{"UPDATE with prerequisite and update sections", packed(t, func(m *dns.Msg) {
-			m.SetUpdate("swarm.local.")
+			m.SetUpdate("swarm.internal.")
 			m.Id = 0xBEEF
 			m.NameNotUsed([]dns.RR{a})
 			m.Insert([]dns.RR{a})
@@ -258,9 +258,9 @@ func TestClassANYIsAnsweredAsINWithoutAA(t *testing.T) {
 		answers bool
 		aa      bool
 	}{
-		{"class IN is authoritative", "web.swarm.local.", dns.ClassINET, dns.RcodeSuccess, true, true},
-		{"class ANY gets the IN answer without AA", "web.swarm.local.", dns.ClassANY, dns.RcodeSuccess, true, false},
-		{"class ANY of an unknown name is NXDOMAIN without AA", "nosuch.swarm.local.", dns.ClassANY, dns.RcodeNameError, false, false},
+		{"class IN is authoritative", "web.swarm.internal.", dns.ClassINET, dns.RcodeSuccess, true, true},
+		{"class ANY gets the IN answer without AA", "web.swarm.internal.", dns.ClassANY, dns.RcodeSuccess, true, false},
+		{"class ANY of an unknown name is NXDOMAIN without AA", "nosuch.swarm.internal.", dns.ClassANY, dns.RcodeNameError, false, false},
 		{"class ANY of a bare name is answered too", "web.", dns.ClassANY, dns.RcodeSuccess, true, false},
 	}
 	for _, netw := range []string{"udp", "tcp"} {

@@ -60,7 +60,7 @@ func TestRateLimitOffWithRateZero(t *testing.T) {
 
 func TestSlippedReplyIsHeaderAndQuestionWithTC(t *testing.T) {
 	m := new(dns.Msg)
-	m.SetQuestion("web.swarm.local.", dns.TypeA)
+	m.SetQuestion("web.swarm.internal.", dns.TypeA)
 	m.SetEdns0(1232, false)
 	q, _ := m.Pack()
 	h := fuzzHandler(t)
@@ -85,7 +85,7 @@ func TestRateLimitedServerDoesNotAmplify(t *testing.T) {
 	}
 	defer conn.Close()
 	m := new(dns.Msg)
-	m.SetQuestion("tasks.web.swarm.local.", dns.TypeA)
+	m.SetQuestion("tasks.web.swarm.internal.", dns.TypeA)
 	q, _ := m.Pack()
 	const sent = 100
 	for i := 0; i < sent; i++ {

@@ -40,7 +40,7 @@ type testServer struct {
 func startServer(t *testing.T, path string, cfg Config, rc registry.Config, opts ...func(*Server)) *testServer {
 	t.Helper()
 	if rc.Domain == "" {
-		rc.Domain = "swarm.local."
+		rc.Domain = "swarm.internal."
 	}
 	if rc.TTL == 0 {
 		rc.TTL = 5
@@ -117,32 +117,32 @@ func TestZoneAnswersOverUDPAndTCP(t *testing.T) {
 		soa   bool     // SOA in authority
 	}{
 		{"service name answers the VIP", "web.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.1.2"}, false},
-		{"the same name under the domain", "web.swarm.local.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.1.2"}, false},
-		{"tasks prefix answers running tasks", "tasks.web.swarm.local.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.1.11", "10.0.1.12", "10.0.1.13"}, false},
+		{"the same name under the domain", "web.swarm.internal.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.1.2"}, false},
+		{"tasks prefix answers running tasks", "tasks.web.swarm.internal.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.1.11", "10.0.1.12", "10.0.1.13"}, false},
 		{"AAAA of tasks", "tasks.web.", dns.TypeAAAA, dns.RcodeSuccess, []string{"fd00:1::11", "fd00:1::12"}, false},
 		{"dnsrr service answers tasks", "api.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.1.21", "10.0.1.22"}, false},
 		{"network suffix", "db.backnet.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.2.3"}, false},
-		{"tasks with network suffix", "tasks.db.backnet.swarm.local.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.2.31"}, false},
+		{"tasks with network suffix", "tasks.db.backnet.swarm.internal.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.2.31"}, false},
 		{"alias", "shop-db.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.1.3"}, false},
 		{"tasks of an alias", "tasks.primary.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.2.31"}, false},
 		{"task name", "web.1.webtask1.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.1.11"}, false},
-		{"global task name", "agent.node-a.agenttask1.swarm.local.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.2.41"}, false},
+		{"global task name", "agent.node-a.agenttask1.swarm.internal.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.2.41"}, false},
 		{"slot name", "2.web.", dns.TypeA, dns.RcodeSuccess, []string{"10.0.1.12"}, false},
 		{"SRV of a named port", "_http._tcp.web.", dns.TypeSRV, dns.RcodeSuccess, []string{
-			"0 1 80 web.1.webtask1.swarm.local.", "0 3 80 web.2.webtask2.swarm.local.", "0 3 80 web.3.webtask3.swarm.local."}, false},
+			"0 1 80 web.1.webtask1.swarm.internal.", "0 3 80 web.2.webtask2.swarm.internal.", "0 3 80 web.3.webtask3.swarm.internal."}, false},
 		{"PTR of a task IP", "11.1.0.10.in-addr.arpa.", dns.TypePTR, dns.RcodeSuccess, []string{"web.1.webtask1.appnet."}, false},
 		{"PTR of a VIP", "3.2.0.10.in-addr.arpa.", dns.TypePTR, dns.RcodeSuccess, []string{"db.backnet."}, false},
-		{"SOA at the apex", "swarm.local.", dns.TypeSOA, dns.RcodeSuccess, []string{"ns.swarm.local. hostmaster.swarm.local."}, false},
-		{"NS at the apex", "swarm.local.", dns.TypeNS, dns.RcodeSuccess, []string{"ns.swarm.local."}, false},
+		{"SOA at the apex", "swarm.internal.", dns.TypeSOA, dns.RcodeSuccess, []string{"ns.swarm.internal. hostmaster.swarm.internal."}, false},
+		{"NS at the apex", "swarm.internal.", dns.TypeNS, dns.RcodeSuccess, []string{"ns.swarm.internal."}, false},
 		{"ANY gets the RFC 8482 answer", "web.", dns.TypeANY, dns.RcodeSuccess, []string{"\"RFC8482\" \"\""}, false},
-		{"unknown name in the zone is NXDOMAIN", "nosuch.swarm.local.", dns.TypeA, dns.RcodeNameError, nil, true},
-		{"unknown tasks name in the zone is NXDOMAIN", "tasks.nosuch.swarm.local.", dns.TypeA, dns.RcodeNameError, nil, true},
+		{"unknown name in the zone is NXDOMAIN", "nosuch.swarm.internal.", dns.TypeA, dns.RcodeNameError, nil, true},
+		{"unknown tasks name in the zone is NXDOMAIN", "tasks.nosuch.swarm.internal.", dns.TypeA, dns.RcodeNameError, nil, true},
 		{"known name without the type is NODATA", "web.", dns.TypeAAAA, dns.RcodeSuccess, nil, true},
-		{"TXT of a service is NODATA", "web.swarm.local.", dns.TypeTXT, dns.RcodeSuccess, nil, true},
-		{"empty non-terminal is NODATA", "_tcp.web.swarm.local.", dns.TypeSRV, dns.RcodeSuccess, nil, true},
-		{"A at the apex is NODATA", "swarm.local.", dns.TypeA, dns.RcodeSuccess, nil, true},
-		{"a starting task is not published", "4.web.swarm.local.", dns.TypeA, dns.RcodeNameError, nil, true},
-		{"reverse name under the zone is not a PTR", "11.1.0.10.in-addr.arpa.swarm.local.", dns.TypePTR, dns.RcodeNameError, nil, true},
+		{"TXT of a service is NODATA", "web.swarm.internal.", dns.TypeTXT, dns.RcodeSuccess, nil, true},
+		{"empty non-terminal is NODATA", "_tcp.web.swarm.internal.", dns.TypeSRV, dns.RcodeSuccess, nil, true},
+		{"A at the apex is NODATA", "swarm.internal.", dns.TypeA, dns.RcodeSuccess, nil, true},
+		{"a starting task is not published", "4.web.swarm.internal.", dns.TypeA, dns.RcodeNameError, nil, true},
+		{"reverse name under the zone is not a PTR", "11.1.0.10.in-addr.arpa.swarm.internal.", dns.TypePTR, dns.RcodeNameError, nil, true},
 	}
 	for _, netw := range []string{"udp", "tcp"} {
 		for _, tc := range tests {
@@ -181,7 +181,7 @@ func TestZoneAnswersOverUDPAndTCP(t *testing.T) {
 
 func TestSRVAnswerCarriesGlue(t *testing.T) {
 	ts := startServer(t, example, Config{}, registry.Config{})
-	r := ts.query(t, "udp", "_http._tcp.web.swarm.local.", dns.TypeSRV, 1232)
+	r := ts.query(t, "udp", "_http._tcp.web.swarm.internal.", dns.TypeSRV, 1232)
 	glue := map[string][]string{}
 	for _, rr := range r.Extra {
 		if rr.Header().Rrtype == dns.TypeOPT {
@@ -189,7 +189,7 @@ func TestSRVAnswerCarriesGlue(t *testing.T) {
 		}
 		glue[rr.Header().Name] = append(glue[rr.Header().Name], rdata([]dns.RR{rr})[0])
 	}
-	if got := sorted(glue["web.1.webtask1.swarm.local."]); !slices.Equal(got, []string{"10.0.1.11", "fd00:1::11"}) {
+	if got := sorted(glue["web.1.webtask1.swarm.internal."]); !slices.Equal(got, []string{"10.0.1.11", "fd00:1::11"}) {
 		t.Fatalf("glue for webtask1: %v (all: %v)", got, glue)
 	}
 	if len(glue) != 3 {
@@ -199,7 +199,7 @@ func TestSRVAnswerCarriesGlue(t *testing.T) {
 
 func TestNamesAreCaseInsensitiveAndTheQuestionCaseIsKept(t *testing.T) {
 	ts := startServer(t, example, Config{}, registry.Config{})
-	for _, name := range []string{"WEB.", "Tasks.Web.Swarm.Local.", "WeB.1.WEBTASK1.", "_HTTP._TCP.web."} {
+	for _, name := range []string{"WEB.", "Tasks.Web.Swarm.Internal.", "WeB.1.WEBTASK1.", "_HTTP._TCP.web."} {
 		qtype := dns.TypeA
 		if strings.HasPrefix(name, "_") {
 			qtype = dns.TypeSRV
@@ -247,7 +247,7 @@ func TestTruncatedOverUDPThenCompleteOverTCP(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := new(dns.Msg)
-			m.SetQuestion("tasks.big.swarm.local.", tc.qtype)
+			m.SetQuestion("tasks.big.swarm.internal.", tc.qtype)
 			if tc.edns > 0 {
 				m.SetEdns0(tc.edns, false)
 			}
@@ -429,7 +429,7 @@ func TestReconfiguredTTLReachesEveryAnswerType(t *testing.T) {
 
 func TestBeforeTheFirstSyncEveryNameGetsSERVFAIL(t *testing.T) {
 	ts := startServer(t, "", Config{}, registry.Config{})
-	for _, name := range []string{"web.swarm.local.", "web.", "example.org."} {
+	for _, name := range []string{"web.swarm.internal.", "web.", "example.org."} {
 		if r := ts.query(t, "udp", name, dns.TypeA, 0); r.Rcode != dns.RcodeServerFailure {
 			t.Fatalf("%s: %s, want SERVFAIL", name, dns.RcodeToString[r.Rcode])
 		}

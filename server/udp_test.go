@@ -29,7 +29,7 @@ func TestUDPBurstsFromManyClientsAreEachAnswered(t *testing.T) {
 			want := map[uint16]bool{}
 			for i := 0; i < burst; i++ {
 				m := new(dns.Msg)
-				m.SetQuestion("tasks.web.swarm.local.", dns.TypeA)
+				m.SetQuestion("tasks.web.swarm.internal.", dns.TypeA)
 				m.Id = uint16(c*1000 + i)
 				want[m.Id] = true
 				q, _ := m.Pack()
@@ -83,7 +83,7 @@ func TestUDPLoopDoesNotAllocate(t *testing.T) {
 	}
 	defer conn.Close()
 	m := new(dns.Msg)
-	m.SetQuestion("tasks.web.swarm.local.", dns.TypeA)
+	m.SetQuestion("tasks.web.swarm.internal.", dns.TypeA)
 	q, _ := m.Pack()
 	buf := make([]byte, 4096)
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))

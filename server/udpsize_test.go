@@ -51,7 +51,7 @@ func TestUDPRepliesAreCappedAtMaxUDPSizeWhateverTheClientOffers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t, big, Config{MaxUDPSize: tc.max}, registry.Config{})
-			raw, r := udpReply(t, tc.netw, ts.addr, "tasks.big.swarm.local.", tc.edns)
+			raw, r := udpReply(t, tc.netw, ts.addr, "tasks.big.swarm.internal.", tc.edns)
 			if len(raw) > tc.bound {
 				t.Fatalf("reply of %d bytes, bound %d", len(raw), tc.bound)
 			}

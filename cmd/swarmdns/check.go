@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/swarmdns/swarmdns/registry"
 	"github.com/swarmdns/swarmdns/registry/file"
 )
 
@@ -29,13 +28,7 @@ func newCheckCommand() *cobra.Command {
 				}
 				return fmt.Errorf("%s: %d problem(s)", path, len(problems))
 			}
-			running := 0
-			for _, t := range d.Tasks {
-				if t.State == registry.TaskRunning {
-					running++
-				}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d services, %d running tasks, %d networks)\n", path, len(d.Services), running, len(d.Networks))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d services, %d running tasks, %d networks)\n", path, len(d.Services), d.RunningTasks(), len(d.Networks))
 			return nil
 		},
 	}

@@ -15,7 +15,7 @@ func TestEveryFlagReadsItsEnvironmentVariable(t *testing.T) {
 		{"env sets a flag", map[string]string{"SWARMDNS_TTL": "30"}, nil, "ttl", "30"},
 		{"dashes become underscores", map[string]string{"SWARMDNS_MAX_ANSWERS": "2"}, nil, "max-answers", "2"},
 		{"the command line wins over env", map[string]string{"SWARMDNS_TTL": "30"}, []string{"--ttl", "9"}, "ttl", "9"},
-		{"unset env keeps the default", nil, nil, "domain", "swarm.local."},
+		{"unset env keeps the default", nil, nil, "domain", "swarm.internal."},
 		{"the UDP reply cap is 1232 bytes by default", nil, nil, "max-udp-size", "1232"},
 		{"env sets the UDP reply cap", map[string]string{"SWARMDNS_MAX_UDP_SIZE": "4096"}, nil, "max-udp-size", "4096"},
 	}

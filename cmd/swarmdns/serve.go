@@ -77,7 +77,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.registryFile, "registry-file", "", "read the registry from this YAML file instead of a Swarm manager")
 	f.StringVar(&o.dockerHost, "docker-host", "", "Docker Engine API of a Swarm manager (default DOCKER_HOST or the local socket)")
 	f.DurationVar(&o.pollInterval, "poll-interval", time.Second, "resync with the Swarm manager at least this often")
-	f.StringVar(&o.domain, "domain", "swarm.local.", "zone the names are served under (they answer bare too)")
+	f.StringVar(&o.domain, "domain", "swarm.internal.", "zone the names are served under (they answer bare too)")
 	f.Uint32Var(&o.ttl, "ttl", 5, "TTL of answers in seconds (service label swarmdns.ttl overrides)")
 	f.StringVar(&o.scheduler, "scheduler", scheduler.RoundRobin, "answer order policy: roundrobin, weighted or random (label swarmdns.scheduler overrides)")
 	f.IntVar(&o.maxAnswers, "max-answers", 0, "at most this many records per A, AAAA or SRV answer (0: all)")
@@ -206,6 +206,9 @@ func (o *serveOptions) run(ctx context.Context) error {
 	store, err := registry.NewStore(rcfg, log.WithField("component", "registry"))
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
+	}
+	if w := mdnsDomainWarning(store.Config().Domain); w != "" {
+		log.WithField("domain", store.Config().Domain).Warn(w)
 	}
 	src, reload, node, err := o.source(log)
 	if err != nil {

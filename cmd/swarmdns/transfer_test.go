@@ -15,9 +15,9 @@ func TestNameserverFlags(t *testing.T) {
 		want   string // name=addr,addr;...
 		err    string
 	}{
-		{"the default is ns.<domain> at the listen address", nil, "127.0.0.1:53", "ns.swarm.local.=127.0.0.1", ""},
-		{"a bare name is under the domain", []string{"ns1=10.0.0.1"}, ":53", "ns1.swarm.local.=10.0.0.1", ""},
-		{"a name twice gets both addresses", []string{"ns1.swarm.local=10.0.0.1", "ns1.swarm.local=fd00::1", "ns2.swarm.local.=10.0.0.2"}, ":53", "ns1.swarm.local.=10.0.0.1,fd00::1;ns2.swarm.local.=10.0.0.2", ""},
+		{"the default is ns.<domain> at the listen address", nil, "127.0.0.1:53", "ns.swarm.internal.=127.0.0.1", ""},
+		{"a bare name is under the domain", []string{"ns1=10.0.0.1"}, ":53", "ns1.swarm.internal.=10.0.0.1", ""},
+		{"a name twice gets both addresses", []string{"ns1.swarm.internal=10.0.0.1", "ns1.swarm.internal=fd00::1", "ns2.swarm.internal.=10.0.0.2"}, ":53", "ns1.swarm.internal.=10.0.0.1,fd00::1;ns2.swarm.internal.=10.0.0.2", ""},
 		{"a name outside the zone", []string{"dns.example.org=192.0.2.1"}, ":53", "dns.example.org.=192.0.2.1", ""},
 		{"no address is an error", []string{"ns1"}, ":53", "", "want NAME=IP"},
 		{"a bad address is an error", []string{"ns1=10.0.0.300"}, ":53", "", "want NAME=IP"},
@@ -25,7 +25,7 @@ func TestNameserverFlags(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			o := &transferOptions{nameservers: tc.flags}
-			set, err := o.nameserverSet("swarm.local.", tc.listen)
+			set, err := o.nameserverSet("swarm.internal.", tc.listen)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)

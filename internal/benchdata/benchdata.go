@@ -45,7 +45,7 @@ func ParseSize(name string) (Size, error) {
 
 // Names and numbers every generated registry shares.
 const (
-	Domain    = "swarm.local."
+	Domain    = "swarm.internal."
 	Network   = "benchnet"
 	NetworkID = "net-bench"
 	Subnet    = "10.0.0.0/8"

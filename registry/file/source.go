@@ -63,7 +63,7 @@ func (f *Source) Run(ctx context.Context, sink registry.Sink) error {
 	}
 	sink.Update(d)
 	sink.Synced(time.Since(start))
-	f.Log.WithFields(logrus.Fields{"file": f.Path, "services": len(d.Services), "tasks": len(d.Tasks)}).Info("registry file loaded")
+	f.Log.WithFields(logrus.Fields{"file": f.Path, "services": len(d.Services), "tasks": d.RunningTasks()}).Info("registry file loaded")
 
 	var timer *time.Timer
 	var fire <-chan time.Time
@@ -108,5 +108,5 @@ func (f *Source) load(sink registry.Sink) {
 	}
 	sink.Update(d)
 	sink.Synced(time.Since(start))
-	f.Log.WithFields(logrus.Fields{"file": f.Path, "services": len(d.Services), "tasks": len(d.Tasks)}).Info("registry file reloaded")
+	f.Log.WithFields(logrus.Fields{"file": f.Path, "services": len(d.Services), "tasks": d.RunningTasks()}).Info("registry file reloaded")
 }

@@ -56,7 +56,7 @@ func quietLog() (*logrus.Entry, *test.Hook) {
 func newStore(t testing.TB) *registry.Store {
 	t.Helper()
 	l, _ := test.NewNullLogger()
-	st, err := registry.NewStore(registry.Config{Domain: "swarm.local."}, logrus.NewEntry(l))
+	st, err := registry.NewStore(registry.Config{Domain: "swarm.internal."}, logrus.NewEntry(l))
 	if err != nil {
 		t.Fatal(err)
 	}

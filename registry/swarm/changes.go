@@ -40,7 +40,7 @@ func logSwarmChanges(log *logrus.Entry, old, cur *registry.Data) {
 	if old == nil {
 		log.WithFields(logrus.Fields{
 			"services": len(cur.Services),
-			"tasks":    len(cur.Tasks),
+			"tasks":    cur.RunningTasks(),
 			"networks": len(cur.Networks),
 			"nodes":    len(cur.Nodes),
 		}).Info("first sync")

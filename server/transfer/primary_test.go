@@ -29,7 +29,7 @@ type primary struct {
 	cancel context.CancelFunc
 }
 
-const domain = "swarm.local."
+const domain = "swarm.internal."
 
 func startPrimary(t testing.TB, registryFile string, cfg transfer.Config) *primary {
 	t.Helper()
