@@ -73,16 +73,16 @@ e2e-stack: image
 # the suite that needs it (e2e/multinode/README.md). The nodes stay up after
 # the suite; multinode-down removes every trace. MULTINODE_MANAGERS,
 # MULTINODE_WORKERS, MULTINODE_HEARTBEAT: see scripts/multinode-up.sh.
-MULTINODE_TIMEOUT ?= 10m
+MULTINODE_TIMEOUT ?= 15m
 multinode-up:
 	scripts/multinode-up.sh
 
 multinode-down:
 	scripts/multinode-down.sh
 
-e2e-multinode: multinode-up
+e2e-multinode: multinode-up build
 	$(GO) vet -tags multinode ./e2e/multinode/...
-	$(GO) test -tags multinode -count=1 -timeout $(MULTINODE_TIMEOUT) -v ./e2e/multinode/...
+	SWARMDNS_BIN=$(CURDIR)/$(BIN) $(GO) test -tags multinode -count=1 -timeout $(MULTINODE_TIMEOUT) -v ./e2e/multinode/...
 
 # Loopback benchmarks against a UDP reflector and dnsmasq, then the Go
 # benchmarks; results go to docs/benchmarks.md. BENCH_QUICK=1: small only.

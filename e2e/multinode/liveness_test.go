@@ -23,13 +23,14 @@ import (
 // worker's task from tasks.<service> (a replicated service with one task per
 // node), when each answers the task the manager put in its place, and
 // whether either answers the old task again once the worker is back. Over
-// SWARMDNS_MULTINODE_RUNS runs (3) of each fault, swarmdns's median is held
-// to be no later than Docker's (with a margin of half a second) on every
-// node, and swarmdns must never leave out a task of a node that is alive
+// SWARMDNS_MULTINODE_RUNS runs (3) of each fault, swarmdns's median drop is
+// held to be no later than Docker's fastest run, and its median replacement
+// no later than Docker's median (each with a margin of half a second), on
+// every node; swarmdns must never leave out a task of a node that is alive
 // nor answer the replaced task again. Then a short cut (8 s, below the
 // manager's Down threshold): no live task may be missing after it heals.
 // Last, a sidecar that dies leaves its node's tasks in the other
-// instances' answers. It takes about six minutes.
+// instances' answers. It takes about five minutes.
 func TestSwarmdnsOnNodeLoss(t *testing.T) {
 	worker := bed.Workers()[0]
 	q := globalService(t) // a container on every node to ask Docker's DNS from
@@ -76,8 +77,10 @@ func TestSwarmdnsOnNodeLoss(t *testing.T) {
 			if len(ourDrop) == 0 {
 				continue
 			}
-			if ours, docker := median(ourDrop), median(dockerDrop); ours < 0 || (docker >= 0 && ours > docker+margin) {
-				t.Errorf("%s, on %s: swarmdns drops %s's task after %s (median), Docker's DNS after %s", f.name, n, worker, secs(ours), secs(docker))
+			// Against Docker's fastest run: after a restart of the worker's
+			// dockerd, Docker's DNS takes 13-14 s, which would flatter swarmdns.
+			if ours, docker := median(ourDrop), fastest(dockerDrop); ours < 0 || (docker >= 0 && ours > docker+margin) {
+				t.Errorf("%s, on %s: swarmdns drops %s's task after %s (median), Docker's DNS after %s (fastest run)", f.name, n, worker, secs(ours), secs(docker))
 			}
 			if ours, docker := median(ourNew), median(dockerNew); ours < 0 || (docker >= 0 && ours > docker+margin) {
 				t.Errorf("%s, on %s: swarmdns answers the replacement task after %s (median), Docker's DNS after %s", f.name, n, secs(ours), secs(docker))
@@ -521,6 +524,17 @@ func median(ds []time.Duration) time.Duration {
 		return -1
 	}
 	return m
+}
+
+// fastest of ds; -1 when every one is never.
+func fastest(ds []time.Duration) time.Duration {
+	out := time.Duration(-1)
+	for _, d := range ds {
+		if d >= 0 && (out < 0 || d < out) {
+			out = d
+		}
+	}
+	return out
 }
 
 func secs(d time.Duration) string {
