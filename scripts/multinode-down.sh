@@ -3,7 +3,8 @@
 # failed bring-up or a dockerd killed with SIGKILL: it kills every process in
 # a node's network or mount namespace or in its cgroups (dockerd, containerd,
 # shims, containers), removes those cgroups, unmounts, deletes the
-# namespaces, veths, bridge swbr, the FORWARD rule it added and the data.
+# namespaces, veths, bridge swbr, the FORWARD rule it added and the data
+# (MULTINODE_BED=2: those of the second test bed, tw1…, swbr2).
 # The host's own dockerd and Swarm are not touched. Needs root.
 set -euo pipefail
 MN_SELF=multinode-down
@@ -12,11 +13,11 @@ start=$(date +%s%N)
 
 [ "$(id -u)" = 0 ] || { mn_log "needs root"; exit 1; }
 if [ -z "${MULTINODE_LOCKED:-}" ]; then
-	exec 9>"/run/swarmdns-multinode.lock"
+	exec 9>"$MN_LOCK"
 	flock 9
 fi
 
-is_node() { [[ $1 =~ ^sw([0-9]+|x)$ ]]; }
+is_node() { [[ $1 =~ ^$MN_NAME([0-9]+|x)$ ]]; }
 
 # Every node there is a trace of, whatever it was brought up with.
 nodes() {

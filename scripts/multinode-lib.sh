@@ -13,18 +13,46 @@
 #   dockerd            socket unix:///run/swk/docker.sock, pid /run/swk/docker.pid,
 #                      log $MN_DIR/swk/dockerd.log, cgroups /swk/<container>
 # The separate one-node Swarm "swx" (10.99.0.100) is laid out the same way.
+#
+# MULTINODE_BED=2 is a second test bed, independent of the first, so that two
+# can be up at once: nodes tw1 … twN on bridge swbr2, 10.98.0.0/24 (the
+# machine 10.98.0.1), state in /var/lib/swarmdns-multinode2 and
+# /run/swarmdns-multinode2, its own lock and FORWARD rule, and no separate
+# Swarm unless MULTINODE_OTHER_SWARM=1 (twx, 10.98.0.100). Everything else is
+# laid out as above, with tw for sw.
 
-MN_DIR=${MULTINODE_DIR:-/var/lib/swarmdns-multinode}
-MN_RUN=/run/swarmdns-multinode
-MN_BRIDGE=swbr
-MN_HOST_ADDR=10.99.0.1
-MN_PREFIX=10.99.0
-MN_OTHER=swx
-MN_OTHER_ADDR=10.99.0.100
+MN_BED=${MULTINODE_BED:-1}
+case $MN_BED in
+1)
+	MN_NAME=sw
+	MN_STATE=swarmdns-multinode
+	MN_PREFIX=10.99.0
+	MN_BRIDGE=swbr
+	MN_OTHER_DEFAULT=1
+	;;
+2)
+	MN_NAME=tw
+	MN_STATE=swarmdns-multinode2
+	MN_PREFIX=10.98.0
+	MN_BRIDGE=swbr2
+	MN_OTHER_DEFAULT=0
+	;;
+*)
+	echo "multinode: MULTINODE_BED=$MN_BED: want 1 or 2" >&2
+	exit 2
+	;;
+esac
+MN_FIRST=${MN_NAME}1
+MN_DIR=${MULTINODE_DIR:-/var/lib/$MN_STATE}
+MN_RUN=/run/$MN_STATE
+MN_LOCK=/run/$MN_STATE.lock
+MN_HOST_ADDR=$MN_PREFIX.1
+MN_OTHER=${MN_NAME}x
+MN_OTHER_ADDR=$MN_PREFIX.100
 MN_IMAGE=${MULTINODE_TEST_IMAGE:-swarmdns-test/busybox:latest}
 MN_MANAGERS=${MULTINODE_MANAGERS:-2}
 MN_WORKERS=${MULTINODE_WORKERS:-1}
-MN_WITH_OTHER=${MULTINODE_OTHER_SWARM:-1}
+MN_WITH_OTHER=${MULTINODE_OTHER_SWARM:-$MN_OTHER_DEFAULT}
 MN_HEARTBEAT=${MULTINODE_HEARTBEAT:-}
 # Where the nodes' embedded DNS forwards names it does not know: each node's
 # own loopback, so nothing leaves this machine.
@@ -32,7 +60,7 @@ MN_DNS=${MULTINODE_DNS:-127.0.0.1}
 # The FORWARD rule that lets bridged frames between the nodes through when a
 # dockerd on the host has set the FORWARD policy to DROP; the comment makes
 # it exactly ours.
-MN_FORWARD_RULE=(FORWARD -i "$MN_BRIDGE" -o "$MN_BRIDGE" -m comment --comment swarmdns-multinode -j ACCEPT)
+MN_FORWARD_RULE=(FORWARD -i "$MN_BRIDGE" -o "$MN_BRIDGE" -m comment --comment "$MN_STATE" -j ACCEPT)
 
 # Debian's client matches the daemon it ships with.
 MN_DOCKER=/usr/bin/docker
@@ -43,7 +71,7 @@ mn_log() { echo "${MN_SELF:-multinode}: $*" >&2; }
 # mn_nodes prints the names of the nodes of the configured Swarm.
 mn_nodes() {
 	local k
-	for k in $(seq 1 $((MN_MANAGERS + MN_WORKERS))); do echo "sw$k"; done
+	for k in $(seq 1 $((MN_MANAGERS + MN_WORKERS))); do echo "$MN_NAME$k"; done
 }
 
 # mn_all prints every node name to bring up: the Swarm's, then swx.
@@ -56,7 +84,7 @@ mn_all() {
 mn_index() { # node name -> k (swx: 15, for its address pools)
 	case $1 in
 	"$MN_OTHER") echo 15 ;;
-	*) echo "${1#sw}" ;;
+	*) echo "${1#"$MN_NAME"}" ;;
 	esac
 }
 

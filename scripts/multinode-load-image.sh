@@ -17,11 +17,11 @@ for image in "$@"; do
 	if "$MN_DOCKER" image inspect "$image" >/dev/null 2>&1; then
 		from=("$MN_DOCKER")
 		from_name="this machine's engine"
-	elif mn_docker sw1 image inspect "$image" >/dev/null 2>&1; then
-		from=("$MN_DOCKER" -H unix:///run/sw1/docker.sock)
-		from_name=sw1
+	elif mn_docker "$MN_FIRST" image inspect "$image" >/dev/null 2>&1; then
+		from=("$MN_DOCKER" -H "unix:///run/$MN_FIRST/docker.sock")
+		from_name=$MN_FIRST
 	else
-		mn_log "no image $image in this machine's engine nor in sw1"
+		mn_log "no image $image in this machine's engine nor in $MN_FIRST"
 		exit 1
 	fi
 	tar=$(mktemp "$MN_DIR/image.XXXXXX.tar")

@@ -10,6 +10,8 @@
 #   MULTINODE_HEARTBEAT=                      swarm --dispatcher-heartbeat (Docker's default: 5s)
 #   MULTINODE_DNS=127.0.0.1                   dockerd --dns (each node's own loopback)
 #   MULTINODE_DIR=/var/lib/swarmdns-multinode state and data
+#   MULTINODE_BED=1                           2: the second test bed (tw1…, swbr2,
+#                                             10.98.0.0/24; see multinode-lib.sh)
 #
 # Loads the test image swarmdns-test/busybox:latest into every engine and
 # writes $MULTINODE_DIR/nodes, which the Go harness reads. Up when already up
@@ -58,7 +60,7 @@ healthy() {
 		[ "$(mn_docker "$n" info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null)" = "$want" ] || return 1
 		mn_docker "$n" image inspect "$MN_IMAGE" >/dev/null 2>&1 || return 1
 	done
-	[ "$(mn_docker sw1 node ls --format '{{.Status}}' 2>/dev/null | grep -c '^Ready$')" = "$total" ]
+	[ "$(mn_docker "$MN_FIRST" node ls --format '{{.Status}}' 2>/dev/null | grep -c '^Ready$')" = "$total" ]
 }
 
 network_up() {
@@ -80,13 +82,17 @@ node_network_up() { # node
 
 # node_mounts_up makes the node's mount namespace and keeps it alive with a
 # bind mount of its namespace file, so a dockerd killed and started again
-# finds the mounts of the containers its containerd still runs.
+# finds the mounts of the containers its containerd still runs. The copies of
+# the namespace files (of this test bed and of another one that is up) go
+# in the new namespace: they would keep those namespaces alive after their
+# own test bed went down.
 node_mounts_up() { # node
 	local n=$1
 	mkdir -p "/run/$n" "$MN_DIR/$n/data"
 	touch "$MN_RUN/mnt/$n"
 	unshare --mount="$MN_RUN/mnt/$n" --propagation private \
-		sh -c 'mount --bind "$1" /run && mount --bind "$2" /var/lib/docker' sh "/run/$n" "$MN_DIR/$n/data"
+		sh -c 'for m in /run/swarmdns-multinode*/mnt; do ! mountpoint -q "$m" || umount -R -l "$m"; done
+			mount --bind "$1" /run && mount --bind "$2" /var/lib/docker' sh "/run/$n" "$MN_DIR/$n/data"
 }
 
 # node_launcher writes $MN_DIR/<node>/dockerd.sh, which starts the node's
@@ -158,7 +164,7 @@ swarm_join() { # node, token
 	local addr
 	addr=$(mn_addr "$1")
 	mn_docker "$1" swarm join --advertise-addr "$addr" --listen-addr "$addr:2377" \
-		--token "$2" "$(mn_addr sw1):2377" >/dev/null
+		--token "$2" "$(mn_addr "$MN_FIRST"):2377" >/dev/null
 }
 
 build_image() { # into node
@@ -191,7 +197,7 @@ write_nodes() {
 }
 
 install_missing
-exec 9>"/run/swarmdns-multinode.lock"
+exec 9>"$MN_LOCK"
 flock 9
 
 if healthy; then
@@ -221,13 +227,13 @@ for n in $(mn_all); do
 done
 wait_all "${pids[@]}"
 
-swarm_init sw1 10.128.0.0/16
+swarm_init "$MN_FIRST" 10.128.0.0/16
 [ "$MN_WITH_OTHER" = 1 ] && swarm_init "$MN_OTHER" 10.160.0.0/16
-manager_token=$(mn_docker sw1 swarm join-token -q manager)
-worker_token=$(mn_docker sw1 swarm join-token -q worker)
+manager_token=$(mn_docker "$MN_FIRST" swarm join-token -q manager)
+worker_token=$(mn_docker "$MN_FIRST" swarm join-token -q worker)
 # Managers join one at a time (each joins the Raft group); workers at once.
 for n in $(mn_nodes); do
-	[ "$n" = sw1 ] || [ "$(mn_role "$n")" != manager ] || swarm_join "$n" "$manager_token"
+	[ "$n" = "$MN_FIRST" ] || [ "$(mn_role "$n")" != manager ] || swarm_join "$n" "$manager_token"
 done
 pids=()
 for n in $(mn_nodes); do
@@ -238,10 +244,10 @@ for n in $(mn_nodes); do
 done
 
 # The same image (same ID) in every engine: import once, save, load.
-build_image sw1
-mn_docker sw1 save "$MN_IMAGE" >"$MN_DIR/image.tar"
+build_image "$MN_FIRST"
+mn_docker "$MN_FIRST" save "$MN_IMAGE" >"$MN_DIR/image.tar"
 for n in $(mn_all); do
-	[ "$n" = sw1 ] && continue
+	[ "$n" = "$MN_FIRST" ] && continue
 	mn_docker "$n" load -q -i "$MN_DIR/image.tar" >/dev/null &
 	pids+=($!)
 done
@@ -249,10 +255,10 @@ wait_all "${pids[@]}"
 rm -f "$MN_DIR/image.tar"
 
 for _ in $(seq 1 120); do
-	[ "$(mn_docker sw1 node ls --format '{{.Status}}' | grep -c '^Ready$')" = "$total" ] && break
+	[ "$(mn_docker "$MN_FIRST" node ls --format '{{.Status}}' | grep -c '^Ready$')" = "$total" ] && break
 	sleep 0.25
 done
-if ! healthy_nodes=$(mn_docker sw1 node ls --format '{{.Hostname}} {{.Status}} {{.ManagerStatus}}') ||
+if ! healthy_nodes=$(mn_docker "$MN_FIRST" node ls --format '{{.Hostname}} {{.Status}} {{.ManagerStatus}}') ||
 	[ "$(grep -c ' Ready' <<<"$healthy_nodes")" != "$total" ]; then
 	mn_log "not every node is Ready:"
 	echo "$healthy_nodes" >&2
@@ -262,4 +268,4 @@ write_nodes
 healthy || { mn_log "the test bed is up but not healthy"; exit 1; }
 ms=$((($(date +%s%N) - start) / 1000000))
 mn_log "up in $((ms / 1000)).$(printf %03d $((ms % 1000))) s:"
-mn_docker sw1 node ls >&2
+mn_docker "$MN_FIRST" node ls >&2

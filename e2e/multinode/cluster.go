@@ -27,15 +27,19 @@ const (
 
 // Cluster is the test bed as multinode-up.sh recorded it.
 type Cluster struct {
-	Nodes []*Node // the Swarm's nodes, sw1 (where the Swarm was created) first
-	Other *Node   // the separate one-node Swarm (swx), nil when not brought up
+	Nodes []*Node // the Swarm's nodes, sw1 (tw1; where the Swarm was created) first
+	Other *Node   // the separate one-node Swarm (swx, twx), nil when not brought up
 }
 
 // Dir is where multinode-up.sh keeps its state: $MULTINODE_DIR, else
-// /var/lib/swarmdns-multinode.
+// /var/lib/swarmdns-multinode, or /var/lib/swarmdns-multinode2 for the
+// second test bed (MULTINODE_BED=2, nodes tw1…).
 func Dir() string {
 	if d := os.Getenv("MULTINODE_DIR"); d != "" {
 		return d
+	}
+	if os.Getenv("MULTINODE_BED") == "2" {
+		return "/var/lib/swarmdns-multinode2"
 	}
 	return "/var/lib/swarmdns-multinode"
 }

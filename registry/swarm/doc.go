@@ -6,5 +6,8 @@
 // local engine says of its own task containers (started, died) before the
 // manager does. A failed sync is reported and retried with backoff, and
 // the last good data keeps serving; the source says its data goes stale.
+// It probes the other nodes' gossip port and does not answer the tasks of a
+// node that answered before and no longer does, ahead of the manager's Down
+// (liveness.go).
 // It is the only package that talks to Docker.
 package swarm

@@ -67,6 +67,7 @@ type Source struct {
 	debounce     time.Duration
 	localNode    string
 	local        localTasks
+	nodes        *liveness // liveness.go
 }
 
 // NewSource builds a Source; it does not contact the engine.
@@ -94,6 +95,7 @@ func NewSource(cfg Config) (*Source, error) {
 		s.log = logrus.NewEntry(logrus.StandardLogger())
 	}
 	s.log = s.log.WithField("source", "swarm")
+	s.nodes = newLiveness(s.log)
 	if s.pollInterval <= 0 {
 		s.pollInterval = DefaultPollInterval
 	}
@@ -113,6 +115,7 @@ func NewSource(cfg Config) (*Source, error) {
 // (a dockerd shutting down says so for a moment).
 func (s *Source) Run(ctx context.Context, sink registry.Sink) error {
 	sink.Describe(registry.SourceInfo{Kind: "swarm", Origin: s.cli.DaemonHost(), Stales: true})
+	sink = s.nodes.filter(sink) // tasks of unreachable nodes left out: liveness.go
 	defer s.cli.Close()
 	defer s.eventsCli.Close()
 
@@ -266,7 +269,7 @@ func (l *loop) syncSucceeded(r syncResult) {
 	died, started := l.src.local.current(time.Now())
 	l.publish(withLocalTasks(r.data, died, started, r.start))
 	l.sink.Synced(l.lastSync.Sub(r.start))
-	next := l.src.pollInterval
+	next := l.src.nodes.pollInterval(l.src.pollInterval, l.lastSync.Sub(r.start), l.lastSync) // liveness.go
 	if l.followUp > 0 && l.followUp < next {
 		next = l.followUp
 		l.followUp *= 2

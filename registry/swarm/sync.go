@@ -100,6 +100,7 @@ func (s *Source) sync(ctx context.Context) (*registry.Data, error) {
 		s.localNode = st.localNode
 	}
 	st.localNode = s.localNode
+	s.nodes.track(ctx, st.localNode, st.nodes) // liveness.go
 	died, started := s.local.current(time.Now())
 	st.died = make(map[string]bool, len(died))
 	for id := range died {
