@@ -179,15 +179,16 @@ func (s *Server) closeUDP() {
 	}
 }
 
-// serveDatagram answers one query that arrived on c; it returns the reply
-// to send, or nil when there is none now (no reply, dropped by the rate
-// limit, or forwarded).
-func (s *Server) serveDatagram(c udpConn, msg []byte, client netip.AddrPort, sc *scratch) []byte {
+// serveDatagram answers one query that arrived on c, sent to local (the
+// datagram's destination on a wildcard socket, else invalid); it returns
+// the reply to send, or nil when there is none now (no reply, dropped by
+// the rate limit, or forwarded: that reply leaves later, from local too).
+func (s *Server) serveDatagram(c udpConn, msg []byte, client netip.AddrPort, local netip.Addr, sc *scratch) []byte {
 	start := s.now()
 	sc.ev.Client, sc.ev.TCP = client, false
 	out, fwd := s.Handler.answer(msg, client.Addr(), false, sc)
 	if fwd {
-		s.forwardUDP(c, msg, client, sc, start)
+		s.forwardUDP(c, msg, client, local, sc, start)
 		return nil
 	}
 	if out == nil {
@@ -209,7 +210,7 @@ func (s *Server) serveDatagram(c udpConn, msg []byte, client netip.AddrPort, sc 
 // forwardUDP hands a query to a goroutine of its own, so the read loop
 // never waits for an upstream. The Forwarder bounds the upstream work and
 // fails a query past its bound at once.
-func (s *Server) forwardUDP(c udpConn, msg []byte, client netip.AddrPort, sc *scratch, start time.Time) {
+func (s *Server) forwardUDP(c udpConn, msg []byte, client netip.AddrPort, local netip.Addr, sc *scratch, start time.Time) {
 	query := append([]byte(nil), msg...)
 	s.wg.Add(1)
 	go func() {
@@ -218,7 +219,7 @@ func (s *Server) forwardUDP(c udpConn, msg []byte, client netip.AddrPort, sc *sc
 		defer s.scratch.Put(fsc)
 		fsc.ev.Client, fsc.ev.TCP = client, false
 		if out := s.Handler.forwardQuery(s.ctx, query, false, fsc); out != nil {
-			c.writeTo(out, client)
+			c.writeTo(out, client, local)
 			s.observe(fsc, start)
 		}
 	}()

@@ -37,7 +37,7 @@ type testServer struct {
 
 // startServer serves the registry file at path; cfg may set Forwarder and
 // AllowRecursion, opts the server's limits.
-func startServer(t *testing.T, path string, cfg Config, rc registry.Config, opts ...func(*Server)) *testServer {
+func startServer(t testing.TB, path string, cfg Config, rc registry.Config, opts ...func(*Server)) *testServer {
 	t.Helper()
 	if rc.Domain == "" {
 		rc.Domain = "swarm.internal."

@@ -29,6 +29,15 @@ import (
 // thousands of times a second and cost a fifth of the server's CPU. A busy
 // loop therefore yields now and then (see yielder), which the scheduler
 // counts as a new time slice, and Start leaves one P without a loop.
+//
+// A socket on a wildcard address (":53", "0.0.0.0:53", "[::]:53") asks the
+// kernel for each datagram's destination (IP_PKTINFO, IPV6_RECVPKTINFO) and
+// sends the reply from it (IP_PKTINFO, IPV6_PKTINFO): left to itself the
+// kernel picks the source by the route back to the client, which on a node
+// with more than one address (a node-local address on lo, a secondary
+// address) is not always the address asked, and the client drops a reply
+// from another address. Each batch slot has its control buffers, so this
+// allocates nothing either.
 
 // batchSize is the most datagrams one recvmmsg takes.
 const batchSize = 32
@@ -74,6 +83,7 @@ type mmsghdr struct {
 // batchUDP is one blocking socket. os.File holds its descriptor so that
 // close never races a loop blocked in recvmmsg or a forwarded reply.
 type batchUDP struct {
+	family int // AF_INET or AF_INET6
 	f      *os.File
 	rc     syscall.RawConn
 	closed atomic.Bool
@@ -116,7 +126,7 @@ func listenUDP(addr *net.UDPAddr, readers int) ([]udpConn, net.Addr, error) {
 			f.Close()
 			return fail(err)
 		}
-		conns = append(conns, &batchUDP{f: f, rc: rc})
+		conns = append(conns, &batchUDP{family: family, f: f, rc: rc})
 	}
 	return conns, udpAddrFromSockaddr(bound), nil
 }
@@ -138,7 +148,9 @@ func sockaddrOf(addr *net.UDPAddr) (unix.Sockaddr, int) {
 }
 
 // bindUDP returns a bound blocking UDP socket. An IPv6 wildcard socket
-// takes IPv4 clients too, as Go's own listener does.
+// takes IPv4 clients too, as Go's own listener does. A wildcard socket
+// reports each datagram's destination: on an IPv6 one, that of an IPv4
+// client too (as ::ffff:a.b.c.d).
 func bindUDP(family int, sa unix.Sockaddr, reusePort bool) (int, error) {
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
@@ -147,6 +159,16 @@ func bindUDP(family int, sa unix.Sockaddr, reusePort bool) (int, error) {
 	opts := [][3]int{}
 	if family == unix.AF_INET6 {
 		opts = append(opts, [3]int{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0})
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		if a.Addr == [4]byte{} {
+			opts = append(opts, [3]int{unix.IPPROTO_IP, unix.IP_PKTINFO, 1})
+		}
+	case *unix.SockaddrInet6:
+		if a.Addr == [16]byte{} {
+			opts = append(opts, [3]int{unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1})
+		}
 	}
 	if reusePort {
 		opts = append(opts, [3]int{unix.SOL_SOCKET, unix.SO_REUSEPORT, 1})
@@ -174,15 +196,18 @@ func udpAddrFromSockaddr(sa unix.Sockaddr) *net.UDPAddr {
 	return nil
 }
 
-// batch is one read loop's buffers: the queries, the clients' addresses
-// and the replies, with the headers recvmmsg and sendmmsg read.
+// batch is one read loop's buffers: the queries, the clients' addresses,
+// the queries' destinations (on a wildcard socket) and the replies, with
+// the headers recvmmsg and sendmmsg read.
 type batch struct {
 	in    [batchSize]mmsghdr
 	inIov [batchSize]unix.Iovec
 	names [batchSize]unix.RawSockaddrInet6 // large enough for either family
+	ctl   [batchSize]ctlBuf
 	bufs  [batchSize][]byte
 	out   [batchSize]mmsghdr
 	oIov  [batchSize]unix.Iovec
+	octl  [batchSize]ctlBuf
 	outs  [batchSize][]byte
 
 	// recv and send are the system calls, made once per loop rather than
@@ -203,6 +228,7 @@ func newBatch() *batch {
 		b.in[i].hdr.Iov = &b.inIov[i]
 		b.in[i].hdr.SetIovlen(1)
 		b.in[i].hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+		b.in[i].hdr.Control = (*byte)(unsafe.Pointer(&b.ctl[i]))
 		b.out[i].hdr.Iov = &b.oIov[i]
 		b.out[i].hdr.SetIovlen(1)
 	}
@@ -227,6 +253,7 @@ func (u *batchUDP) serve(s *Server) {
 		for i := range b.in {
 			b.inIov[i].SetLen(len(b.bufs[i]))
 			b.in[i].hdr.Namelen = uint32(unsafe.Sizeof(b.names[i]))
+			b.in[i].hdr.SetControllen(int(unsafe.Sizeof(b.ctl[i])))
 			b.in[i].hdr.Flags = 0
 		}
 		err := u.rc.Read(b.recv)
@@ -244,8 +271,9 @@ func (u *batchUDP) serve(s *Server) {
 			if !ok {
 				continue
 			}
+			local := localOf(&b.ctl[i], int(b.in[i].hdr.Controllen))
 			sc.out = b.outs[i][:0]
-			out := s.serveDatagram(u, b.bufs[i][:b.in[i].len], client, sc)
+			out := s.serveDatagram(u, b.bufs[i][:b.in[i].len], client, local, sc)
 			if out == nil {
 				continue
 			}
@@ -254,6 +282,13 @@ func (u *batchUDP) serve(s *Server) {
 			b.oIov[k].SetLen(len(out))
 			b.out[k].hdr.Name = b.in[i].hdr.Name
 			b.out[k].hdr.Namelen = b.in[i].hdr.Namelen
+			if n := putSource(&b.octl[k], u.family, local); n > 0 {
+				b.out[k].hdr.Control = (*byte)(unsafe.Pointer(&b.octl[k]))
+				b.out[k].hdr.SetControllen(n)
+			} else {
+				b.out[k].hdr.Control = nil
+				b.out[k].hdr.SetControllen(0)
+			}
 			k++
 		}
 		u.send(b, k)
@@ -304,15 +339,77 @@ func ntohs(p uint16) uint16 {
 	return uint16(b[0])<<8 | uint16(b[1])
 }
 
-func (u *batchUDP) writeTo(b []byte, to netip.AddrPort) {
+// ctlBuf holds the control messages of one datagram, aligned as struct
+// cmsghdr: the destination recvmmsg reports, or the source to send from.
+// 64 bytes hold one IPv4 or IPv6 packet-info message.
+type ctlBuf [8]uint64
+
+// localOf returns the destination address of a datagram from the n bytes
+// of control messages recvmmsg wrote to c: the address to answer from.
+// Without one (a socket on one address) it is invalid.
+func localOf(c *ctlBuf, n int) netip.Addr {
+	base := unsafe.Pointer(c)
+	n = min(n, int(unsafe.Sizeof(*c)))
+	for off := 0; off+unix.SizeofCmsghdr <= n; {
+		h := (*unix.Cmsghdr)(unsafe.Add(base, off))
+		l := int(h.Len)
+		if l < unix.CmsgLen(0) || off+l > n {
+			break
+		}
+		data, dlen := unsafe.Add(base, off+unix.CmsgLen(0)), l-unix.CmsgLen(0)
+		switch {
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && dlen >= unix.SizeofInet4Pktinfo:
+			// ipi_spec_dst: the destination, or for a broadcast the
+			// address of the interface it came in on.
+			return netip.AddrFrom4((*unix.Inet4Pktinfo)(data).Spec_dst)
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && dlen >= unix.SizeofInet6Pktinfo:
+			return netip.AddrFrom16((*unix.Inet6Pktinfo)(data).Addr)
+		}
+		off += unix.CmsgSpace(dlen)
+	}
+	return netip.Addr{}
+}
+
+// putSource writes into c the control message that sends a datagram on a
+// socket of family from local, and returns its length: 0 (send from the
+// address the kernel picks) when local is invalid, unspecified, multicast
+// or of the other family. The interface is left to the route back to the
+// client (a link-local client's comes with its address), as it would be
+// without the message.
+func putSource(c *ctlBuf, family int, local netip.Addr) int {
+	if !local.IsValid() || local.IsUnspecified() || local.IsMulticast() {
+		return 0
+	}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(c))
+	data := unsafe.Add(unsafe.Pointer(c), unix.CmsgLen(0))
+	switch {
+	case family == unix.AF_INET && local.Is4():
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+		*(*unix.Inet4Pktinfo)(data) = unix.Inet4Pktinfo{Spec_dst: local.As4()}
+		return unix.CmsgSpace(unix.SizeofInet4Pktinfo)
+	case family == unix.AF_INET6 && !local.Is4():
+		// An IPv4 client's destination, ::ffff:a.b.c.d, goes back
+		// as it came: the kernel sends from a.b.c.d.
+		h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+		*(*unix.Inet6Pktinfo)(data) = unix.Inet6Pktinfo{Addr: local.As16()}
+		return unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+	}
+	return 0
+}
+
+func (u *batchUDP) writeTo(b []byte, to netip.AddrPort, local netip.Addr) {
 	var sa unix.Sockaddr
 	if a := to.Addr(); a.Is4() {
 		sa = &unix.SockaddrInet4{Port: int(to.Port()), Addr: a.As4()}
 	} else {
 		sa = &unix.SockaddrInet6{Port: int(to.Port()), Addr: a.As16()}
 	}
+	c := new(ctlBuf)
+	oob := unsafe.Slice((*byte)(unsafe.Pointer(c)), putSource(c, u.family, local))
 	u.rc.Write(func(fd uintptr) bool {
-		unix.Sendto(int(fd), b, 0, sa)
+		unix.SendmsgN(int(fd), b, oob, sa, 0)
 		return true
 	})
 }

@@ -12,7 +12,11 @@ import (
 )
 
 // netUDP is the portable UDP socket: one net.UDPConn that every read loop
-// shares, one datagram per system call.
+// shares, one datagram per system call. It does not read a datagram's
+// destination: on a wildcard address the system picks a reply's source by
+// its route back to the client, which need not be the address the client
+// asked (and a client drops such a reply). Outside Linux, listen on one
+// address (docs/configuration.md, --listen).
 type netUDP struct {
 	c    *net.UDPConn
 	once sync.Once
@@ -42,13 +46,13 @@ func (u *netUDP) serve(s *Server) {
 			}
 			continue
 		}
-		if out := s.serveDatagram(u, buf[:n], client, sc); out != nil {
+		if out := s.serveDatagram(u, buf[:n], client, netip.Addr{}, sc); out != nil {
 			u.c.WriteToUDPAddrPort(out, client)
 		}
 	}
 }
 
-func (u *netUDP) writeTo(b []byte, to netip.AddrPort) { u.c.WriteToUDPAddrPort(b, to) }
+func (u *netUDP) writeTo(b []byte, to netip.AddrPort, _ netip.Addr) { u.c.WriteToUDPAddrPort(b, to) }
 
 func (u *netUDP) wake() { u.c.SetReadDeadline(time.Now()) }
 

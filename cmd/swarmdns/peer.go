@@ -243,8 +243,10 @@ func (n *nodeRole) servePeers(ctx context.Context, listen string) error {
 	}
 }
 
-// bindNodeLocal binds --node-local-address to lo and serves DNS on it
-// beside --listen, which must name one address.
+// bindNodeLocal binds --node-local-address to lo and serves DNS on it:
+// a wildcard --listen already takes it (and answers from it, as from every
+// address asked), a --listen of one other address gets a listener on it
+// beside.
 func (n *nodeRole) bindNodeLocal(srv *server.Server, log *logrus.Entry) error {
 	if n.opts.nodeLocalAddress == "" {
 		return nil
@@ -257,17 +259,20 @@ func (n *nodeRole) bindNodeLocal(srv *server.Server, log *logrus.Entry) error {
 	if err != nil {
 		return err
 	}
-	if listen.Addr().IsUnspecified() {
-		// A wildcard socket answers a datagram from the address the route
-		// back picks (the container's gateway), not from the node-local
-		// address the client asked, and the client drops the answer.
-		return fmt.Errorf("--node-local-address %s needs --listen on one address, not %s: UDP answers from a wildcard listener leave from the gateway's address, which a container drops; give --listen 127.0.0.1:%d (or the node's address) and swarmdns serves %s beside it", addr, srv.Addr, listen.Port(), addr)
+	covered := listen.Addr() == addr || listen.Addr() == netip.IPv6Unspecified()
+	if listen.Addr() == netip.IPv4Unspecified() {
+		if !addr.Unmap().Is4() {
+			// 0.0.0.0 takes IPv4 only over UDP, and over TCP (Go's
+			// dual-stack wildcard) leaves no room for a listener beside.
+			return fmt.Errorf("--node-local-address %s is IPv6, which --listen %s does not serve over UDP; give --listen :%d (IPv4 and IPv6) or one address", addr, srv.Addr, listen.Port())
+		}
+		covered = true
 	}
 	if n.binding, err = nodelocal.Bind(addr, "lo"); err != nil {
 		return err
 	}
 	log.WithFields(logrus.Fields{"address": n.binding.String(), "added": n.binding.Owned()}).Info("node-local address bound")
-	if listen.Addr() == addr {
+	if covered {
 		return nil
 	}
 	n.localDNS = &server.Server{

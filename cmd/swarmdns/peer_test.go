@@ -33,16 +33,16 @@ func TestPeerCertificateFlags(t *testing.T) {
 	}
 }
 
-func TestNodeLocalAddressNeedsAListenerOfOneAddress(t *testing.T) {
+func TestNodeLocalAddressThatNoListenerCanServeIsRefused(t *testing.T) {
 	tests := []struct {
 		name   string
 		listen string
 		addr   string
 		want   string
 	}{
-		{"a wildcard --listen is refused: its UDP answers would leave from the gateway's address", ":53", "169.254.53.53", "needs --listen on one address"},
-		{"an IPv6 wildcard --listen is refused too", "[::]:53", "169.254.53.53", "needs --listen on one address"},
-		{"a node-local address that is no IP is refused", "127.0.0.1:53", "node-local", "want an IP address"},
+		{"an IPv6 address with --listen 0.0.0.0, which takes IPv4 only over UDP", "0.0.0.0:53", "fd00:53::53", "is IPv6"},
+		{"a node-local address that is no IP", "127.0.0.1:53", "node-local", "want an IP address"},
+		{"a --listen that is no address", "localhost:53", "169.254.53.53", "want an IP address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
