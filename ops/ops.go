@@ -30,9 +30,13 @@ type Config struct {
 	// fails; 0 never (a watched file is never stale).
 	StaleAfter time.Duration
 	// Follower, on a follower, says which manager it follows; /readyz
-	// adds it as a second line (nil: not a follower).
+	// adds it as a second line, /v1/status shows it (nil: not a
+	// follower).
 	Follower func() FollowerStatus
-	Log      *logrus.Entry
+	// PeerServer, on a manager instance, reports its peer server;
+	// /v1/status lists the followers connected (nil: not one).
+	PeerServer func() PeerServerStatus
+	Log        *logrus.Entry
 	// Forwarder is shown on the page (traffic, upstream health); nil when
 	// swarmdns does not forward.
 	Forwarder Forwarder

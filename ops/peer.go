@@ -15,6 +15,8 @@ type FollowerStatus struct {
 	// none is.
 	Manager, ManagerNode string
 	Connected            bool
+	// Since is when the current (or last) session began (zero: none yet).
+	Since time.Time
 	// Behind is how many changes the manager announced that the follower
 	// has not applied.
 	Behind uint64
@@ -28,12 +30,30 @@ type FollowerStatus struct {
 }
 
 // PeerServerStatus is a manager instance's peer server, read at scrape
-// time.
+// time and by /v1/status.
 type PeerServerStatus struct {
 	Followers int
 	// Changes published, whole data sent (resets), followers dropped for
 	// not reading, handshakes refused, bytes sent.
 	Changes, Resets, Dropped, Refused, SentBytes uint64
+	// Head is the counter of the latest change.
+	Head uint64
+	// Connected are the followers connected, in no order (/v1/status
+	// sorts and pages them; the metrics only count them).
+	Connected []ConnectedFollower
+}
+
+// ConnectedFollower is one follower connected to a manager instance.
+type ConnectedFollower struct {
+	// Node and Role are what its certificate names (swarm-worker or
+	// swarm-manager); Addr is the address it connects from.
+	Node, Role, Addr string
+	// Since is when its stream began; LastHeard when it last said
+	// anything.
+	Since, LastHeard time.Time
+	// Behind is how many changes it has not said it applied.
+	Behind    uint64
+	SentBytes uint64
 }
 
 var (

@@ -27,6 +27,11 @@ type statusJSON struct {
 	DefaultScheduler string     `json:"default_scheduler"`
 	Stats            *statsJSON `json:"stats,omitempty"`
 	Networks         []netJSON  `json:"networks"`
+
+	// Following is, on a follower, the manager instance it follows;
+	// Peers, on a manager instance, its followers (status_peers.go).
+	Following *followingJSON `json:"following,omitempty"`
+	Peers     *peersJSON     `json:"peers,omitempty"`
 }
 
 type sourceJSON struct {
@@ -45,11 +50,16 @@ type netJSON struct {
 }
 
 // status serves /v1/status.
-func (o *Ops) status(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, o.statusView(time.Now()))
+func (o *Ops) status(w http.ResponseWriter, r *http.Request) {
+	page, err := parseFollowerPage(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, o.statusView(time.Now(), page))
 }
 
-func (o *Ops) statusView(now time.Time) *statusJSON {
+func (o *Ops) statusView(now time.Time, page followerPage) *statusJSON {
 	st := o.cfg.Store
 	src := st.Source()
 	out := &statusJSON{
@@ -69,6 +79,12 @@ func (o *Ops) statusView(now time.Time) *statusJSON {
 	reason := o.notReady(now)
 	out.Ready = reason == ""
 	snap := st.Snapshot()
+	if o.cfg.Follower != nil {
+		out.Following = followingView(o.cfg.Follower(), snap, now)
+	}
+	if o.cfg.PeerServer != nil {
+		out.Peers = peersView(o.cfg.PeerServer(), snap, page, now)
+	}
 	switch {
 	case snap == nil:
 		out.State, out.Reason = "no data", reason

@@ -21,6 +21,10 @@ type Config struct {
 	MaxAnswers int
 	// PreferLocal answers tasks on Data.LocalNode before the others.
 	PreferLocal bool
+	// PreferLabel, a node label, answers tasks on nodes whose value of it
+	// is Data.LocalNode's before the others (after the node's own, with
+	// PreferLocal); empty: no such tier.
+	PreferLabel string
 	// Networks restricts the default view (clients with no network
 	// context) to these networks, by name or ID; empty means every network.
 	Networks []string
@@ -142,6 +146,7 @@ type builder struct {
 	data *Data
 
 	cluster   cluster     // the Data by ID, and each service's running tasks
+	where     localities  // each task's locality, by its node
 	collected collection  // every name, with what it collects in each view
 	policies  policyTable // the scheduler policies met, numbered
 	packer                // packs collected names into RRSets and views
@@ -221,7 +226,7 @@ func sizesFor(d *Data, allNamesIndexed bool) buildSizes {
 
 func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 	size := sizesFor(d, cfg.allNamesIndexed)
-	b := &builder{cfg: cfg, data: d, shapeIndexed: !cfg.allNamesIndexed, key: make([]byte, 0, keyScratch)}
+	b := &builder{cfg: cfg, data: d, shapeIndexed: !cfg.allNamesIndexed, key: make([]byte, 0, keyScratch), where: newLocalities(d, cfg)}
 	b.collected = newCollection(size, d)
 	b.policies = policyTable{
 		lookup:      cfg.Policies,
@@ -235,7 +240,7 @@ func newBuilder(d *Data, cfg Config, prev *Snapshot) *builder {
 		prev:        prev,
 		domain:      packName(nil, cfg.Domain),
 		maxAnswers:  cfg.MaxAnswers,
-		preferLocal: cfg.PreferLocal && d.LocalNode != "",
+		srvPriority: b.where.priority,
 		tab: &table{
 			recs:  make([]rec, 0, size.recs+16),
 			bytes: make([]byte, 0, size.bytes+1024),

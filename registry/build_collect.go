@@ -94,10 +94,10 @@ type addrRec struct {
 	weight uint32
 	info   uint32
 	is4    bool
-	local  bool
+	local  locality
 }
 
-func newAddrRec(a netip.Addr, weight, info uint32, local bool) addrRec {
+func newAddrRec(a netip.Addr, weight, info uint32, local locality) addrRec {
 	a = a.Unmap()
 	return addrRec{ip: a.As16(), is4: a.Is4(), weight: weight, info: info, local: local}
 }
@@ -122,7 +122,7 @@ type srvRec struct {
 	port   uint16
 	weight uint32
 	info   uint32
-	local  bool
+	local  locality
 	glue   []netip.Addr
 }
 

@@ -118,7 +118,20 @@ func goldenCases(t *testing.T) []goldenCase {
 		{"example-network", example, Config{Networks: []string{"frontend"}}},
 		{"generated", generated, Config{}},
 		{"generated-local", withLocal(generated, "node1"), local},
+		{"generated-zone", withZones(generated, "node1"), Config{PreferLocal: true, PreferLabel: "zone", MaxAnswers: 3, Policy: "weighted"}},
 	}
+}
+
+// withZones puts node0 and node1 in zone a and node2, undrained, in zone
+// b, and runs on node: with --prefer-label zone every tier has tasks.
+func withZones(d *Data, node string) *Data {
+	c := withLocal(d, node)
+	c.Nodes = []Node{
+		{ID: "node0", Hostname: "a", Labels: map[string]string{"zone": "a"}},
+		{ID: "node1", Hostname: "b", Labels: map[string]string{LabelWeight: "3", "zone": "a"}},
+		{ID: "node2", Hostname: "c", Labels: map[string]string{"zone": "b"}},
+	}
+	return c
 }
 
 func withLocal(d *Data, node string) *Data {

@@ -20,7 +20,7 @@ type packer struct {
 	prev        *Snapshot
 	domain      []byte // the zone in wire format
 	maxAnswers  int
-	preferLocal bool // Config.PreferLocal, with a local node known
+	srvPriority [len(tiers)]uint16 // by locality (see localities)
 
 	// What it packs into.
 	tab         *table
@@ -46,7 +46,7 @@ type packer struct {
 type packScratch struct {
 	netViews []int32
 	v4, v6   []addrRec
-	local    []bool
+	local    []locality
 	ptrs     []keyRef
 	key      []byte
 	seen     map[[16]byte]struct{}
@@ -116,7 +116,7 @@ func (b *builder) secondPacker() *packer {
 		prev:        b.prev,
 		domain:      b.domain,
 		maxAnswers:  b.maxAnswers,
-		preferLocal: b.preferLocal,
+		srvPriority: b.srvPriority,
 		tab: &table{
 			bytes: make([]byte, 0, 56*t+32*s+1024),
 			recs:  make([]rec, 0, t+s+16),

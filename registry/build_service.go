@@ -31,7 +31,7 @@ type taskInfo struct {
 	name   int32 // its name's number once added, else -1
 	info   uint32
 	weight uint32
-	local  bool
+	local  locality
 }
 
 // networkPass is what adding one service knows on one of its networks.
@@ -108,17 +108,13 @@ func (b *builder) serviceNetworks(svc *Service, tasks []*Task) []string {
 // taskInfos numbers each task's ID in the record table's infos and works
 // out its weight and locality.
 func (b *builder) taskInfos(si *svcInfo, tasks []*Task) []taskInfo {
-	localNode := ""
-	if b.cfg.PreferLocal {
-		localNode = b.data.LocalNode
-	}
 	ti := b.perService.tasks[:0]
 	for _, t := range tasks {
 		ti = append(ti, taskInfo{
 			name:   -1,
 			info:   uint32(len(b.tab.infos)),
 			weight: si.weight * b.nodeWeight(t.NodeID),
-			local:  localNode != "" && t.NodeID == localNode,
+			local:  b.where.of(t.NodeID, b.cluster.nodes),
 		})
 		b.tab.infos = append(b.tab.infos, t.ID)
 	}
@@ -143,7 +139,7 @@ func (b *builder) serviceOn(sp *servicePass, netID string) {
 	}
 	if vip, ok := sp.svc.VIPOn(netID); ok && vip.IsValid() {
 		np.vipRecs = recsRef{off: uint32(len(c.arena)), n: 1}
-		c.arena = append(c.arena, newAddrRec(vip, max(si.weight, 1), infoVIP, false))
+		c.arena = append(c.arena, newAddrRec(vip, max(si.weight, 1), infoVIP, elsewhere))
 	}
 	names := append(b.perService.names[:0], si.name)
 	names = b.aliases(names, sp.svc, si, netID)

@@ -130,12 +130,12 @@ func (p *packer) addrSet(t uint16, recs []addrRec, sb *collector, n int32, netwo
 		return -1
 	}
 	first := len(p.tab.recs)
-	var local []bool // nil while no record is local: the same as all false
+	var local []locality // nil while every record is elsewhere
 	for i, r := range recs {
 		off := len(p.tab.bytes)
 		p.tab.bytes = packAddr(p.tab.bytes, sb.ttl, r.addr())
 		p.tab.recs = append(p.tab.recs, rec{off: uint32(off), n: uint16(len(p.tab.bytes) - off), weight: r.weight, info: r.info})
-		if r.local && local == nil {
+		if r.local != elsewhere && local == nil {
 			local = p.scratchLocal(len(recs))
 		}
 		if local != nil {
@@ -169,10 +169,7 @@ func (p *packer) srvSet(sb *collector, srvs []srvRec, n int32, network int32) in
 		} else if hasSRV(srvs[:i], k) {
 			continue
 		}
-		prio := uint16(0)
-		if !r.local && p.preferLocal {
-			prio = 1
-		}
+		prio := p.srvPriority[r.local]
 		// The target, the task's name in the zone, packed.
 		target := packLabels(p.scratch.key[:0], p.collected.refKey(p.collected.ref(r.task)))
 		target = append(target, p.domain...)
@@ -218,7 +215,7 @@ func (p *packer) ptrSet(sb *collector, n int32, network int32) int32 {
 // zero-weight records, compiles the scheduler and carries the rotation
 // state over from the previous snapshot when nothing changed. It returns
 // the set's number.
-func (p *packer) finish(t uint16, ttl uint32, first int, policyName string, limit int, local []bool, n int32, network int32) int32 {
+func (p *packer) finish(t uint16, ttl uint32, first int, policyName string, limit int, local []locality, n int32, network int32) int32 {
 	recs := p.tab.recs[first:]
 	anyWeight := false
 	for i := range recs {
@@ -323,54 +320,58 @@ func newState(chunk *[]scheduler.State) *scheduler.State {
 	return st
 }
 
-// scratchLocal returns a zeroed []bool of n, reused from set to set
-// (finish reads it and keeps nothing).
-func (p *packer) scratchLocal(n int) []bool {
+// scratchLocal returns n localities, all elsewhere, reused from set to
+// set (finish reads them and keeps nothing).
+func (p *packer) scratchLocal(n int) []locality {
 	if cap(p.scratch.local) < n {
-		p.scratch.local = make([]bool, n)
+		p.scratch.local = make([]locality, n)
 	}
 	l := p.scratch.local[:n]
 	clear(l)
 	return l
 }
 
-// compileGroups compiles the policy over all records, or over the local
-// and remote groups separately when some but not all records are local.
-func compileGroups(policy scheduler.Policy, weights []uint32, local []bool) scheduler.Orderer {
-	nl := 0
+// compileGroups compiles the policy over all records, or over each tier
+// of locality separately, nearest first, when the records are in more
+// than one.
+func compileGroups(policy scheduler.Policy, weights []uint32, local []locality) scheduler.Orderer {
+	var count [len(tiers)]int
 	for _, l := range local {
-		if l {
-			nl++
-		}
+		count[l]++
 	}
-	if nl == 0 || nl == len(weights) {
+	if local == nil || count[thisNode] == len(weights) || count[sameLabel] == len(weights) || count[elsewhere] == len(weights) {
 		return policy.Compile(weights)
 	}
-	var li, ri []int
-	var lw, rw []uint32
-	for i, w := range weights {
-		if local[i] {
-			li, lw = append(li, i), append(lw, w)
-		} else {
-			ri, rw = append(ri, i), append(rw, w)
+	var groups []scheduler.Group
+	for _, t := range tiers {
+		if count[t] == 0 {
+			continue
 		}
+		g, w := make([]int, 0, count[t]), make([]uint32, 0, count[t])
+		for i, l := range local {
+			if l == t {
+				g, w = append(g, i), append(w, weights[i])
+			}
+		}
+		groups = append(groups, scheduler.Group{Indices: g, Orderer: policy.Compile(w)})
 	}
-	return scheduler.Grouped(
-		scheduler.Group{Indices: li, Orderer: policy.Compile(lw)},
-		scheduler.Group{Indices: ri, Orderer: policy.Compile(rw)},
-	)
+	return scheduler.Grouped(groups...)
 }
 
 // fingerprint identifies a set's content for rotation carry-over and for
 // telling views apart: a hash of the policy, and of each record with its
 // weight and locality, taken eight bytes at a time.
-func fingerprint(policy string, bytes []byte, recs []rec, local []bool) uint64 {
+func fingerprint(policy string, bytes []byte, recs []rec, local []locality) uint64 {
 	h := printWords(printSeed, []byte(policy))
 	for i := range recs {
 		h = printWords(h, bytes[recs[i].off:recs[i].off+uint32(recs[i].n)])
+		// The weight's 32 bits above a bit for this node, and a bit for
+		// the label's tier above them.
 		w := uint64(recs[i].weight) << 1
-		if local != nil && local[i] {
+		if local != nil && local[i] == thisNode {
 			w |= 1
+		} else if local != nil && local[i] == sameLabel {
+			w |= 1 << 33
 		}
 		h = printMix(h, w)
 	}

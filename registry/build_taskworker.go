@@ -173,7 +173,8 @@ func (w *taskWorker) file(j taskIDJob) {
 	w.heads[x] = e
 }
 
-var localOne = []bool{true}
+// localOne is a single record's locality slice as addrSet makes it.
+var localOne = [len(tiers)][]locality{sameLabel: {sameLabel}, thisNode: {thisNode}}
 
 // packSet packs a single-record task's record alone, as addrSet and
 // finish do for a set of one record.
@@ -190,10 +191,7 @@ func (w *taskWorker) packSet(j *singleSetJob, pol *resolvedPolicy) {
 	}
 	first := len(w.recs)
 	w.recs = append(w.recs, rec{off: uint32(off), n: uint16(len(w.bytes) - off), weight: wt, info: j.rec.info})
-	var local []bool
-	if j.rec.local {
-		local = localOne
-	}
+	local := localOne[j.rec.local]
 	rs := RRSet{Type: t, TTL: j.ttl, first: uint32(first), n: 1, limit: int32(min(w.maxAnswers, 1<<30)), pol: pol.idx}
 	rs.print = fingerprint(pol.name, w.bytes, w.recs[first:], local)
 	w.sets = append(w.sets, rs)

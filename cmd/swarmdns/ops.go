@@ -41,8 +41,10 @@ type opsRuntime struct {
 	queryLog *ops.QueryLog
 	http     *ops.Ops
 	forward  ops.Forwarder // nil when not forwarding
-	// follower, on a follower, tells /readyz whom it follows (peer.go).
-	follower func() ops.FollowerStatus
+	// follower, on a follower, tells /readyz whom it follows; peerServer,
+	// on a manager instance, tells /v1/status its followers (peer.go).
+	follower   func() ops.FollowerStatus
+	peerServer func() ops.PeerServerStatus
 }
 
 // startOps sets up metrics and the query log; call it before the source
@@ -94,7 +96,7 @@ func (r *opsRuntime) serveHTTP(h *server.Handler) error {
 	}
 	r.http = ops.New(ops.Config{
 		Store: r.store, Handler: h, Metrics: r.metrics,
-		StaleAfter: r.opts.staleAfter, Follower: r.follower, Log: r.log.WithField("component", "http"),
+		StaleAfter: r.opts.staleAfter, Follower: r.follower, PeerServer: r.peerServer, Log: r.log.WithField("component", "http"),
 		Forwarder: r.forward,
 	})
 	return r.http.Start(r.opts.httpListen)

@@ -164,6 +164,7 @@ func (n *nodeRole) observe(store *registry.Store, rt *opsRuntime) {
 	}
 	if n.server != nil {
 		store.Observe(n.server)
+		rt.peerServer = n.peerServerStatus
 		if err := rt.metrics.AddPeerServer(n.peerServerStatus); err != nil {
 			rt.log.WithError(err).Warn("peer server metrics not registered")
 		}
@@ -179,17 +180,25 @@ func (n *nodeRole) observe(store *registry.Store, rt *opsRuntime) {
 func (n *nodeRole) followerStatus() ops.FollowerStatus {
 	s := n.follower.Status()
 	return ops.FollowerStatus{
-		Manager: s.Manager, ManagerNode: s.ManagerNode, Connected: s.Connected, Behind: s.Behind(),
+		Manager: s.Manager, ManagerNode: s.ManagerNode, Connected: s.Connected, Since: s.Since, Behind: s.Behind(),
 		LastHeard: s.LastHeard, Switches: s.Switches, LastError: s.LastError,
 	}
 }
 
 func (n *nodeRole) peerServerStatus() ops.PeerServerStatus {
 	s := n.server.Status()
-	return ops.PeerServerStatus{
+	out := ops.PeerServerStatus{
 		Followers: len(s.Followers), Changes: s.Changes, Resets: s.Resets,
-		Dropped: s.Dropped, Refused: s.Refused, SentBytes: s.SentBytes,
+		Dropped: s.Dropped, Refused: s.Refused, SentBytes: s.SentBytes, Head: s.Head,
+		Connected: make([]ops.ConnectedFollower, len(s.Followers)),
 	}
+	for i, f := range s.Followers {
+		out.Connected[i] = ops.ConnectedFollower{
+			Node: f.NodeID, Role: f.Role, Addr: f.Addr, Since: f.Since, LastHeard: f.LastHeard,
+			Behind: f.Behind, SentBytes: f.SentBytes,
+		}
+	}
+	return out
 }
 
 // startNode binds the node-local address and serves DNS on it beside srv

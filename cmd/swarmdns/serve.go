@@ -38,6 +38,7 @@ type serveOptions struct {
 	maxAnswers   int
 	networks     []string
 	preferLocal  bool
+	preferLabel  string
 
 	upstreams       []string
 	resolvConf      string
@@ -83,6 +84,7 @@ func newServeCommand() *cobra.Command {
 	f.IntVar(&o.maxAnswers, "max-answers", 0, "at most this many records per A, AAAA or SRV answer (0: all)")
 	f.StringSliceVar(&o.networks, "network", nil, "restrict the answers for clients with no network context to these networks (repeatable)")
 	f.BoolVar(&o.preferLocal, "prefer-local", false, "answer tasks on this node before the others")
+	f.StringVar(&o.preferLabel, "prefer-label", "", "answer tasks on nodes whose value of this node label is this node's before the others (after this node's own, with --prefer-local)")
 
 	f.StringSliceVar(&o.upstreams, "upstream", nil, "resolver for names outside the registry, ip[:port] (repeatable; default: the nameservers of --resolv-conf)")
 	f.StringVar(&o.resolvConf, "resolv-conf", forward.DefaultResolvConf, "resolv.conf to take upstreams from when no --upstream is given")
@@ -183,6 +185,9 @@ func (o *serveOptions) run(ctx context.Context) error {
 	if o.maxUDPSize < 512 || o.maxUDPSize > 65535 {
 		return fmt.Errorf("--max-udp-size: %d bytes is out of range; use 512 to 65535 (default %d, which fits any path without fragments)", o.maxUDPSize, server.DefaultMaxUDPSize)
 	}
+	if strings.ContainsAny(o.preferLabel, "= \t\n") {
+		return fmt.Errorf("--prefer-label %q: want the key of a node label (zone), not key=value", o.preferLabel)
+	}
 	logger, err := newLogger(o.logLevel, o.logFormat)
 	if err != nil {
 		return err
@@ -198,7 +203,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 	}
 	rcfg := registry.Config{
 		Domain: o.domain, TTL: o.ttl, Policy: o.scheduler, MaxAnswers: o.maxAnswers,
-		Networks: o.networks, PreferLocal: o.preferLocal, Nameservers: nameservers,
+		Networks: o.networks, PreferLocal: o.preferLocal, PreferLabel: o.preferLabel, Nameservers: nameservers,
 	}
 	if xfr != nil {
 		rcfg.Serial = xfr.Serial

@@ -55,7 +55,23 @@ function ago(seconds) {
   return Math.round(seconds / 3600) + " h ago";
 }
 
+// lasted says how long something has lasted: "5 s", "3 min", "2 h".
+function lasted(seconds) {
+  if (seconds < 90) return Math.round(seconds) + " s";
+  if (seconds < 5400) return Math.round(seconds / 60) + " min";
+  return Math.round(seconds / 3600) + " h";
+}
+
 function pct(x) { return (100 * x).toFixed(1) + "%"; }
+
+function bytes(n) {
+  if (n < 1024) return n + " B";
+  if (n < 1024 * 1024) return (n / 1024).toFixed(1) + " KiB";
+  if (n < 1024 * 1024 * 1024) return (n / 1024 / 1024).toFixed(1) + " MiB";
+  return (n / 1024 / 1024 / 1024).toFixed(1) + " GiB";
+}
+
+function changes(n) { return n === 1 ? "1 change" : n + " changes"; }
 
 function clear(node, ...kids) { node.replaceChildren(...kids); }
 
@@ -63,9 +79,15 @@ function clear(node, ...kids) { node.replaceChildren(...kids); }
 
 let networks = [];
 
+// The followers of a manager instance, a page at a time.
+const followerState = {offset: 0, limit: 10, filter: ""};
+let refreshStatusNow = () => {};
+
 async function refreshStatus() {
+  const q = new URLSearchParams({followers_offset: followerState.offset, followers_limit: followerState.limit});
+  if (followerState.filter) q.set("followers_q", followerState.filter);
   let s;
-  try { s = await getJSON("/v1/status"); } catch (e) {
+  try { s = await getJSON("/v1/status?" + q); } catch (e) {
     const b = $("status-badge");
     b.textContent = "unreachable";
     b.className = "badge stale";
@@ -84,6 +106,8 @@ async function refreshStatus() {
     ["Last sync", s.last_sync ? ago(s.seconds_since_sync) + " · " + new Date(s.last_sync).toLocaleTimeString() : "never"],
   ];
   if (s.last_sync_error) facts.push(["Last sync error", s.last_sync_error]);
+  if (s.following) facts.push(...followingFacts(s.following));
+  if (s.peers) facts.push(["Followers", followersSummary(s.peers)]);
   if (s.serial) {
     facts.push(["Serial", String(s.serial)]);
     facts.push(["Snapshot built", new Date(s.built).toLocaleString()]);
@@ -101,6 +125,55 @@ async function refreshStatus() {
       ...networks.filter((n) => n.client).map((n) => el("option", {value: n.client}, `${n.name} (${n.client})`)));
     sel.value = keep;
   }
+  showFollowers(s.peers);
+}
+
+// followingFacts are a follower's lines of "Now": the manager instance it
+// follows, whether it is connected to it, how far behind, last heard.
+function followingFacts(f) {
+  let who = f.manager || "none yet";
+  if (f.manager_node) who += " · node " + (f.manager_hostname ? f.manager_hostname + " (" + f.manager_node + ")" : f.manager_node);
+  let link = f.connected ? "connected" : "not connected";
+  if (f.since) link += (f.connected ? " since " : ", last session began ") + new Date(f.since).toLocaleTimeString();
+  if (!f.connected && f.last_error) link += ": " + f.last_error;
+  return [
+    ["Follows", who],
+    ["Manager link", link],
+    ["Behind", changes(f.behind_changes)],
+    ["Last heard", ago(f.seconds_since_heard)],
+  ];
+}
+
+function followersSummary(p) {
+  let s = `${p.followers} connected`;
+  s += p.lagging ? ` · ${p.lagging} behind, the most by ${changes(p.most_behind_changes)}` : p.followers ? " · all current" : "";
+  return s + ` · ${bytes(p.sent_bytes)} sent`;
+}
+
+// showFollowers draws the page of followers, on a manager instance.
+function showFollowers(p) {
+  const box = $("followers");
+  box.hidden = !p;
+  if (!p) return;
+  const page = p.page;
+  if (page.total > 0 && page.offset >= page.total) {
+    followerState.offset = Math.max(0, Math.floor((page.total - 1) / followerState.limit) * followerState.limit);
+    refreshStatusNow();
+    return;
+  }
+  const rows = page.followers.map((f) => el("tr", {class: "follower", "data-node": f.node, "data-behind": f.behind_changes},
+    el("td", {}, f.hostname ? f.hostname + " " : "", el("span", {class: "mono muted"}, f.node), " ", el("span", {class: "muted small"}, f.role)),
+    el("td", {class: "mono"}, f.addr),
+    el("td", {}, lasted(f.seconds_connected)),
+    el("td", {class: "num"}, changes(f.behind_changes)),
+    el("td", {}, ago(f.seconds_since_heard)),
+    el("td", {class: "num"}, bytes(f.sent_bytes))));
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", {colspan: 6, class: "empty"}, followerState.filter ? "No follower matches." : "No follower is connected.")));
+  clear($("followers-table").tBodies[0], ...rows);
+  const from = page.total ? page.offset + 1 : 0, to = page.offset + page.followers.length;
+  $("followers-count").textContent = `${from}–${to} of ${page.total}`;
+  $("followers-prev").disabled = page.offset === 0;
+  $("followers-next").disabled = to >= page.total;
 }
 
 // ---- Services ----
@@ -333,7 +406,7 @@ function debounce(fn, ms) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  every(2000, refreshStatus);
+  refreshStatusNow = every(2000, refreshStatus);
   refreshServicesNow = every(5000, refreshServices);
   every(3000, refreshSpread);
   every(2000, refreshTraffic);
@@ -344,6 +417,13 @@ document.addEventListener("DOMContentLoaded", () => {
   }, 200));
   $("svc-prev").addEventListener("click", () => { svcState.offset = Math.max(0, svcState.offset - svcState.limit); refreshServicesNow(); });
   $("svc-next").addEventListener("click", () => { svcState.offset += svcState.limit; refreshServicesNow(); });
+  $("followers-filter").addEventListener("input", debounce((e) => {
+    followerState.filter = e.target.value.trim();
+    followerState.offset = 0;
+    refreshStatusNow();
+  }, 200));
+  $("followers-prev").addEventListener("click", () => { followerState.offset = Math.max(0, followerState.offset - followerState.limit); refreshStatusNow(); });
+  $("followers-next").addEventListener("click", () => { followerState.offset += followerState.limit; refreshStatusNow(); });
   $("spread-filter").addEventListener("input", debounce((e) => { spreadFilter = e.target.value.trim(); refreshSpread(); }, 200));
   $("ask-form").addEventListener("submit", ask);
 });

@@ -16,8 +16,8 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/swarmdns/swarmdns/internal/pkitest"
 	"github.com/swarmdns/swarmdns/registry"
-	"github.com/swarmdns/swarmdns/registry/peer/internal/pkitest"
 	"github.com/swarmdns/swarmdns/registry/peer/swarmpki"
 )
 

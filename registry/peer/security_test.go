@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/swarmdns/swarmdns/registry/peer/internal/pkitest"
+	"github.com/swarmdns/swarmdns/internal/pkitest"
 	"github.com/swarmdns/swarmdns/registry/peer/peerpb"
 	"github.com/swarmdns/swarmdns/registry/peer/swarmpki"
 )

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarmdns/swarmdns/registry/peer/internal/pkitest"
+	"github.com/swarmdns/swarmdns/internal/pkitest"
 	"github.com/swarmdns/swarmdns/registry/peer/swarmpki"
 )
 
