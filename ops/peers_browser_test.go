@@ -59,7 +59,7 @@ func servePage(t *testing.T, store *registry.Store, cfg ops.Config) string {
 
 func newStore(t *testing.T) *registry.Store {
 	t.Helper()
-	st, err := registry.NewStore(registry.Config{Domain: "swarm.local.", TTL: 5}, quiet())
+	st, err := registry.NewStore(registry.Config{Domain: "swarm.internal.", TTL: 5}, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

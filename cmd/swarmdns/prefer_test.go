@@ -53,7 +53,7 @@ func TestPreferLabelFlagOrdersTheRealServersAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]uint16{"web.1.ta.swarm.local.": 0, "web.2.tb.swarm.local.": 1, "web.3.tc.swarm.local.": 2}
+	want := map[string]uint16{"web.1.ta.swarm.internal.": 0, "web.2.tb.swarm.internal.": 1, "web.3.tc.swarm.internal.": 2}
 	if len(resp.Answer) != len(want) {
 		t.Fatalf("SRV answer %v", resp.Answer)
 	}
