@@ -3,7 +3,6 @@ package registry
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/swarmdns/swarmdns/scheduler"
@@ -132,16 +131,19 @@ func (c *dataCheck) vips(i int) {
 
 // tasks checks the slots and addresses of every task.
 func (c *dataCheck) tasks() {
-	type slotKey struct {
-		svc  string
-		slot int
-	}
+	type slotKey struct{ svc, slot int32 }
 	type addrKey struct {
-		net  string
+		net  int32
 		addr netip.Addr
 	}
-	slots := map[slotKey]int{}
-	addrs := map[addrKey]int{}
+	netIdx := make(map[string]int32, len(c.d.Networks))
+	for i := range c.d.Networks {
+		netIdx[c.d.Networks[i].ID] = int32(i)
+	}
+	// Sized up front, and keyed by numbers: maps of 100,000 tasks cost
+	// their growth and their string hashing more than their filling.
+	slots := make(map[slotKey]int, len(c.d.Tasks))
+	addrs := make(map[addrKey]int, len(c.d.Tasks))
 	for ti := range c.d.Tasks {
 		t := &c.d.Tasks[ti]
 		si, ok := c.svcIdx[t.ServiceID]
@@ -151,7 +153,7 @@ func (c *dataCheck) tasks() {
 		svc := &c.d.Services[si]
 		running := t.State == TaskRunning
 		if running && !svc.Global && t.Slot > 0 {
-			k := slotKey{t.ServiceID, t.Slot}
+			k := slotKey{int32(si), int32(t.Slot)}
 			if other, dup := slots[k]; dup {
 				c.add(Problem{Service: si, Task: ti, Node: -1,
 					Err: fmt.Errorf("task %s: slot %d has another running task, %s", t.ID, t.Slot, c.d.Tasks[other].ID)})
@@ -160,20 +162,26 @@ func (c *dataCheck) tasks() {
 			}
 		}
 		for _, na := range t.Addresses {
-			nw := c.nets[na.Network]
+			ni, known := netIdx[na.Network]
+			var nw *Network
+			if known {
+				nw = &c.d.Networks[ni]
+			} else {
+				ni = -1 // one network the data does not list: still one network
+			}
 			for _, a := range na.Addrs {
-				if nw != nil && len(nw.Subnets) > 0 && !slices.ContainsFunc(nw.Subnets, func(p netip.Prefix) bool { return p.Contains(a) }) {
+				if nw != nil && len(nw.Subnets) > 0 && !inSubnets(nw.Subnets, a) {
 					c.add(Problem{Service: si, Task: ti, Node: -1, Network: na.Network, Addr: a,
 						Err: fmt.Errorf("task %s: address %s is outside network %s's subnets (%s)", t.ID, a, nw.Name, prefixList(nw.Subnets))})
 				}
-				if !running {
+				if !running || !known {
 					continue
 				}
-				k := addrKey{na.Network, a}
+				k := addrKey{ni, a}
 				if other, dup := addrs[k]; dup {
 					o := &c.d.Tasks[other]
 					c.add(Problem{Service: si, Task: ti, Node: -1, Network: na.Network, Addr: a,
-						Err: fmt.Errorf("task %s: address %s on network %s is also task %s's (service %s)", t.ID, a, c.netName(na.Network), o.ID, c.svcName(o.ServiceID))})
+						Err: fmt.Errorf("task %s: address %s on network %s is also task %s's (service %s)", t.ID, a, nw.Name, o.ID, c.svcName(o.ServiceID))})
 				} else {
 					addrs[k] = ti
 				}
@@ -182,11 +190,13 @@ func (c *dataCheck) tasks() {
 	}
 }
 
-func (c *dataCheck) netName(id string) string {
-	if nw := c.nets[id]; nw != nil {
-		return nw.Name
+func inSubnets(subnets []netip.Prefix, a netip.Addr) bool {
+	for _, p := range subnets {
+		if p.Contains(a) {
+			return true
+		}
 	}
-	return id
+	return false
 }
 
 func (c *dataCheck) svcName(id string) string {

@@ -21,8 +21,11 @@ type problemReport struct {
 
 // published reports the problems of d, just built with these warnings.
 // The Store's build lock is held.
-func (r *problemReport) published(log *logrus.Entry, d *Data, networks []string, warnings []error) {
-	problems := CheckData(d)
+func (r *problemReport) published(log *logrus.Entry, d *Data, networks []string, warnings []error, checked bool) {
+	var problems []Problem
+	if !checked {
+		problems = CheckData(d)
+	}
 	now := make(map[string]bool, len(warnings)+len(problems))
 	for _, w := range warnings {
 		msg := w.Error()

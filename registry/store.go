@@ -59,7 +59,7 @@ func (s *Store) publish(d *Data) {
 	took := time.Since(start)
 	s.cur.Store(snap)
 	// After the swap: checking the data must not delay its answers.
-	s.problems.published(s.log, d, s.cfg.Networks, warnings)
+	s.problems.published(s.log, d, s.cfg.Networks, warnings, s.Source().Checked)
 	s.swaps.Add(1)
 	s.lastBuild.Store(int64(took))
 	st := snap.Stats()
