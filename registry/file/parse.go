@@ -107,7 +107,7 @@ func Parse(path string, raw []byte) (*registry.Data, error) {
 	}
 	v = newValidator(path, &root)
 	v.data(&f)
-	return nil, errors.Join(v.errs...)
+	return nil, errors.Join(v.sorted()...)
 }
 
 // decodeErrors explains why the file did not decode: a field that does not

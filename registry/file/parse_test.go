@@ -127,11 +127,19 @@ func TestInvalidRegistryFileIsRejectedWithLineFieldAndReason(t *testing.T) {
 	}
 }
 
-func TestEveryErrorOfAFileIsReported(t *testing.T) {
-	body := "services:\n  - {name: a, endpoint_mode: x}\n  - {name: b, mode: y}\n"
+func TestEveryErrorOfAFileIsReportedInLineOrder(t *testing.T) {
+	// The label error is found after the duplicate, and printed before it.
+	body := "services:\n  - {name: a, endpoint_mode: x, labels: {swarmdns.ttl: soon}}\n  - {name: a, mode: y}\n"
 	_, err := Parse("reg.yaml", []byte(body))
-	if err == nil || !strings.Contains(err.Error(), "reg.yaml:2:") || !strings.Contains(err.Error(), "reg.yaml:3:") {
-		t.Fatalf("error %v: want both lines 2 and 3", err)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	var lines []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		lines = append(lines, strings.SplitN(l, " ", 2)[0])
+	}
+	if got := strings.Join(lines, " "); got != "reg.yaml:2: reg.yaml:2: reg.yaml:3: reg.yaml:3:" {
+		t.Fatalf("errors on lines %s; want 2, 2, 3, 3:\n%v", got, err)
 	}
 }
 

@@ -23,7 +23,7 @@ var taskStateList = []string{"new", "pending", "assigned", "accepted", "preparin
 type validator struct {
 	path string
 	root *yaml.Node // nil on the first pass, which only finds whether there is an error
-	errs []error
+	errs []lineError
 	// strs shares the strings many tasks repeat (node IDs, states, port
 	// names) across the Data.
 	strs    registry.Interner
@@ -36,6 +36,22 @@ type validator struct {
 	// Scratch space reused from task to task.
 	netNames []string
 	addrs    []netip.Addr
+}
+
+// lineError is an error and the line it is on, to sort by.
+type lineError struct {
+	line int
+	err  error
+}
+
+// sorted returns the errors in the order of their lines.
+func (v *validator) sorted() []error {
+	slices.SortStableFunc(v.errs, func(a, b lineError) int { return a.line - b.line })
+	errs := make([]error, len(v.errs))
+	for i, e := range v.errs {
+		errs[i] = e.err
+	}
+	return errs
 }
 
 // taskPos is where a task is: task j of service i.
@@ -83,7 +99,8 @@ func (p at) String() string {
 
 // errorf records an error at a place: "FILE:LINE: PATH: message".
 func (v *validator) errorf(where at, format string, args ...any) {
-	v.errs = append(v.errs, fmt.Errorf("%s:%d: %s: %s", v.path, v.line(where), where, fmt.Sprintf(format, args...)))
+	line := v.line(where)
+	v.errs = append(v.errs, lineError{line, fmt.Errorf("%s:%d: %s: %s", v.path, line, where, fmt.Sprintf(format, args...))})
 }
 
 // line finds the YAML node at a place, for the line of an error; it
