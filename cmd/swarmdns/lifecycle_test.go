@@ -385,7 +385,9 @@ func TestSIGHUPWithAnInvalidConfigChangesNothing(t *testing.T) {
 		p.lines = nil
 		p.mu.Unlock()
 		p.cmd.Process.Signal(syscall.SIGHUP)
-		m := p.waitLog(t, func(m map[string]any) bool { return m["msg"] == "SIGHUP: the config file is invalid; no setting changed" })
+		m := p.waitLog(t, func(m map[string]any) bool {
+			return m["msg"] == "SIGHUP: the config file is invalid; no setting changed"
+		})
 		if m["level"] != "error" {
 			t.Errorf("%q: logged at %v, want error", bad, m["level"])
 		}

@@ -156,9 +156,9 @@ type loop struct {
 	sink registry.Sink
 	// last is the Data last handed to sink.
 	last        *registry.Data
-	synced      bool // a sync has succeeded
+	synced      bool        // a sync has succeeded
 	unreachable unreachable // what was logged of failed syncs (unreachable.go)
-	failures    int  // failed syncs in a row
+	failures    int         // failed syncs in a row
 	// followUp is the delay of the next follow-up resync; 0: none.
 	followUp time.Duration
 	// syncing holds the result of the sync under way; nil: none.
