@@ -306,6 +306,9 @@ wait:
 
 	for {
 		select {
+		case <-ctx.Done():
+			shutdown(srv, rt, sigs, log)
+			return nil
 		case err := <-srcErr:
 			if err != nil && !errors.Is(err, context.Canceled) {
 				shutdown(srv, rt, sigs, log)
