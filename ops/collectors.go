@@ -22,6 +22,7 @@ var (
 	descPolicies   = prometheus.NewDesc("swarmdns_registry_services_by_scheduler", "Services by the scheduler that orders their answers (--scheduler or label swarmdns.scheduler).", []string{"scheduler"}, nil)
 	descSwaps      = prometheus.NewDesc("swarmdns_snapshot_swaps_total", "Registry snapshots published.", nil, nil)
 	descSyncErrors = prometheus.NewDesc("swarmdns_sync_errors_total", "Syncs that could not read the source; the last snapshot keeps serving.", nil, nil)
+	descLabelErrs  = prometheus.NewDesc("swarmdns_registry_label_errors", "Services and nodes in the published snapshot whose value of this swarmdns label is ignored (the default applies); each is logged once as a warning.", []string{"label"}, nil)
 	descSinceSync  = prometheus.NewDesc("swarmdns_seconds_since_last_sync", "Seconds since the source last confirmed that the served data is current: a Swarm manager's last successful sync; for a watched registry file 0 while its last load succeeded, else since its first failed reload. Absent before the first sync.", nil, nil)
 )
 
@@ -31,7 +32,7 @@ func newRegistryCollector(store *registry.Store) registryCollector {
 
 // Describe implements prometheus.Collector.
 func (c registryCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descServices, descTasks, descNames, descPolicies, descSwaps, descSyncErrors, descSinceSync} {
+	for _, d := range []*prometheus.Desc{descServices, descTasks, descNames, descPolicies, descSwaps, descSyncErrors, descSinceSync, descLabelErrs} {
 		ch <- d
 	}
 }
@@ -52,6 +53,10 @@ func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descServices, prometheus.GaugeValue, float64(st.Services))
 	ch <- prometheus.MustNewConstMetric(descTasks, prometheus.GaugeValue, float64(st.Tasks))
 	ch <- prometheus.MustNewConstMetric(descNames, prometheus.GaugeValue, float64(st.Names))
+	labelErrs := c.store.LabelErrors()
+	for _, l := range registry.Labels {
+		ch <- prometheus.MustNewConstMetric(descLabelErrs, prometheus.GaugeValue, float64(labelErrs[l]), l)
+	}
 	counts := map[string]int{}
 	for _, name := range scheduler.Names() {
 		counts[name] = 0

@@ -12,8 +12,9 @@ func (o *Ops) healthz(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// readyz says whether the answers are current: a snapshot is published
-// and, for a source whose data can go stale, it synced within StaleAfter.
+// readyz says whether the answers are current: a snapshot is published,
+// every --network is one of its networks and, for a source whose data can
+// go stale, it synced within StaleAfter.
 func (o *Ops) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	now := time.Now()
@@ -37,6 +38,9 @@ func (o *Ops) notReady(now time.Time) string {
 			reason += "; last sync error: " + e
 		}
 		return reason
+	}
+	if np := st.NetworkProblem(); np != "" {
+		return np + "; clients with no network context get no answers"
 	}
 	stale := time.Duration(o.staleAfter.Load())
 	if stale <= 0 || !st.Source().Stales {

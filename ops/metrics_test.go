@@ -137,6 +137,15 @@ func TestRegistryMetrics(t *testing.T) {
 		}, []string{"swarmdns_seconds_since_last_sync "}, []string{"swarmdns_seconds_since_last_sync 0\n"}},
 		{"a Swarm source ages from its last successful sync", true, func(*fixture) { time.Sleep(5 * time.Millisecond) },
 			[]string{"swarmdns_seconds_since_last_sync "}, []string{"swarmdns_seconds_since_last_sync 0\n"}},
+		{"every label has an error count, zero when its values are good", true, nil,
+			[]string{`swarmdns_registry_label_errors{label="swarmdns.scheduler"} 0`, `swarmdns_registry_label_errors{label="swarmdns.weight"} 0`}, nil},
+		{"a bad label value from Swarm is counted by label", true, func(f *fixture) {
+			f.store.Update(&registry.Data{Services: []registry.Service{
+				{ID: "a", Name: "a", EndpointMode: registry.ModeDNSRR, Labels: map[string]string{registry.LabelScheduler: "weigthed"}},
+				{ID: "b", Name: "b", EndpointMode: registry.ModeDNSRR, Labels: map[string]string{registry.LabelScheduler: "fastest", registry.LabelTTL: "soon"}},
+			}})
+		}, []string{`swarmdns_registry_label_errors{label="swarmdns.scheduler"} 2`, `swarmdns_registry_label_errors{label="swarmdns.ttl"} 1`,
+			`swarmdns_registry_label_errors{label="swarmdns.ports"} 0`}, nil},
 		{"a failed sync counts", true, func(f *fixture) { f.store.Failed(errors.New("x")) },
 			[]string{"swarmdns_sync_errors_total 1"}, nil},
 		{"a successful sync is timed", true, func(f *fixture) { f.store.Synced(3 * time.Millisecond) },

@@ -107,6 +107,15 @@ func TestHealthAndReadiness(t *testing.T) {
 			func(*fixture) { time.Sleep(time.Millisecond) }, "/readyz", 200, "ready"},
 		{"SetStaleAfter applies to the next check", true, 30 * time.Second,
 			func(f *fixture) { f.ops.SetStaleAfter(time.Nanosecond); time.Sleep(time.Millisecond) }, "/readyz", 503, "stale"},
+		{"readyz fails naming a --network the registry does not have", true, 30 * time.Second,
+			func(f *fixture) {
+				cfg := f.store.Config()
+				cfg.Networks = []string{"nosuchnet"}
+				if err := f.store.Reconfigure(cfg); err != nil {
+					panic(err)
+				}
+				f.store.Rebuild()
+			}, "/readyz", 503, `not ready: --network "nosuchnet" names no network of the registry; it has `},
 		{"a source that never goes stale stays ready past stale-after", true, time.Nanosecond,
 			func(f *fixture) {
 				f.store.Describe(registry.SourceInfo{Kind: "file", Origin: "test.yaml"})

@@ -43,3 +43,21 @@ func BenchmarkBuild(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckData checks each generated registry as the Store does
+// after every publish (registry.CheckData); compare it with BenchmarkBuild
+// of the same size in the same run.
+func BenchmarkCheckData(b *testing.B) {
+	for _, size := range []benchdata.Size{benchdata.Small, benchdata.Large} {
+		b.Run(size.Name, func(b *testing.B) {
+			d := benchdata.Data(size)
+			if p := registry.CheckData(d); len(p) != 0 {
+				b.Fatalf("generated data has %d problems, the first %s", len(p), p[0].String(d))
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				registry.CheckData(d)
+			}
+		})
+	}
+}

@@ -44,4 +44,7 @@ type SourceInfo struct {
 	// Stales is true when the data goes stale without successful syncs
 	// (a Swarm manager, a followed peer); a watched file never does.
 	Stales bool
+	// Checked is true when the source refuses Data that CheckData finds
+	// a problem in (a registry file), so the Store need not check again.
+	Checked bool
 }

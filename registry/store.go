@@ -23,7 +23,8 @@ type Store struct {
 	observers atomic.Pointer[[]Observer] // see Observe
 	source    atomic.Pointer[SourceInfo] // what Describe said
 
-	sync syncState // see sync.go
+	sync     syncState     // see sync.go
+	problems problemReport // see problems.go
 }
 
 // NewStore checks cfg and returns an empty store.
@@ -57,10 +58,9 @@ func (s *Store) publish(d *Data) {
 	snap, warnings := Build(d, s.cfg, s.cur.Load())
 	took := time.Since(start)
 	snap.countFirsts()
-	for _, w := range warnings {
-		s.log.WithError(w).Warn("registry data ignored")
-	}
 	s.cur.Store(snap)
+	// After the swap: checking the data must not delay its answers.
+	s.problems.published(s.log, d, s.cfg.Networks, warnings, s.Source().Checked)
 	s.swaps.Add(1)
 	s.lastBuild.Store(int64(took))
 	st := snap.Stats()

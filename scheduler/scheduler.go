@@ -7,7 +7,10 @@ package scheduler
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync/atomic"
+
+	"github.com/swarmdns/swarmdns/internal/suggest"
 )
 
 // A Policy turns the weights of one answer's endpoints into an Orderer.
@@ -57,7 +60,7 @@ func Lookup(name string) (Policy, error) {
 	case Random:
 		return NewRandom(nil), nil
 	}
-	return nil, fmt.Errorf("unknown scheduler %q (want %s)", name, Names())
+	return nil, fmt.Errorf("%q is not a scheduler; use one of %s%s", name, strings.Join(Names(), ", "), suggest.Hint(name, Names()))
 }
 
 // Names lists the built-in policies.

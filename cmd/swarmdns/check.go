@@ -13,12 +13,20 @@ import (
 func newCheckCommand() *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
-		Use:   "check",
+		Use:   "check [FILE]",
 		Short: "Validate a registry file and print every problem (exits 1 when there is one)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if path == "" {
-				return errors.New("check: give --registry-file")
+		Long: `Validate a registry file (docs/registry-file.md) as serve would load it, and
+print every problem as FILE:LINE: field: reason. The file is the argument or
+--registry-file.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 1 && path != "" && args[0] != path:
+				return fmt.Errorf("check: two files, %s and --registry-file %s; give one", args[0], path)
+			case len(args) == 1:
+				path = args[0]
+			case path == "":
+				return errors.New("check: give the registry file: swarmdns check FILE")
 			}
 			d, err := file.Load(path)
 			if err != nil {

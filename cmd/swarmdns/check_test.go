@@ -18,6 +18,8 @@ func TestCheckCommand(t *testing.T) {
 		return p
 	}
 	good := write("good.yaml", "networks: [{name: appnet}]\nservices:\n  - name: web\n    networks: [{name: appnet, vip: 10.0.1.2}]\n    tasks: [{id: t1, slot: 1, addresses: {appnet: [10.0.1.11]}}]\n")
+	badLabel := write("label.yaml", "services:\n  - name: web\n    labels: {swarmdns.scheduler: weigthed}\n    endpoint_mode: dnsrr\n")
+	empty := write("empty.yaml", "# nothing yet\n")
 	bad := write("bad.yaml", "services:\n  - name: web\n    endpoint_mode: anycast\n    labels: {swarmdns.ttl: soon}\n  - name: web\n")
 	tests := []struct {
 		name    string
@@ -29,7 +31,14 @@ func TestCheckCommand(t *testing.T) {
 		{"a valid file is ok and counted", []string{"--registry-file", good}, false, []string{"good.yaml: ok (1 services, 1 running tasks, 1 networks)"}, nil},
 		{"the example registry is valid", []string{"--registry-file", "../../examples/registry.yaml"}, false, []string{": ok ("}, nil},
 		{"every problem is printed, each with file and line", []string{"--registry-file", bad}, true, nil,
-			[]string{"bad.yaml:3: service \"web\": endpoint_mode \"anycast\"", "bad.yaml:4: service \"web\": label swarmdns.ttl", "bad.yaml:5: service \"web\" defined twice"}},
+			[]string{"bad.yaml:3: services[0].endpoint_mode: service \"web\": \"anycast\" is not an endpoint mode; use vip or dnsrr\n",
+				"bad.yaml:4: services[0].labels.swarmdns.ttl: service \"web\": ttl \"soon\": want seconds\n",
+				"bad.yaml:5: services[1].name: service \"web\" is defined twice\n"}},
+		{"the file can be the argument", []string{good}, false, []string{"good.yaml: ok (1 services, 1 running tasks, 1 networks)"}, nil},
+		{"a misspelt scheduler label is an error", []string{badLabel}, true, nil,
+			[]string{`label.yaml:3: services[0].labels.swarmdns.scheduler: service "web": "weigthed" is not a scheduler; use one of random, roundrobin, weighted; did you mean weighted?`}},
+		{"an empty file is not a registry", []string{empty}, true, nil, []string{"empty.yaml: the file is empty"}},
+		{"two different files is an error", []string{good, "--registry-file", bad}, true, nil, nil},
 		{"a missing file is an error", []string{"--registry-file", filepath.Join(dir, "nope.yaml")}, true, nil, []string{"no such file"}},
 		{"no file is an error", nil, true, nil, nil},
 	}

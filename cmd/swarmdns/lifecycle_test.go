@@ -319,3 +319,87 @@ func procAddr(t *testing.T, s string) string {
 	ip, _ := netip.AddrFromSlice(raw)
 	return netip.AddrPortFrom(ip.Unmap(), uint16(port)).String()
 }
+
+// TestNothingClaimsToServeBeforeTheRegistryLoads runs the real process:
+// with a registry file that does not load it exits with the file's errors
+// and never says it serves; with a good one the load comes first.
+func TestNothingClaimsToServeBeforeTheRegistryLoads(t *testing.T) {
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("a bad registry file exits 1 with its errors and never serves", func(t *testing.T) {
+		reg := filepath.Join(t.TempDir(), "reg.yaml")
+		if err := os.WriteFile(reg, []byte("services:\n  - name: web\n    endpoint_mode: anycast\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-format", "json",
+			"--registry-file", reg, "--resolv-conf", noResolvConf(t))
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Fatalf("exit %v, want 1; output:\n%s", err, out)
+		}
+		if !strings.Contains(string(out), `reg.yaml:3: services[0].endpoint_mode: service "web": "anycast" is not an endpoint mode`) {
+			t.Errorf("the file's error is not printed:\n%s", out)
+		}
+		for _, claim := range []string{"serving DNS", "serving operations HTTP"} {
+			if strings.Contains(string(out), claim) {
+				t.Errorf("said %q before exiting:\n%s", claim, out)
+			}
+		}
+	})
+	t.Run("a good registry file is loaded before DNS is served", func(t *testing.T) {
+		p := launchServe(t)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		loaded, serving := -1, -1
+		for i, m := range p.lines {
+			switch m["msg"] {
+			case "registry file loaded":
+				loaded = i
+			case "serving DNS":
+				serving = i
+			}
+		}
+		if loaded < 0 || loaded > serving {
+			t.Errorf("registry loaded at line %d, serving DNS at %d: %v", loaded, serving, p.lines)
+		}
+	})
+}
+
+// TestSIGHUPWithAnInvalidConfigChangesNothing holds a reload to the rules
+// of the start: an unknown key is an error there, so on SIGHUP it leaves
+// every setting as it was (ttl is not reset to its default).
+func TestSIGHUPWithAnInvalidConfigChangesNothing(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "swarmdns.yaml")
+	if err := os.WriteFile(cfg, []byte("ttl: 42\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, "--config", cfg)
+	for _, bad := range []string{"tll: 3\n", "ttl: soon\n", "scheduler: weigthed\n"} {
+		if err := os.WriteFile(cfg, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p.mu.Lock()
+		p.lines = nil
+		p.mu.Unlock()
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		m := p.waitLog(t, func(m map[string]any) bool {
+			return m["msg"] == "SIGHUP: the config file is invalid; no setting changed"
+		})
+		if m["level"] != "error" {
+			t.Errorf("%q: logged at %v, want error", bad, m["level"])
+		}
+		if resp := p.query(t, "web."); len(resp.Answer) != 1 || resp.Answer[0].Header().Ttl != 42 {
+			t.Errorf("%q: answer %v, want TTL 42 still", bad, resp.Answer)
+		}
+	}
+	p.mu.Lock()
+	for _, m := range p.lines {
+		if m["msg"] == "SIGHUP: settings reloaded" {
+			t.Errorf("reloaded: %v", m)
+		}
+	}
+	p.mu.Unlock()
+}

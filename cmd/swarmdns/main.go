@@ -38,6 +38,9 @@ func newRootCommand() *cobra.Command {
 	}
 	root.SetVersionTemplate("swarmdns {{.Version}}\n") // as `swarmdns version` prints it
 	root.AddCommand(newServeCommand(), newVersionCommand(), newCheckCommand())
+	for _, c := range append(root.Commands(), root) {
+		c.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagError(c.Flags(), err) })
+	}
 	return root
 }
 
@@ -79,7 +82,7 @@ func applyEnv(fs *pflag.FlagSet) error {
 			err = f.Value.Set(v)
 		}
 		if err != nil {
-			err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			err = valueError(envName(f.Name), f, v)
 		}
 	})
 	return err

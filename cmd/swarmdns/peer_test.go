@@ -42,7 +42,7 @@ func TestNodeLocalAddressThatNoListenerCanServeIsRefused(t *testing.T) {
 	}{
 		{"an IPv6 address with --listen 0.0.0.0, which takes IPv4 only over UDP", "0.0.0.0:53", "fd00:53::53", "is IPv6"},
 		{"a node-local address that is no IP", "127.0.0.1:53", "node-local", "want an IP address"},
-		{"a --listen that is no address", "localhost:53", "169.254.53.53", "want an IP address"},
+		{"a --listen that is no address", "localhost:53", "169.254.53.53", "is not an IP address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -164,18 +164,19 @@ func (o *serveOptions) forwarder(log *logrus.Entry) (*forward.Forwarder, forward
 // listenAddrPort turns --listen into an address; ":53" is the unspecified
 // address, which the forwarder reads as every local address.
 func listenAddrPort(listen string) (netip.AddrPort, error) {
+	const use = "use ip:port, e.g. 127.0.0.1:53, [::1]:53 or :53 for every address"
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("--listen %q: %w", listen, err)
+		return netip.AddrPort{}, fmt.Errorf("--listen: %q is not ip:port; %s", listen, use)
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("--listen %q: bad port", listen)
+		return netip.AddrPort{}, fmt.Errorf("--listen: %q: the port is not a number from 0 to 65535; %s", listen, use)
 	}
 	addr := netip.IPv6Unspecified()
 	if host != "" {
 		if addr, err = netip.ParseAddr(host); err != nil {
-			return netip.AddrPort{}, fmt.Errorf("--listen %q: want an IP address", listen)
+			return netip.AddrPort{}, fmt.Errorf("--listen: %q: %q is not an IP address (host names are not supported); %s", listen, host, use)
 		}
 	}
 	return netip.AddrPortFrom(addr, uint16(p)), nil
@@ -193,6 +194,9 @@ func (o *serveOptions) run(ctx context.Context) error {
 		return err
 	}
 	log := logrus.NewEntry(logger)
+	if err := o.check(); err != nil {
+		return err
+	}
 	nameservers, err := o.xfr.nameserverSet(o.domain, o.listen)
 	if err != nil {
 		return err
@@ -210,7 +214,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 	}
 	store, err := registry.NewStore(rcfg, log.WithField("component", "registry"))
 	if err != nil {
-		return fmt.Errorf("registry: %w", err)
+		return fmt.Errorf("--nameserver: %w", err) // o.check has checked the rest
 	}
 	if w := mdnsDomainWarning(store.Config().Domain); w != "" {
 		log.WithField("domain", store.Config().Domain).Warn(w)
@@ -248,10 +252,42 @@ func (o *serveOptions) run(ctx context.Context) error {
 			xfr.Published()
 		}
 	}})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	if xfr != nil {
 		xfr.Start(ctx)
 	}
+	// The first load comes before the listeners: nothing says "serving"
+	// before the registry has loaded or the source has started, and a
+	// registry that cannot load is the only error at start.
+	first := firstSync(store)
 	go func() { srcErr <- src.Run(ctx, store) }()
+	waited := time.NewTimer(firstSyncWait)
+	defer waited.Stop()
+wait:
+	for {
+		select {
+		case <-first:
+			break wait
+		case err := <-srcErr:
+			if err == nil || errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return fmt.Errorf("registry source: %w", err)
+		case <-waited.C:
+			log.WithField("waited", firstSyncWait.String()).Warn("the first sync has not ended; serving DNS (SERVFAIL) until it does")
+			break wait
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP { // nothing is loaded yet to reload
+				log.WithField("signal", sig.String()).Info("shutting down")
+				return nil
+			}
+		}
+	}
+	if np := store.NetworkProblem(); np != "" && o.registryFile != "" {
+		return errors.New(np)
+	}
 
 	// A UDP read loop waits for queries inside recvmmsg, keeping its P.
 	// With a single P (one CPU, or pinned to one) the runtime hands that P
@@ -279,11 +315,11 @@ func (o *serveOptions) run(ctx context.Context) error {
 		return err
 	}
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	for {
 		select {
+		case <-ctx.Done():
+			shutdown(srv, rt, sigs, log)
+			return nil
 		case err := <-srcErr:
 			if err != nil && !errors.Is(err, context.Canceled) {
 				shutdown(srv, rt, sigs, log)
@@ -325,4 +361,37 @@ func shutdown(srv *server.Server, rt *opsRuntime, sigs <-chan os.Signal, log *lo
 		log.WithError(err).Warn("queries cut off at shutdown")
 	}
 	<-httpDone
+}
+
+// firstSyncWait is how long serve waits for the source's first sync before
+// it serves anyway: a manager that takes longer is answered with SERVFAIL
+// until it has synced.
+const firstSyncWait = 10 * time.Second
+
+// firstSync returns a channel closed when the store has heard the end of
+// the source's first sync, good or failed.
+func firstSync(store *registry.Store) <-chan struct{} {
+	done := make(chan struct{})
+	var once sync.Once
+	end := func() { once.Do(func() { close(done) }) }
+	store.Observe(registry.ObserverFuncs{
+		OnPublished: func(*registry.Snapshot, time.Duration) { end() },
+		OnSynced:    func(time.Duration, error) { end() },
+	})
+	return done
+}
+
+// check checks the settings that nothing else checks before they are used,
+// each named by its flag.
+func (o *serveOptions) check() error {
+	if err := checkScheduler(o.scheduler); err != nil {
+		return err
+	}
+	if err := checkMaxAnswers(o.maxAnswers); err != nil {
+		return err
+	}
+	if err := (&registry.Config{Domain: o.domain}).Check(); err != nil {
+		return fmt.Errorf("--domain: %w", err)
+	}
+	return nil
 }

@@ -66,9 +66,9 @@ type fileTask struct {
 	Addresses map[string][]string `yaml:"addresses"`
 }
 
-// taskStates are Swarm's task states; only running is published.
 // Load reads and validates a registry file. Errors name the file, the
-// line and the reason; every problem found is reported, not just the first.
+// line, the field and the reason; every problem found is reported, not
+// just the first.
 func Load(path string) (*registry.Data, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -77,13 +77,21 @@ func Load(path string) (*registry.Data, error) {
 	return Parse(path, raw)
 }
 
+// ErrEmpty is the error of a file with nothing in it but whitespace and
+// comments: what an editor's truncate-then-write leaves for a moment. It
+// is not a registry; one with no services says services: [].
+var ErrEmpty = errors.New("the file is empty (nothing but whitespace and comments), which is not a registry; write services: [] for a registry with no services")
+
 // Parse parses registry file contents; path only names it in errors.
 func Parse(path string, raw []byte) (*registry.Data, error) {
 	var f fileRegistry
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlErrors(path, err)
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: %w", path, ErrEmpty)
+		}
+		return nil, decodeErrors(path, raw, err)
 	}
 	v := newValidator(path, nil)
 	d := v.data(&f)
@@ -95,16 +103,30 @@ func Parse(path string, raw []byte) (*registry.Data, error) {
 	// again with it.
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
-		return nil, yamlErrors(path, err)
+		return nil, syntaxErrors(path, err)
 	}
 	v = newValidator(path, &root)
 	v.data(&f)
-	return nil, errors.Join(v.errs...)
+	return nil, errors.Join(v.sorted()...)
 }
 
-// yamlErrors turns the decoder's "yaml: line 3: reason" messages into
-// "path:3: reason", one error per problem.
-func yamlErrors(path string, err error) error {
+// decodeErrors explains why the file did not decode: a field that does not
+// exist or a value of the wrong kind, found on the node tree with its
+// field path; or YAML that does not parse.
+func decodeErrors(path string, raw []byte, err error) error {
+	var root yaml.Node
+	if yerr := yaml.Unmarshal(raw, &root); yerr != nil {
+		return syntaxErrors(path, yerr)
+	}
+	if errs := checkShape(path, &root); len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return syntaxErrors(path, err)
+}
+
+// syntaxErrors turns the parser's "yaml: line 3: reason" messages into
+// "path:3: YAML syntax: reason", one error per problem.
+func syntaxErrors(path string, err error) error {
 	var msgs []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -116,11 +138,11 @@ func yamlErrors(path string, err error) error {
 	for _, m := range msgs {
 		if rest, ok := strings.CutPrefix(m, "line "); ok {
 			if num, reason, ok := strings.Cut(rest, ": "); ok {
-				errs = append(errs, fmt.Errorf("%s:%s: %s", path, num, reason))
+				errs = append(errs, fmt.Errorf("%s:%s: YAML syntax: %s", path, num, reason))
 				continue
 			}
 		}
-		errs = append(errs, fmt.Errorf("%s: %s", path, m))
+		errs = append(errs, fmt.Errorf("%s: YAML syntax: %s", path, m))
 	}
 	return errors.Join(errs...)
 }

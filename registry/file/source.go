@@ -21,6 +21,8 @@ type Source struct {
 	// Debounce groups the bursts of events an editor's save makes.
 	Debounce time.Duration
 	reload   chan struct{}
+	// services is how many services the last good load had.
+	services int
 }
 
 // NewSource returns a source for the file at path.
@@ -55,7 +57,7 @@ func (f *Source) Run(ctx context.Context, sink registry.Sink) error {
 		return fmt.Errorf("watch registry %s: %w", f.Path, err)
 	}
 	// A watched file changes when the file does: it is never stale.
-	sink.Describe(registry.SourceInfo{Kind: "file", Origin: f.Path})
+	sink.Describe(registry.SourceInfo{Kind: "file", Origin: f.Path, Checked: true})
 	start := time.Now()
 	d, err := Load(f.Path)
 	if err != nil {
@@ -63,6 +65,7 @@ func (f *Source) Run(ctx context.Context, sink registry.Sink) error {
 	}
 	sink.Update(d)
 	sink.Synced(time.Since(start))
+	f.services = len(d.Services)
 	f.Log.WithFields(logrus.Fields{"file": f.Path, "services": len(d.Services), "tasks": d.RunningTasks()}).Info("registry file loaded")
 
 	var timer *time.Timer
@@ -106,7 +109,19 @@ func (f *Source) load(sink registry.Sink) {
 		sink.Failed(err)
 		return
 	}
+	if dropsMost(f.services, len(d.Services)) {
+		f.Log.WithFields(logrus.Fields{"file": f.Path, "before": f.services, "after": len(d.Services)}).
+			Warn("registry file reload drops most services; if that was not meant, the file may have been cut short")
+	}
 	sink.Update(d)
 	sink.Synced(time.Since(start))
+	f.services = len(d.Services)
 	f.Log.WithFields(logrus.Fields{"file": f.Path, "services": len(d.Services), "tasks": d.RunningTasks()}).Info("registry file reloaded")
+}
+
+// dropsMost reports whether a reload from before to after services drops
+// more than half of them, of at least a few: worth a warning, as a file
+// cut short looks like that.
+func dropsMost(before, after int) bool {
+	return before >= 4 && after < before-before/2
 }

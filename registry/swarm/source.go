@@ -159,9 +159,9 @@ type loop struct {
 	sink registry.Sink
 	// last is the Data last handed to sink.
 	last        *registry.Data
-	synced      bool // a sync has succeeded
-	unreachable bool // the last sync failed, and that was logged
-	failures    int  // failed syncs in a row
+	synced      bool        // a sync has succeeded
+	unreachable unreachable // what was logged of failed syncs (unreachable.go)
+	failures    int         // failed syncs in a row
 	// followUp is the delay of the next follow-up resync; 0: none.
 	followUp time.Duration
 	// syncing holds the result of the sync under way; nil: none.
@@ -246,12 +246,7 @@ func (l *loop) syncEnded(ctx context.Context, r syncResult) (stop bool, err erro
 // syncFailed reports a failed sync and retries after a backoff.
 func (l *loop) syncFailed(err error) {
 	l.sink.Failed(err)
-	if !l.unreachable {
-		l.src.log.WithError(err).Warn("manager unreachable")
-		l.unreachable = true
-	} else {
-		l.src.log.WithError(err).Debug("sync failed")
-	}
+	l.unreachable.failed(l.src.log, l.src.cli.DaemonHost(), err, time.Now())
 	l.schedule(backoff(l.failures))
 	l.failures++
 }
@@ -261,10 +256,7 @@ func (l *loop) syncFailed(err error) {
 // follow-up while they are sooner than the poll, else the poll.
 func (l *loop) syncSucceeded(r syncResult) {
 	l.syncedAt = r.start
-	if l.unreachable {
-		l.src.log.Info("manager reachable again")
-		l.unreachable = false
-	}
+	l.unreachable.reached(l.src.log)
 	l.failures, l.synced = 0, true
 	died, started := l.src.local.current(time.Now())
 	l.publish(withLocalTasks(r.data, died, started, r.start))

@@ -33,7 +33,7 @@ func ParseACL(cidrs []string) (ACL, error) {
 		s = strings.TrimSpace(s)
 		p, err := parsePrefix(s)
 		if err != nil {
-			return ACL{}, fmt.Errorf("allow-recursion %q: %w", s, err)
+			return ACL{}, fmt.Errorf("%q is not an address or CIDR prefix; use e.g. 10.0.0.0/8, fd00::/8 or 192.0.2.1", s)
 		}
 		if p.Addr().Is4() {
 			a.v4 = append(a.v4, p)

@@ -119,7 +119,7 @@ func New(cfg Config) (*Forwarder, error) {
 	}
 	ups, err := resolveUpstreams(cfg, cfg.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("forward: %w", err)
+		return nil, err // it names the setting
 	}
 	f := &Forwarder{
 		upstreams:   ups,

@@ -33,11 +33,11 @@ func parseUpstream(s string) (netip.AddrPort, error) {
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q is not an IP address (host names are not supported)", host)
+		return netip.AddrPort{}, fmt.Errorf("%q is not an IP address; use ip or ip:port, e.g. 10.0.0.2 or [fd00::2]:53 (host names are not supported)", host)
 	}
 	n, err := strconv.ParseUint(port, 10, 16)
 	if err != nil || n == 0 {
-		return netip.AddrPort{}, fmt.Errorf("bad port %q", port)
+		return netip.AddrPort{}, fmt.Errorf("port %q is not a port number; use 1 to 65535", port)
 	}
 	return netip.AddrPortFrom(a.Unmap(), uint16(n)), nil
 }
@@ -71,7 +71,7 @@ func resolveUpstreams(cfg Config, log *logrus.Entry) ([]netip.AddrPort, error) {
 		for _, s := range cfg.Upstreams {
 			ap, err := parseUpstream(s)
 			if err != nil {
-				return nil, fmt.Errorf("upstream %q: %w", s, err)
+				return nil, fmt.Errorf("--upstream: %w", err)
 			}
 			candidates = append(candidates, ap)
 		}
@@ -87,7 +87,7 @@ func resolveUpstreams(cfg Config, log *logrus.Entry) ([]netip.AddrPort, error) {
 			log.WithField("path", path).Warn("forward: no resolv.conf; names outside the zone will be refused")
 			return nil, nil
 		case err != nil:
-			return nil, fmt.Errorf("resolv.conf: %w", err)
+			return nil, fmt.Errorf("--resolv-conf: %w", err)
 		}
 		candidates = parseResolvConf(string(data))
 	}
