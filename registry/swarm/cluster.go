@@ -1,0 +1,242 @@
+package swarm
+
+import (
+	"maps"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	swarmtypes "github.com/docker/docker/api/types/swarm"
+)
+
+// cluster is the source's copy of what the manager and the local engine
+// said at their last reads: a full read replaces it, a targeted read (one
+// service, one node, the networks, the local containers) replaces the part
+// it read. Its state is what a full read would have given at those reads,
+// so the Data built from it equals a full read's once the reads caught up.
+// It keeps only the fields the conversion to Data uses.
+type cluster struct {
+	services   map[string]*serviceEntry // service ID →
+	nodes      map[string]swarmtypes.Node
+	networks   []network.Summary
+	gateways   map[string][]netip.Addr
+	containers []container.Summary
+	localNode  string
+}
+
+// serviceEntry is one service and its tasks the manager wants running.
+// A task whose service was not listed (created since) has an entry
+// without a service.
+type serviceEntry struct {
+	service *swarmtypes.Service
+	tasks   []swarmtypes.Task
+	// ready holds the local containers of its starting tasks that were
+	// found running and healthy when the tasks were read.
+	ready map[string]bool
+	// readAt is when the read of this service began: a local task that
+	// started before it and that the manager did not list is not joined.
+	readAt time.Time
+}
+
+// newCluster keeps what a full read, begun at at, gave.
+func newCluster(st *engineState, at time.Time) *cluster {
+	c := &cluster{
+		services:   make(map[string]*serviceEntry, len(st.services)),
+		nodes:      make(map[string]swarmtypes.Node, len(st.nodes)),
+		networks:   st.networks,
+		gateways:   st.gateways,
+		containers: st.containers,
+		localNode:  st.localNode,
+	}
+	for _, svc := range st.services {
+		svc := slimService(svc)
+		c.services[svc.ID] = &serviceEntry{service: &svc, readAt: at}
+	}
+	for _, n := range st.nodes {
+		c.nodes[n.ID] = slimNode(n)
+	}
+	for _, t := range st.tasks {
+		if t.DesiredState != swarmtypes.TaskStateRunning {
+			continue
+		}
+		e := c.entry(t.ServiceID, at)
+		e.tasks = append(e.tasks, slimTask(t))
+	}
+	// A full read's ready containers go to the entries of their tasks.
+	for _, e := range c.services {
+		for _, t := range e.tasks {
+			if cs := t.Status.ContainerStatus; cs != nil && st.ready[cs.ContainerID] {
+				if e.ready == nil {
+					e.ready = map[string]bool{}
+				}
+				e.ready[cs.ContainerID] = true
+			}
+		}
+	}
+	return c
+}
+
+// entry returns the entry of a service, made empty when there is none.
+func (c *cluster) entry(id string, at time.Time) *serviceEntry {
+	e := c.services[id]
+	if e == nil {
+		e = &serviceEntry{readAt: at}
+		c.services[id] = e
+	}
+	return e
+}
+
+// setService replaces what is known of one service: svc nil means the
+// manager no longer has it, and its tasks go with it.
+func (c *cluster) setService(id string, svc *swarmtypes.Service, tasks []swarmtypes.Task, ready map[string]bool, at time.Time) {
+	if svc == nil {
+		delete(c.services, id)
+		return
+	}
+	s := slimService(*svc)
+	e := &serviceEntry{service: &s, ready: ready, readAt: at}
+	for _, t := range tasks {
+		if t.DesiredState == swarmtypes.TaskStateRunning && t.ServiceID == id {
+			e.tasks = append(e.tasks, slimTask(t))
+		}
+	}
+	c.services[id] = e
+}
+
+// setNode replaces one node and its tasks the manager wants running, and
+// returns the services whose tasks on it were or are now there: their
+// tasks elsewhere change with it (replacements of a node gone down).
+func (c *cluster) setNode(n swarmtypes.Node, tasks []swarmtypes.Task, ready map[string]bool, at time.Time) map[string]bool {
+	c.nodes[n.ID] = slimNode(n)
+	touched := map[string]bool{}
+	for id, e := range c.services {
+		if !slices.ContainsFunc(e.tasks, func(t swarmtypes.Task) bool { return t.NodeID == n.ID }) {
+			continue
+		}
+		touched[id] = true
+		kept := slices.DeleteFunc(slices.Clone(e.tasks), func(t swarmtypes.Task) bool { return t.NodeID == n.ID })
+		c.services[id] = &serviceEntry{service: e.service, tasks: kept, ready: e.ready, readAt: e.readAt}
+	}
+	for _, t := range tasks {
+		if t.DesiredState != swarmtypes.TaskStateRunning || t.NodeID != n.ID {
+			continue
+		}
+		touched[t.ServiceID] = true
+		old := c.services[t.ServiceID]
+		e := &serviceEntry{readAt: at}
+		if old != nil {
+			*e = *old
+			e.tasks = slices.Clip(e.tasks)
+		}
+		e.tasks = append(e.tasks, slimTask(t))
+		if len(ready) > 0 {
+			e.ready = maps.Clone(e.ready)
+			if e.ready == nil {
+				e.ready = map[string]bool{}
+			}
+			maps.Copy(e.ready, ready)
+		}
+		c.services[t.ServiceID] = e
+	}
+	return touched
+}
+
+// state is the engine state the cluster holds, with what the local engine
+// said since (died containers, started tasks) for the conversion to Data.
+func (c *cluster) state(died map[string]diedContainer, started map[string]startedTask) *engineState {
+	st := &engineState{
+		networks:   c.networks,
+		gateways:   c.gateways,
+		containers: c.containers,
+		localNode:  c.localNode,
+	}
+	n := 0
+	for _, e := range c.services {
+		n += len(e.tasks)
+	}
+	st.services = make([]swarmtypes.Service, 0, len(c.services))
+	st.tasks = make([]swarmtypes.Task, 0, n)
+	for _, e := range c.services {
+		if e.service != nil {
+			st.services = append(st.services, *e.service)
+		}
+		st.tasks = append(st.tasks, e.tasks...)
+		for id, ok := range e.ready {
+			if ok {
+				if st.ready == nil {
+					st.ready = map[string]bool{}
+				}
+				st.ready[id] = true
+			}
+		}
+	}
+	st.nodes = slices.Collect(maps.Values(c.nodes))
+	st.died = make(map[string]bool, len(died))
+	for id := range died {
+		st.died[id] = true
+	}
+	// A started container counts as ready, as a full read counts it.
+	for id := range started {
+		if !st.died[id] {
+			if st.ready == nil {
+				st.ready = map[string]bool{}
+			}
+			st.ready[id] = true
+		}
+	}
+	return st
+}
+
+// readAt is when the last read of a service began; the zero time when it
+// was never read.
+func (c *cluster) readAt(service string) time.Time {
+	if e := c.services[service]; e != nil {
+		return e.readAt
+	}
+	return time.Time{}
+}
+
+// slimTask keeps the fields of a task that its conversion reads; the rest
+// (its spec, above all) is most of what the engine sends.
+func slimTask(t swarmtypes.Task) swarmtypes.Task {
+	out := swarmtypes.Task{
+		ID:           t.ID,
+		ServiceID:    t.ServiceID,
+		Slot:         t.Slot,
+		NodeID:       t.NodeID,
+		DesiredState: t.DesiredState,
+		Status:       swarmtypes.TaskStatus{State: t.Status.State},
+	}
+	if cs := t.Status.ContainerStatus; cs != nil {
+		out.Status.ContainerStatus = &swarmtypes.ContainerStatus{ContainerID: cs.ContainerID}
+	}
+	if len(t.NetworksAttachments) > 0 {
+		out.NetworksAttachments = make([]swarmtypes.NetworkAttachment, len(t.NetworksAttachments))
+		for i, a := range t.NetworksAttachments {
+			out.NetworksAttachments[i].Network.ID = a.Network.ID
+			out.NetworksAttachments[i].Network.Spec.Ingress = a.Network.Spec.Ingress
+			out.NetworksAttachments[i].Addresses = a.Addresses
+		}
+	}
+	return out
+}
+
+// slimService keeps the fields of a service that its conversion reads.
+func slimService(s swarmtypes.Service) swarmtypes.Service {
+	out := swarmtypes.Service{ID: s.ID, Endpoint: s.Endpoint}
+	out.Spec.Annotations = s.Spec.Annotations
+	out.Spec.Mode = s.Spec.Mode
+	out.Spec.EndpointSpec = s.Spec.EndpointSpec
+	out.Spec.TaskTemplate.Networks = s.Spec.TaskTemplate.Networks
+	return out
+}
+
+// slimNode keeps the fields of a node that its conversion reads.
+func slimNode(n swarmtypes.Node) swarmtypes.Node {
+	out := swarmtypes.Node{ID: n.ID}
+	out.Description.Hostname = n.Description.Hostname
+	out.Spec.Labels = n.Spec.Labels
+	return out
+}
