@@ -33,6 +33,7 @@ type serveOptions struct {
 	registryFile string
 	dockerHost   string
 	pollInterval time.Duration
+	reconcileMax time.Duration
 	domain       string
 	ttl          uint32
 	scheduler    string
@@ -76,7 +77,8 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.listen, "listen", ":53", "address to serve DNS on, UDP and TCP (host:port)")
 	f.StringVar(&o.registryFile, "registry-file", "", "read the registry from this YAML file instead of a Swarm manager")
 	f.StringVar(&o.dockerHost, "docker-host", "", "Docker Engine API of a Swarm manager (default DOCKER_HOST or the local socket)")
-	f.DurationVar(&o.pollInterval, "poll-interval", time.Second, "resync with the Swarm manager at least this often")
+	f.DurationVar(&o.pollInterval, "poll-interval", time.Second, "check that the Swarm manager answers this often, and reconcile with it at first this often")
+	f.DurationVar(&o.reconcileMax, "reconcile-max", swarm.DefaultReconcileMax, "longest interval between full reconciliations with the Swarm manager")
 	f.StringVar(&o.domain, "domain", "swarm.local.", "zone the names are served under (they answer bare too)")
 	f.Uint32Var(&o.ttl, "ttl", 5, "TTL of answers in seconds (service label swarmdns.ttl overrides)")
 	f.StringVar(&o.scheduler, "scheduler", scheduler.RoundRobin, "answer order policy: roundrobin, weighted or random (label swarmdns.scheduler overrides)")
@@ -130,7 +132,7 @@ func (o *serveOptions) source(log *logrus.Entry) (registry.Source, func(), error
 		return src, src.Reload, nil
 	}
 	src, err := swarm.NewSource(swarm.Config{
-		DockerHost: o.dockerHost, PollInterval: o.pollInterval, Logger: log.WithField("component", "swarm"),
+		DockerHost: o.dockerHost, PollInterval: o.pollInterval, ReconcileMax: o.reconcileMax, Logger: log.WithField("component", "swarm"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("swarm source: %w", err)

@@ -67,7 +67,9 @@ func logSwarmChanges(log *logrus.Entry, old, cur *registry.Data) {
 	diffByID(old.Services, cur.Services, func(s registry.Service) string { return s.ID },
 		func(s registry.Service) { svcs.line("service created", logrus.Fields{"service": s.Name, "id": s.ID}) },
 		func(s registry.Service) { svcs.line("service removed", logrus.Fields{"service": s.Name, "id": s.ID}) },
-		func(_, s registry.Service) { svcs.line("service updated", logrus.Fields{"service": s.Name, "id": s.ID}) })
+		func(_, s registry.Service) {
+			svcs.line("service updated", logrus.Fields{"service": s.Name, "id": s.ID})
+		})
 	svcs.flush()
 
 	logTaskChanges(log, old.Tasks, cur.Tasks, names)
@@ -76,7 +78,9 @@ func logSwarmChanges(log *logrus.Entry, old, cur *registry.Data) {
 	diffByID(old.Networks, cur.Networks, func(n registry.Network) string { return n.ID },
 		func(n registry.Network) { nets.line("network created", logrus.Fields{"network": n.Name, "id": n.ID}) },
 		func(n registry.Network) { nets.line("network removed", logrus.Fields{"network": n.Name, "id": n.ID}) },
-		func(_, n registry.Network) { nets.line("network updated", logrus.Fields{"network": n.Name, "id": n.ID}) })
+		func(_, n registry.Network) {
+			nets.line("network updated", logrus.Fields{"network": n.Name, "id": n.ID})
+		})
 	nets.flush()
 
 	nodes := newChangeLog(log, "nodes")

@@ -3,6 +3,7 @@ package swarm
 import (
 	"maps"
 	"net/netip"
+	"reflect"
 	"slices"
 	"time"
 
@@ -106,31 +107,39 @@ func (c *cluster) setService(id string, svc *swarmtypes.Service, tasks []swarmty
 }
 
 // setNode replaces one node and its tasks the manager wants running, and
-// returns the services whose tasks on it were or are now there: their
-// tasks elsewhere change with it (replacements of a node gone down).
+// returns the services whose tasks on it changed: their tasks elsewhere
+// change with them (the replacements of tasks on a node gone down).
 func (c *cluster) setNode(n swarmtypes.Node, tasks []swarmtypes.Task, ready map[string]bool, at time.Time) map[string]bool {
 	c.nodes[n.ID] = slimNode(n)
-	touched := map[string]bool{}
+	onNode := func(t swarmtypes.Task) bool { return t.NodeID == n.ID }
+	before := map[string][]swarmtypes.Task{} // service ID → its tasks on n
 	for id, e := range c.services {
-		if !slices.ContainsFunc(e.tasks, func(t swarmtypes.Task) bool { return t.NodeID == n.ID }) {
-			continue
+		for _, t := range e.tasks {
+			if onNode(t) {
+				before[id] = append(before[id], t)
+			}
 		}
-		touched[id] = true
-		kept := slices.DeleteFunc(slices.Clone(e.tasks), func(t swarmtypes.Task) bool { return t.NodeID == n.ID })
-		c.services[id] = &serviceEntry{service: e.service, tasks: kept, ready: e.ready, readAt: e.readAt}
 	}
+	after := map[string][]swarmtypes.Task{}
 	for _, t := range tasks {
-		if t.DesiredState != swarmtypes.TaskStateRunning || t.NodeID != n.ID {
-			continue
+		if t.DesiredState == swarmtypes.TaskStateRunning && onNode(t) {
+			after[t.ServiceID] = append(after[t.ServiceID], slimTask(t))
 		}
-		touched[t.ServiceID] = true
-		old := c.services[t.ServiceID]
+	}
+	touched := map[string]bool{}
+	for _, m := range []map[string][]swarmtypes.Task{before, after} {
+		for id := range m {
+			if !reflect.DeepEqual(before[id], after[id]) {
+				touched[id] = true
+			}
+		}
+	}
+	for id := range touched {
 		e := &serviceEntry{readAt: at}
-		if old != nil {
+		if old := c.services[id]; old != nil {
 			*e = *old
-			e.tasks = slices.Clip(e.tasks)
 		}
-		e.tasks = append(e.tasks, slimTask(t))
+		e.tasks = append(slices.DeleteFunc(slices.Clone(e.tasks), onNode), after[id]...)
 		if len(ready) > 0 {
 			e.ready = maps.Clone(e.ready)
 			if e.ready == nil {
@@ -138,7 +147,7 @@ func (c *cluster) setNode(n swarmtypes.Node, tasks []swarmtypes.Task, ready map[
 			}
 			maps.Copy(e.ready, ready)
 		}
-		c.services[t.ServiceID] = e
+		c.services[id] = e
 	}
 	return touched
 }
