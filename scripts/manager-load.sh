@@ -45,11 +45,21 @@ if [ -z "${OLD_BIN:-}" ]; then
 	OLD_BIN=$STATE/swarmdns-old
 fi
 
-dockerd_pid=$(pidof dockerd | awk '{print $1}')
-[ -n "$dockerd_pid" ] || { log "no dockerd"; exit 1; }
+# The dockerd behind /var/run/docker.sock: other dockerds (scripts/multinode-up.sh's
+# nodes, in their own namespaces) may run beside it.
+dockerd_pid=${DOCKERD_PID:-$(cat /var/run/docker.pid 2>/dev/null || true)}
+[ -n "$dockerd_pid" ] && [ "$(cat "/proc/$dockerd_pid/comm" 2>/dev/null)" = dockerd ] ||
+	{ log "no dockerd behind /var/run/docker.pid; set DOCKERD_PID"; exit 1; }
 
-# cpu PID: utime+stime in clock ticks.
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu PID: utime+stime in clock ticks; a swarmdns that exited fails the run.
+cpu() {
+	if [ ! -e "/proc/$1/stat" ]; then
+		log "process $1 exited; its log:"
+		tail -n 20 "$STATE/log" >&2
+		exit 1
+	fi
+	awk '{print $14 + $15}' "/proc/$1/stat"
+}
 
 "$DOCKER" service rm mload-pending mload-churn >/dev/null 2>&1 || true
 log "creating $PENDING pending tasks"

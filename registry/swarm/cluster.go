@@ -152,6 +152,21 @@ func (c *cluster) setNode(n swarmtypes.Node, tasks []swarmtypes.Task, ready map[
 	return touched
 }
 
+// settling reports whether the service has tasks the manager wants running
+// that are on their way there (placed on a node, not running yet) or
+// failed: they change with no event. Pending tasks wait for a node, which a
+// change to a node or to the service (both send events) brings.
+func (e *serviceEntry) settling() bool {
+	for _, t := range e.tasks {
+		switch t.Status.State {
+		case swarmtypes.TaskStatePending, swarmtypes.TaskStateRunning:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
 // state is the engine state the cluster holds, with what the local engine
 // said since (died containers, started tasks) for the conversion to Data.
 func (c *cluster) state(died map[string]diedContainer, started map[string]startedTask) *engineState {

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/network"
+	swarmtypes "github.com/docker/docker/api/types/swarm"
 
 	"github.com/docker/docker/client"
 	"github.com/sirupsen/logrus"
@@ -209,6 +211,9 @@ type loop struct {
 	reconcileAt    time.Time
 	// retryAt is when a failed read is retried.
 	retryAt time.Time
+	// settle holds the services whose tasks are on their way to running
+	// (cluster.settling), which are read again on their own schedule.
+	settle map[string]*settleState
 	// reading holds the result of the read under way; nil: none.
 	reading chan readResult
 	// lastRead is when the last read ended.
@@ -296,6 +301,11 @@ func (l *loop) nextRead() time.Time {
 				at = f
 			}
 		}
+		for _, st := range l.settle {
+			if st.at.Before(at) {
+				at = st.at
+			}
+		}
 	}
 	if !l.due.empty() {
 		d := l.dueSince.Add(l.src.debounce)
@@ -351,14 +361,21 @@ func (l *loop) startRead(ctx context.Context) {
 // plan picks what the read starting now reads, and takes it from what is
 // due.
 func (l *loop) plan(now time.Time) (readKind, wants) {
+	// w is a copy: the read runs beside the loop, which changes due,
+	// recent and settle.
 	var w wants
 	if !l.due.empty() && !now.Before(l.dueSince.Add(l.src.debounce)) {
 		w, l.due = l.due, wants{}
 	} else if l.followUp > 0 && !now.Before(l.lastRead.Add(l.followUp)) {
-		w = l.recent
+		w.add(l.recent)
 		l.followUp *= 2
 		if l.followUp >= l.src.pollInterval {
 			l.followUp, l.recent = 0, wants{}
+		}
+	}
+	for id, st := range l.settle {
+		if !now.Before(st.at) {
+			w.addService(id)
 		}
 	}
 	switch {
@@ -427,7 +444,7 @@ func (l *loop) readSucceeded(r readResult) {
 	}
 	l.failures, l.synced = 0, true
 	if r.kind != readHeartbeat {
-		l.apply(r)
+		l.settled(r.start, l.apply(r))
 		found := l.publish(l.data())
 		switch {
 		case r.kind == readReconcile && !found:
@@ -448,13 +465,56 @@ func (l *loop) readSucceeded(r readResult) {
 	l.sink.Synced(l.lastRead.Sub(r.start))
 }
 
-// apply brings the cluster up to date with what a read brought. A node's
-// read also asks for its services' tasks elsewhere: a node gone down has
-// its tasks replaced on other nodes.
-func (l *loop) apply(r readResult) {
+// settleState is when a settling service is read next, and how long after
+// the read before.
+type settleState struct {
+	every time.Duration
+	at    time.Time
+}
+
+// settled schedules the next read of each service a read brought (read
+// says whether its tasks changed) while it is settling: at the poll
+// interval after a change, then doubling up to ReconcileMax while its
+// tasks stay as they were. A task placed on another node thus reaches
+// running in DNS within about a poll interval with no event to tell it.
+func (l *loop) settled(start time.Time, read map[string]bool) {
+	if l.settle == nil {
+		l.settle = map[string]*settleState{}
+	}
+	for id, changed := range read {
+		e := l.cluster.services[id]
+		if e == nil || !e.settling() {
+			delete(l.settle, id)
+			continue
+		}
+		st := l.settle[id]
+		switch {
+		case st == nil || changed:
+			st = &settleState{every: l.src.pollInterval}
+		default:
+			st.every = min(2*st.every, l.src.reconcileMax)
+		}
+		st.at = start.Add(st.every)
+		l.settle[id] = st
+	}
+}
+
+// apply brings the cluster up to date with what a read brought, and
+// returns the services it read, each with whether its tasks changed. A
+// node's read also asks for its services' tasks elsewhere: a node gone
+// down has its tasks replaced on other nodes.
+func (l *loop) apply(r readResult) map[string]bool {
+	read := map[string]bool{}
 	if r.all != nil {
+		old := l.cluster
 		l.cluster = newCluster(r.all, r.start)
-		return
+		for id := range l.settle {
+			read[id] = false // a settling service gone is no longer settling
+		}
+		for id, e := range l.cluster.services {
+			read[id] = old == nil || old.services[id] == nil || !reflect.DeepEqual(old.services[id].tasks, e.tasks)
+		}
+		return read
 	}
 	c := l.cluster
 	var more wants
@@ -471,7 +531,16 @@ func (l *loop) apply(r readResult) {
 		}
 	}
 	for id, sr := range r.services {
+		var before []swarmtypes.Task
+		if e := c.services[id]; e != nil {
+			before = e.tasks
+		}
 		c.setService(id, sr.service, sr.tasks, sr.ready, r.start)
+		var after []swarmtypes.Task
+		if e := c.services[id]; e != nil {
+			after = e.tasks
+		}
+		read[id] = !reflect.DeepEqual(before, after)
 	}
 	if r.networks != nil {
 		c.networks = r.networks
@@ -480,6 +549,7 @@ func (l *loop) apply(r readResult) {
 		c.containers, c.gateways = r.local.containers, r.local.gateways
 	}
 	l.changed(more)
+	return read
 }
 
 // data is the Data of the cluster with what the local engine said.

@@ -503,3 +503,45 @@ func TestLogSwarmChangesIsBounded(t *testing.T) {
 		})
 	}
 }
+
+// A task placed on another node reaches running with no event to say so:
+// its service is read again at the poll interval while it settles.
+func TestSwarmSourceRereadsASettlingService(t *testing.T) {
+	f := newFakeEngine(t)
+	churnCluster(f)
+	// Follow-ups start at 100 ms, slower than this poll: none run.
+	rs := startSourceWith(t, f, Config{PollInterval: 50 * time.Millisecond, ReconcileMax: time.Hour})
+	last := rs.next(t, 5*time.Second)
+	waitFor(t, func() bool { return f.subscribers() > 0 })
+	// The reconciliations, which would see it too, are 800 ms apart by then.
+	time.Sleep(1600 * time.Millisecond)
+	var id string
+	f.set(func(f *fakeEngine) {
+		f.addTask("svc-api", 7, "node-2", swarmtypes.TaskStateStarting)
+		id = f.tasks[len(f.tasks)-1].ID
+	})
+	f.emit(events.Message{Type: events.ServiceEventType, Action: events.ActionUpdate, Actor: events.Actor{ID: "svc-api"}})
+	last = rs.settles(t, f, last, "the scale up")
+	reads := func() int {
+		return strings.Count(strings.Join(f.seenFiltered(), "\n"), "GET /tasks?desired-state=running,service=svc-api")
+	}
+	before := reads()
+	f.set(func(f *fakeEngine) {
+		for i := range f.tasks {
+			if f.tasks[i].ID == id {
+				f.tasks[i].Status.State = swarmtypes.TaskStateRunning
+			}
+		}
+	})
+	rs.settles(t, f, last, "the task running")
+	if reads() == before {
+		t.Errorf("the service was not read again while it settled")
+	}
+	// Settled, it is read no more.
+	time.Sleep(100 * time.Millisecond)
+	n := reads()
+	time.Sleep(500 * time.Millisecond)
+	if reads() != n {
+		t.Errorf("%d reads of a settled service in 500 ms, want none", reads()-n)
+	}
+}
