@@ -17,6 +17,7 @@ WINDOW=${WINDOW:-30}
 WARMUP=${WARMUP:-70}       # the new source's reconciliation interval reaches its minute by then
 CHURN_WARMUP=${CHURN_WARMUP:-10}
 ROUNDS=${ROUNDS:-1}
+LOADS=${LOADS:-rest churn}  # which rows: at rest, one change a second
 OLD_REV=${OLD_REV:-af4c6911b0ae}
 NEW_BIN=${NEW_BIN:-bin/swarmdns}
 IMAGE=${SWARMDNS_TEST_IMAGE:-swarmdns-test/busybox:latest}
@@ -112,7 +113,7 @@ measure() {
 echo "| swarmdns | load | dockerd CPU (% of a core) | swarmdns CPU | swarmdns log lines / min |"
 echo "|---|---|---|---|---|"
 for _ in $(seq 1 "$ROUNDS"); do
-	for load in rest churn; do
+	for load in $LOADS; do
 		measure "none (dockerd alone)" - "$load"
 		measure "old (full read each event and poll)" "$OLD_BIN" "$load"
 		measure "new (targeted reads)" "$NEW_BIN" "$load"

@@ -444,8 +444,9 @@ func (l *loop) readSucceeded(r readResult) {
 	}
 	l.failures, l.synced = 0, true
 	if r.kind != readHeartbeat {
-		l.settled(r.start, l.apply(r))
-		found := l.publish(l.data())
+		read := l.apply(r)
+		l.settled(r.start, read)
+		found := l.publish(l.data()) && l.missed(read)
 		switch {
 		case r.kind == readReconcile && !found:
 			l.reconcileEvery = min(2*l.reconcileEvery, l.src.reconcileMax)
@@ -463,6 +464,25 @@ func (l *loop) readSucceeded(r readResult) {
 		}
 	}
 	l.sink.Synced(l.lastRead.Sub(r.start))
+}
+
+// missed tells whether a reconciliation that changed the Data found what
+// the reads of events would not have: a change to a service no event is
+// being followed for, or to something other than services. Under steady
+// churn a reconciliation often lands between an event and its read; that
+// is not a miss, and must not keep the interval short.
+func (l *loop) missed(read map[string]bool) bool {
+	any := false
+	for id, changed := range read {
+		if !changed {
+			continue
+		}
+		any = true
+		if !l.recent.services[id] && !l.due.services[id] {
+			return true
+		}
+	}
+	return !any
 }
 
 // settleState is when a settling service is read next, and how long after
