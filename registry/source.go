@@ -25,8 +25,10 @@ type Sink interface {
 	Describe(SourceInfo)
 	// Update delivers complete data: the sink builds and publishes it.
 	Update(*Data)
-	// Synced reports a sync that read the whole backend in took, whether
-	// or not it found anything new: a quiet cluster is current, not stale.
+	// Synced reports a sync that brought the data up to date with the
+	// backend in took (a read of the whole backend, or of what changed
+	// for a source that is told of changes), whether or not it found
+	// anything new: a quiet cluster is current, not stale.
 	Synced(took time.Duration)
 	// Failed reports a sync that could not read the backend. What was
 	// published keeps serving.

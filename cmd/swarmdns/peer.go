@@ -71,7 +71,7 @@ func (o *serveOptions) swarmSource(log *logrus.Entry) (registry.Source, *nodeRol
 	creds, credsErr := o.peer.credentials(info)
 	if info.Manager {
 		src, err := swarm.NewSource(swarm.Config{
-			DockerHost: o.dockerHost, PollInterval: o.pollInterval, Logger: log.WithField("component", "swarm"),
+			DockerHost: o.dockerHost, PollInterval: o.pollInterval, ReconcileMax: o.reconcileMax, Logger: log.WithField("component", "swarm"),
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("swarm source: %w", err)
@@ -82,7 +82,7 @@ func (o *serveOptions) swarmSource(log *logrus.Entry) (registry.Source, *nodeRol
 			n.log.WithError(credsErr).Error("this node is a Swarm manager but serves no followers")
 			return src, n, nil
 		}
-		if n.server, err = peer.NewServer(peer.ServerConfig{Credentials: creds, Log: log}); err != nil {
+		if n.server, err = peer.NewServer(peer.ServerConfig{Credentials: creds, Log: log, Hints: rereadHints{src}}); err != nil {
 			return nil, nil, err
 		}
 		n.log.WithField("role", "manager").Info("this node is a Swarm manager: reading the Swarm and serving followers")
@@ -335,3 +335,14 @@ func (o *peerOptions) nodeLocalSelf(port uint16) []netip.AddrPort {
 	}
 	return []netip.AddrPort{netip.AddrPortFrom(addr, port)}
 }
+
+// rereadHints hands what followers tell to the Swarm source: a follower
+// whose engine saw a task container die names its service, which the
+// source reads again at once (the manager has no task events).
+type rereadHints struct{ src *swarm.Source }
+
+func (h rereadHints) Reread(_ peer.Peer, serviceIDs, _ []string) { h.src.Reread(serviceIDs...) }
+
+// Reachability is not used: the manager instance probes the nodes itself
+// (registry/swarm, liveness.go).
+func (rereadHints) Reachability(peer.Peer, []string, []string) {}

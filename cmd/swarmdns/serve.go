@@ -21,6 +21,7 @@ import (
 
 	"github.com/swarmdns/swarmdns/registry"
 	"github.com/swarmdns/swarmdns/registry/file"
+	"github.com/swarmdns/swarmdns/registry/swarm"
 	"github.com/swarmdns/swarmdns/scheduler"
 	"github.com/swarmdns/swarmdns/server"
 	"github.com/swarmdns/swarmdns/server/forward"
@@ -32,6 +33,7 @@ type serveOptions struct {
 	registryFile string
 	dockerHost   string
 	pollInterval time.Duration
+	reconcileMax time.Duration
 	domain       string
 	ttl          uint32
 	scheduler    string
@@ -77,7 +79,8 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.listen, "listen", ":53", "address to serve DNS on, UDP and TCP (host:port)")
 	f.StringVar(&o.registryFile, "registry-file", "", "read the registry from this YAML file instead of a Swarm manager")
 	f.StringVar(&o.dockerHost, "docker-host", "", "Docker Engine API of a Swarm manager (default DOCKER_HOST or the local socket)")
-	f.DurationVar(&o.pollInterval, "poll-interval", time.Second, "resync with the Swarm manager at least this often")
+	f.DurationVar(&o.pollInterval, "poll-interval", time.Second, "check that the Swarm manager answers this often, and reconcile with it at first this often")
+	f.DurationVar(&o.reconcileMax, "reconcile-max", swarm.DefaultReconcileMax, "longest interval between full reconciliations with the Swarm manager")
 	f.StringVar(&o.domain, "domain", "swarm.internal.", "zone the names are served under (they answer bare too)")
 	f.Uint32Var(&o.ttl, "ttl", 5, "TTL of answers in seconds (service label swarmdns.ttl overrides)")
 	f.StringVar(&o.scheduler, "scheduler", scheduler.RoundRobin, "answer order policy: roundrobin, weighted or random (label swarmdns.scheduler overrides)")

@@ -268,10 +268,7 @@ func (f *Follower) wait(ctx context.Context, d time.Duration, h *held, sink regi
 		case <-t.C:
 			return true
 		case ls := <-locals:
-			h.local = ls
-			if h.have {
-				h.publish(sink)
-			}
+			f.localChanged(h, ls, sink)
 		}
 	}
 }
@@ -342,10 +339,7 @@ func (f *Follower) session(ctx context.Context, addr string, h *held, sink regis
 		case err := <-recvErr:
 			return established, causeOr(ctx, err)
 		case ls := <-locals:
-			h.local = ls
-			if h.have {
-				h.publish(sink)
-			}
+			f.localChanged(h, ls, sink)
 		case now := <-tick.C:
 			if silent := now.Sub(time.Unix(0, heard.Load())); established && len(msgs) == 0 && silent > f.cfg.PeerTimeout {
 				return true, fmt.Errorf("manager silent for %s", silent.Round(time.Millisecond))

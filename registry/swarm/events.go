@@ -9,14 +9,16 @@ import (
 	"github.com/docker/docker/api/types/filters"
 )
 
-// watchEvents sends a kick for each engine event that may change names,
-// and a local kick when a container event changed what the local engine
-// says about a task (see localTasks). The Engine API has no task events:
-// service, node and network events come from the manager, container events
-// from the local engine (task containers starting, dying, turning healthy).
-// It reconnects with backoff until ctx is done; the poll covers whatever is
-// missed meanwhile.
-func (s *Source) watchEvents(ctx context.Context, kicks, local chan<- struct{}) {
+// watchEvents tells the loop, through s.hints, what each engine event that
+// may change names is about, and kicks local when a container event
+// changed what the local engine says about a task (see localTasks). The
+// Engine API has no task events: service, node and network events come
+// from the manager, container events from the local engine (task
+// containers starting, dying, turning healthy). It reconnects with backoff
+// until ctx is done; events missed meanwhile are what the full read asked
+// for at each reconnection catches, and until then the loop keeps its
+// reconciliation at the poll interval (s.streamDown).
+func (s *Source) watchEvents(ctx context.Context, local chan<- struct{}) {
 	opts := events.ListOptions{Filters: filters.NewArgs(
 		filters.Arg("type", string(events.ServiceEventType)),
 		filters.Arg("type", string(events.NodeEventType)),
@@ -24,13 +26,18 @@ func (s *Source) watchEvents(ctx context.Context, kicks, local chan<- struct{}) 
 		filters.Arg("type", string(events.ContainerEventType)),
 	)}
 	failures := 0
-	for {
+	for first := true; ; first = false {
 		connected := time.Now()
 		msgs, errs := s.eventsCli.Events(ctx, opts)
-		err := s.forwardEvents(ctx, msgs, errs, kicks, local)
+		s.streamDown.Store(false)
+		if !first {
+			s.hints.add(wants{full: true})
+		}
+		err := s.forwardEvents(ctx, msgs, errs, local)
 		if ctx.Err() != nil {
 			return
 		}
+		s.streamDown.Store(true)
 		s.log.WithError(err).Debug("event stream ended")
 		if time.Since(connected) > retryMax {
 			failures = 0
@@ -44,9 +51,9 @@ func (s *Source) watchEvents(ctx context.Context, kicks, local chan<- struct{}) 
 	}
 }
 
-// forwardEvents turns relevant messages into kicks until the stream ends.
-// Each channel holds one pending kick; more would only repeat it.
-func (s *Source) forwardEvents(ctx context.Context, msgs <-chan events.Message, errs <-chan error, kicks, local chan<- struct{}) error {
+// forwardEvents hands what each relevant message is about to s.hints until
+// the stream ends.
+func (s *Source) forwardEvents(ctx context.Context, msgs <-chan events.Message, errs <-chan error, local chan<- struct{}) error {
 	localKick := func() { kick(local) }
 	for {
 		select {
@@ -63,9 +70,41 @@ func (s *Source) forwardEvents(ctx context.Context, msgs <-chan events.Message, 
 					localKick()
 				}
 			}
-			kick(kicks)
+			s.hints.add(eventWants(m))
 		}
 	}
+}
+
+// eventWants is what a read must bring up to date after an event: the
+// service, or the node, it names (with its tasks); the networks; for a task
+// container, its service; for any container, the local engine's list
+// (which every targeted read lists). An event that does not name what it
+// is about is read whole.
+func eventWants(m events.Message) wants {
+	if m.Actor.ID == "" {
+		return wants{full: true}
+	}
+	switch m.Type {
+	case events.ServiceEventType:
+		return serviceWant(m.Actor.ID)
+	case events.NodeEventType:
+		return wants{nodes: map[string]bool{m.Actor.ID: true}}
+	case events.NetworkEventType:
+		if m.Action == events.ActionConnect || m.Action == events.ActionDisconnect {
+			return wants{local: true}
+		}
+		return wants{networks: true}
+	case events.ContainerEventType:
+		svc, task := m.Actor.Attributes[labelServiceID], m.Actor.Attributes[labelTaskID]
+		switch {
+		case svc != "":
+			return serviceWant(svc)
+		case task != "":
+			return wants{full: true}
+		}
+		return wants{local: true}
+	}
+	return wants{full: true}
 }
 
 func kick(ch chan<- struct{}) {

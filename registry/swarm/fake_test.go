@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	swarmtypes "github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
@@ -36,6 +38,7 @@ type fakeEngine struct {
 	delay      map[string]time.Duration // path → time to take before answering
 	failBody   string
 	requests   []string // "METHOD /path"
+	filtered   []string // "METHOD /path?key=value,..." (sorted filters)
 	subs       []chan events.Message
 }
 
@@ -57,8 +60,14 @@ func (f *fakeEngine) host() string {
 func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 	path := versionPrefix.ReplaceAllString(r.URL.Path, "")
 
+	args, err := filters.FromJSON(r.URL.Query().Get("filters"))
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
 	f.mu.Lock()
 	f.requests = append(f.requests, r.Method+" "+path)
+	f.filtered = append(f.filtered, r.Method+" "+path+filterString(args))
 	status, body, delay := f.fail[path], f.failBody, f.delay[path]
 	f.mu.Unlock()
 	time.Sleep(delay)
@@ -81,15 +90,23 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		f.reply(w, info)
 	case path == "/services":
-		f.replyLocked(w, func() any { return f.services })
+		f.replyLocked(w, func() any { return f.filteredServices(args) })
 	case path == "/tasks":
-		f.replyLocked(w, func() any { return f.tasks })
+		f.mu.Lock()
+		tasks, missing := f.filteredTasks(args)
+		f.mu.Unlock()
+		if missing != "" {
+			w.WriteHeader(http.StatusNotFound)
+			json.NewEncoder(w).Encode(map[string]string{"message": missing})
+			return
+		}
+		f.reply(w, tasks)
 	case path == "/networks":
 		f.replyLocked(w, func() any { return f.networks })
 	case strings.HasPrefix(path, "/networks/"):
 		f.replyLocked(w, func() any { return f.gwbridge })
 	case path == "/nodes":
-		f.replyLocked(w, func() any { return f.nodes })
+		f.replyLocked(w, func() any { return f.filteredNodes(args) })
 	case path == "/containers/json":
 		f.replyLocked(w, func() any { return f.containers })
 	case strings.HasPrefix(path, "/containers/") && strings.HasSuffix(path, "/json"):
@@ -109,6 +126,94 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		json.NewEncoder(w).Encode(map[string]string{"message": "no such endpoint " + path})
 	}
+}
+
+// filteredServices answers the filters the source uses on /services as the
+// manager does: id matches a prefix. The caller holds f.mu.
+func (f *fakeEngine) filteredServices(args filters.Args) []swarmtypes.Service {
+	var out []swarmtypes.Service
+	for _, s := range f.services {
+		if matchPrefix(args, "id", s.ID) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// filteredNodes answers id (a prefix) on /nodes. The caller holds f.mu.
+func (f *fakeEngine) filteredNodes(args filters.Args) []swarmtypes.Node {
+	var out []swarmtypes.Node
+	for _, n := range f.nodes {
+		if matchPrefix(args, "id", n.ID) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// filteredTasks answers service, node and desired-state on /tasks as the
+// manager does: a service or node it does not have is an error (404) that
+// names it. The caller holds f.mu.
+func (f *fakeEngine) filteredTasks(args filters.Args) ([]swarmtypes.Task, string) {
+	for _, id := range args.Get("service") {
+		if !slices.ContainsFunc(f.services, func(s swarmtypes.Service) bool { return s.ID == id }) {
+			return nil, "service " + id + " not found"
+		}
+	}
+	for _, id := range args.Get("node") {
+		if !slices.ContainsFunc(f.nodes, func(n swarmtypes.Node) bool { return n.ID == id }) {
+			return nil, "node " + id + " not found"
+		}
+	}
+	var out []swarmtypes.Task
+	for _, t := range f.tasks {
+		if (!args.Contains("service") || args.ExactMatch("service", t.ServiceID)) &&
+			(!args.Contains("node") || args.ExactMatch("node", t.NodeID)) &&
+			(!args.Contains("desired-state") || args.ExactMatch("desired-state", string(t.DesiredState))) {
+			out = append(out, t)
+		}
+	}
+	return out, ""
+}
+
+func matchPrefix(args filters.Args, key, id string) bool {
+	if !args.Contains(key) {
+		return true
+	}
+	for _, p := range args.Get(key) {
+		if strings.HasPrefix(id, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// filterString is "?key=value,..." of a request's filters, sorted; "" when
+// it has none.
+func filterString(args filters.Args) string {
+	var kv []string
+	for _, k := range args.Keys() {
+		for _, v := range args.Get(k) {
+			kv = append(kv, k+"="+v)
+		}
+	}
+	if len(kv) == 0 {
+		return ""
+	}
+	slices.Sort(kv)
+	return "?" + strings.Join(kv, ",")
+}
+
+// seenFiltered returns the requests so far with their filters.
+func (f *fakeEngine) seenFiltered() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.filtered...)
+}
+
+// forget drops the requests recorded so far.
+func (f *fakeEngine) forget() {
+	f.set(func(f *fakeEngine) { f.requests, f.filtered = nil, nil })
 }
 
 func (f *fakeEngine) reply(w http.ResponseWriter, v any) {

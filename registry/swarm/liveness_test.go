@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/swarmdns/swarmdns/registry"
-	"github.com/swarmdns/swarmdns/registry/registrytest"
 )
 
 // A node's gossip port, played on loopback by real sockets: one that
@@ -398,38 +397,11 @@ func (rs *runningSource) nextWith(t *testing.T, want map[string]string) *registr
 	}
 }
 
-// startSourceWith is startSource with the Source adjusted before it runs.
-func startSourceWith(t *testing.T, f *fakeEngine, poll time.Duration, adjust func(*Source)) *runningSource {
-	t.Helper()
-	for _, env := range []string{"DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION", "DOCKER_CONTEXT"} {
-		t.Setenv(env, "")
-	}
-	logger, hook := logtest.NewNullLogger()
-	logger.SetLevel(logrus.DebugLevel)
-	src, err := NewSource(Config{DockerHost: f.host(), PollInterval: poll, Debounce: 10 * time.Millisecond, Logger: logrus.NewEntry(logger)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	adjust(src)
-	ctx, cancel := context.WithCancel(context.Background())
-	rs := &runningSource{updates: make(chan *registry.Data, 100), done: make(chan error, 1), logs: hook, cancel: cancel}
-	go func() { rs.done <- src.Run(ctx, registrytest.UpdateFunc(func(d *registry.Data) { rs.updates <- d })) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-rs.done:
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return after its context was cancelled")
-		}
-	})
-	return rs
-}
-
 func TestSwarmSourceLeavesOutTheTasksOfAnUnreachableNode(t *testing.T) {
 	g := newFakeGossip(t)
 	f := newFakeEngine(t)
 	workerCluster(f, g)
-	rs := startSourceWith(t, f, 20*time.Millisecond, func(s *Source) {
+	rs := startSourceWith(t, f, Config{PollInterval: 20 * time.Millisecond}, func(s *Source) {
 		s.nodes.port, s.nodes.interval, s.nodes.timeout = int(g.addr.Port()), 20*time.Millisecond, 200*time.Millisecond
 	})
 	running := map[string]string{"task-1": registry.TaskRunning, "task-2": registry.TaskRunning}
@@ -458,7 +430,7 @@ func TestSwarmSourcePublishesNothingNewWhenANodeWithoutTasksIsLost(t *testing.T)
 	f := newFakeEngine(t)
 	workerCluster(f, g)
 	f.set(func(f *fakeEngine) { f.tasks = f.tasks[:1] })
-	rs := startSourceWith(t, f, 20*time.Millisecond, func(s *Source) {
+	rs := startSourceWith(t, f, Config{PollInterval: 20 * time.Millisecond}, func(s *Source) {
 		s.nodes.port, s.nodes.interval, s.nodes.timeout = int(g.addr.Port()), 20*time.Millisecond, 200*time.Millisecond
 	})
 	rs.nextWith(t, map[string]string{"task-1": registry.TaskRunning})

@@ -207,12 +207,12 @@ func slotOf(name, task string) int {
 	return slot
 }
 
-// withLocalTasks returns d with what the local engine said since the full
-// sync d came from (at syncedAt): a task whose container died is stopped, a
-// task whose container started runs, and a started task the manager had not
-// listed yet joins its service. d is not modified; unchanged, it is
-// returned as is.
-func withLocalTasks(d *registry.Data, died map[string]diedContainer, started map[string]startedTask, syncedAt time.Time) *registry.Data {
+// withLocalTasks returns d with what the local engine said since the reads
+// d came from (the read of each service began at readAt(service ID)): a
+// task whose container died is stopped, a task whose container started
+// runs, and a started task the manager had not listed yet joins its
+// service. d is not modified; unchanged, it is returned as is.
+func withLocalTasks(d *registry.Data, died map[string]diedContainer, started map[string]startedTask, readAt func(service string) time.Time) *registry.Data {
 	if d == nil || (len(died) == 0 && len(started) == 0) {
 		return d
 	}
@@ -258,7 +258,7 @@ func withLocalTasks(d *registry.Data, died map[string]diedContainer, started map
 		svc, known := services[st.task.ServiceID]
 		// A task the manager did not list at a sync after the start is
 		// the manager's business (removed, or never this node's).
-		if seen[id] || !known || !st.at.After(syncedAt) {
+		if seen[id] || !known || !st.at.After(readAt(st.task.ServiceID)) {
 			continue
 		}
 		if tasks == nil {

@@ -91,7 +91,7 @@ func TestWithLocalTasks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			orig := base(append([]registry.Task(nil), tt.in.Tasks...)...)
-			got := withLocalTasks(tt.in, tt.died, tt.started, synced)
+			got := withLocalTasks(tt.in, tt.died, tt.started, func(string) time.Time { return synced })
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got tasks %+v\nwant %+v", got.Tasks, tt.want.Tasks)
 			}

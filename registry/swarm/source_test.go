@@ -24,6 +24,7 @@ import (
 // runningSource runs a Source against a fake engine and collects what
 // it delivers.
 type runningSource struct {
+	src     *Source
 	updates chan *registry.Data
 	done    chan error
 	logs    *logtest.Hook
@@ -32,23 +33,29 @@ type runningSource struct {
 
 func startSource(t *testing.T, f *fakeEngine, poll time.Duration) *runningSource {
 	t.Helper()
+	return startSourceWith(t, f, Config{PollInterval: poll})
+}
+
+// startSourceWith runs a Source with cfg (its DockerHost, Debounce and
+// Logger set here) against f, adjusted by adjust before it runs.
+func startSourceWith(t *testing.T, f *fakeEngine, cfg Config, adjust ...func(*Source)) *runningSource {
+	t.Helper()
 	// The fake is the only engine these tests may reach.
 	for _, env := range []string{"DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION", "DOCKER_CONTEXT"} {
 		t.Setenv(env, "")
 	}
 	logger, hook := logtest.NewNullLogger()
 	logger.SetLevel(logrus.DebugLevel)
-	src, err := NewSource(Config{
-		DockerHost:   f.host(),
-		PollInterval: poll,
-		Debounce:     10 * time.Millisecond,
-		Logger:       logrus.NewEntry(logger),
-	})
+	cfg.DockerHost, cfg.Debounce, cfg.Logger = f.host(), 10*time.Millisecond, logrus.NewEntry(logger)
+	src, err := NewSource(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, a := range adjust {
+		a(src)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rs := &runningSource{updates: make(chan *registry.Data, 100), done: make(chan error, 1), logs: hook, cancel: cancel}
+	rs := &runningSource{src: src, updates: make(chan *registry.Data, 100), done: make(chan error, 1), logs: hook, cancel: cancel}
 	go func() { rs.done <- src.Run(ctx, registrytest.UpdateFunc(func(d *registry.Data) { rs.updates <- d })) }()
 	t.Cleanup(func() {
 		cancel()

@@ -49,10 +49,10 @@ type engineState struct {
 	localNode string
 }
 
-// sync reads the whole cluster. Any failed call fails the sync: Data is
-// never built from part of the state. The calls run concurrently, so a sync
+// readAll reads the whole cluster. Any failed call fails the read: Data is
+// never built from part of the state. The calls run concurrently, so a read
 // costs its slowest chain of calls rather than their sum.
-func (s *Source) sync(ctx context.Context) (*registry.Data, error) {
+func (s *Source) readAll(ctx context.Context) (*engineState, error) {
 	var st engineState
 	g := newCallGroup(ctx)
 	g.run(func(ctx context.Context) (err error) {
@@ -102,12 +102,18 @@ func (s *Source) sync(ctx context.Context) (*registry.Data, error) {
 	st.localNode = s.localNode
 	s.nodes.track(ctx, st.localNode, st.nodes) // liveness.go
 	died, started := s.local.current(time.Now())
-	st.died = make(map[string]bool, len(died))
+	st.died = diedSet(died)
+	st.ready = s.readyContainers(ctx, st.tasks, st.containers, st.localNode, st.died, started)
+	return &st, nil
+}
+
+// diedSet is the set of containers in died.
+func diedSet(died map[string]diedContainer) map[string]bool {
+	out := make(map[string]bool, len(died))
 	for id := range died {
-		st.died[id] = true
+		out[id] = true
 	}
-	st.ready = s.readyContainers(ctx, &st, started)
-	return st.data(), nil
+	return out
 }
 
 // managerErr wraps the error of a call only a manager answers, telling a
@@ -163,14 +169,14 @@ func (g *callGroup) wait() error {
 // after the container started (or turned healthy), and Docker's embedded
 // DNS does not wait for it either. An inspect that fails leaves the task
 // to the manager's word.
-func (s *Source) readyContainers(ctx context.Context, st *engineState, started map[string]startedTask) map[string]bool {
+func (s *Source) readyContainers(ctx context.Context, tasks []swarmtypes.Task, containers []container.Summary, localNode string, died map[string]bool, started map[string]startedTask) map[string]bool {
 	var live map[string]bool
 	var ready map[string]bool
-	for _, t := range st.tasks {
-		if !startingHere(t, st.localNode) {
+	for _, t := range tasks {
+		if !startingHere(t, localNode) {
 			continue
 		}
-		if id := t.Status.ContainerStatus.ContainerID; started[id].task.ID != "" && !st.died[id] {
+		if id := t.Status.ContainerStatus.ContainerID; started[id].task.ID != "" && !died[id] {
 			// Inspected at its start event already.
 			if ready == nil {
 				ready = make(map[string]bool)
@@ -179,13 +185,13 @@ func (s *Source) readyContainers(ctx context.Context, st *engineState, started m
 			continue
 		}
 		if live == nil {
-			live = make(map[string]bool, len(st.containers))
-			for _, c := range st.containers {
+			live = make(map[string]bool, len(containers))
+			for _, c := range containers {
 				live[c.ID] = true
 			}
 		}
 		id := t.Status.ContainerStatus.ContainerID
-		if !live[id] || st.died[id] {
+		if !live[id] || died[id] {
 			continue
 		}
 		c, err := s.cli.ContainerInspect(ctx, id)
