@@ -80,12 +80,14 @@ multinode-up:
 multinode-down:
 	scripts/multinode-down.sh
 
-# The sidecar image is built in sw1's engine (never this machine's) as
-# MULTINODE_IMAGE and loaded into every other; deploy/stack.yml runs it.
-# The node-loss test runs bin/swarmdns itself in a manager's namespace.
+# The sidecar image is built in the bed's first node's engine (sw1; tw1
+# with MULTINODE_BED=2; never this machine's) as MULTINODE_IMAGE and loaded
+# into every other; deploy/stack.yml runs it. The node-loss test runs
+# bin/swarmdns itself in a manager's namespace.
 MULTINODE_IMAGE ?= swarmdns:multinode
+MULTINODE_FIRST := $(if $(filter 2,$(MULTINODE_BED)),tw1,sw1)
 e2e-multinode: multinode-up build
-	DOCKER_HOST=unix:///run/sw1/docker.sock $(MAKE) image IMAGE=$(MULTINODE_IMAGE)
+	DOCKER_HOST=unix:///run/$(MULTINODE_FIRST)/docker.sock $(MAKE) image IMAGE=$(MULTINODE_IMAGE)
 	scripts/multinode-load-image.sh $(MULTINODE_IMAGE)
 	$(GO) vet -tags multinode ./e2e/multinode/...
 	SWARMDNS_IMAGE=$(MULTINODE_IMAGE) SWARMDNS_BIN=$(CURDIR)/$(BIN) $(GO) test -tags multinode -count=1 -timeout $(MULTINODE_TIMEOUT) -v ./e2e/multinode/...

@@ -50,8 +50,28 @@ func (r *Resolver) Close() error { return r.pc.Close() }
 // answer other than NOERROR or NXDOMAIN, or none within timeout, is an
 // error.
 func (r *Resolver) LookupA(name string, timeout time.Duration) ([]netip.Addr, error) {
+	m, err := r.Exchange(name, dns.TypeA, timeout)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, rr := range m.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			if addr, ok := netip.AddrFromSlice(a.A.To4()); ok {
+				out = append(out, addr)
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
+
+// Exchange asks for the records of name of type qtype and returns the
+// answer as it came, records in the server's order; an answer other than
+// NOERROR or NXDOMAIN, or none within timeout, is an error.
+func (r *Resolver) Exchange(name string, qtype uint16, timeout time.Duration) (*dns.Msg, error) {
 	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(name), dns.TypeA)
+	q.SetQuestion(dns.Fqdn(name), qtype)
 	wire, err := q.Pack()
 	if err != nil {
 		return nil, err
@@ -78,15 +98,6 @@ func (r *Resolver) LookupA(name string, timeout time.Duration) ([]netip.Addr, er
 		if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
 			return nil, fmt.Errorf("ask %s for %s: %s", r.server, name, dns.RcodeToString[m.Rcode])
 		}
-		var out []netip.Addr
-		for _, rr := range m.Answer {
-			if a, ok := rr.(*dns.A); ok {
-				if addr, ok := netip.AddrFromSlice(a.A.To4()); ok {
-					out = append(out, addr)
-				}
-			}
-		}
-		slices.SortFunc(out, netip.Addr.Compare)
-		return out, nil
+		return m, nil
 	}
 }

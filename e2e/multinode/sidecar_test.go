@@ -92,89 +92,19 @@ func nslookupAddrs(ctx context.Context, n *Node, id string, args ...string) (ser
 	return server, addrs, nil
 }
 
-// sidecarWorkload is what the sidecar tests resolve: a global service web
-// (a task on every node, on network a, named port http:80) whose tasks
-// mount the stack's resolv.conf config, and a service multi on networks a
-// and b.
+// sidecarWorkload is what TestSidecarOnEveryNode resolves: web on every
+// node, and a service multi on web's network a and on network b.
 type sidecarWorkload struct {
-	web, multi string
-	a, b       string
-	webTasks   []Task
-	container  map[*Node]string // web's task container on each node
-	pid        map[*Node]int
+	*webOnEveryNode
+	multi, b string
 }
 
 func newSidecarWorkload(t *testing.T) *sidecarWorkload {
 	t.Helper()
-	ctx := t.Context()
-	w := &sidecarWorkload{web: UniqueName("web"), multi: UniqueName("multi"), a: UniqueName("mn-a"), b: UniqueName("mn-b"),
-		container: map[*Node]string{}, pid: map[*Node]int{}}
-	bed.Network(t, w.a)
+	w := &sidecarWorkload{webOnEveryNode: newWebOnEveryNode(t), multi: UniqueName("multi"), b: UniqueName("mn-b")}
 	bed.Network(t, w.b)
 	bed.Service(t, w.multi, 1, []string{"--network", w.a, "--network", w.b}, Sleeper...)
-	bed.Service(t, w.web, len(bed.Nodes), []string{"--mode", "global", "--network", w.a,
-		"--label", "swarmdns.ports=http:80/tcp",
-		"--config", "source=swarmdns-resolv,target=/etc/resolv.conf,mode=0444"}, Sleeper...)
-	var err error
-	if w.webTasks, err = bed.RunningTasks(ctx, w.web); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range bed.Nodes {
-		if w.container[n], err = n.TaskContainer(ctx, w.web); err != nil {
-			t.Fatal(err)
-		}
-		if w.pid[n], err = n.ContainerPID(ctx, w.container[n]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The manager's API said every task runs; its sidecars read it a
-	// moment later, and the followers a moment after that.
-	for _, n := range bed.Nodes {
-		err := Eventually(ctx, 10*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
-			got, err := LookupA(ctx, w.pid[n], NodeLocalDNS.String(), "tasks."+w.web)
-			if err == nil && len(got) != len(bed.Nodes) {
-				err = fmt.Errorf("%s's sidecar answers tasks.%s with %v, want %d tasks", n, w.web, got, len(bed.Nodes))
-			}
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	return w
-}
-
-// webAddr is the address of web's task on node n, on network a.
-func (w *sidecarWorkload) webAddr(n *Node) string {
-	for _, tk := range w.webTasks {
-		if tk.Node == n {
-			return tk.Addrs[w.a].String()
-		}
-	}
-	return ""
-}
-
-// waitSidecarsReady waits until every node's sidecar is ready, the
-// worker's following a manager.
-func waitSidecarsReady(t *testing.T) {
-	t.Helper()
-	for _, n := range bed.Nodes {
-		err := Eventually(t.Context(), 60*time.Second, 250*time.Millisecond, func(ctx context.Context) error {
-			code, body, err := n.HTTP(ctx, "/readyz")
-			switch {
-			case err != nil:
-				return err
-			case code != 200:
-				return fmt.Errorf("%s: /readyz %d: %s", n, code, body)
-			case n.Role == Worker && !strings.Contains(body, "following manager"):
-				return fmt.Errorf("%s: /readyz says no manager followed: %s", n, body)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // deploy/stack.yml deployed as it is, with the image `make image` built
@@ -191,11 +121,7 @@ func TestSidecarOnEveryNode(t *testing.T) {
 	for _, n := range bed.Nodes {
 		serveUpstream(t, n)
 	}
-	stack := UniqueName("mn-sd")
-	bed.DeployStack(t, stack, map[string]string{
-		"SWARMDNS_IMAGE": SidecarImage(), "SWARMDNS_UPSTREAM": upstreamAddr, "SWARMDNS_PREFER_LOCAL": "true",
-	})
-	waitSidecarsReady(t)
+	deploySidecars(t, map[string]string{"SWARMDNS_UPSTREAM": upstreamAddr, "SWARMDNS_PREFER_LOCAL": "true"})
 	w := newSidecarWorkload(t)
 
 	t.Run("the managers serve the worker's sidecar, which follows one of them", func(t *testing.T) {
@@ -339,8 +265,7 @@ func TestSidecarOnEveryNode(t *testing.T) {
 // removing deploy/stack.yml on the real Swarm.
 func TestSidecarRemovesTheNodeLocalAddressWhenItStops(t *testing.T) {
 	t.Run("deployed", func(t *testing.T) {
-		bed.DeployStack(t, UniqueName("mn-sd"), map[string]string{"SWARMDNS_IMAGE": SidecarImage()})
-		waitSidecarsReady(t)
+		deploySidecars(t, nil)
 		for _, n := range bed.Nodes {
 			if !hasLoAddr(t, n, NodeLocalDNS) {
 				t.Errorf("%s: the ready sidecar has not bound %s to lo", n, NodeLocalDNS)

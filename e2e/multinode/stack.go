@@ -17,8 +17,8 @@ import (
 )
 
 // SidecarImage is the swarmdns image the stack runs: $SWARMDNS_IMAGE
-// (`make e2e-multinode` builds swarmdns:multinode into sw1 and loads it into
-// every engine), else swarmdns:latest.
+// (`make e2e-multinode` builds swarmdns:multinode into the bed's first node
+// and loads it into every engine), else swarmdns:latest.
 func SidecarImage() string {
 	if img := os.Getenv("SWARMDNS_IMAGE"); img != "" {
 		return img
