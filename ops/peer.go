@@ -61,6 +61,7 @@ var (
 	descFollowerBehind    = prometheus.NewDesc("swarmdns_follower_behind_changes", "Changes the followed manager instance announced that the follower has not applied.", nil, nil)
 	descFollowerContact   = prometheus.NewDesc("swarmdns_follower_last_contact_seconds", "Seconds since the followed manager instance last said anything (keepalives included); absent before the first.", nil, nil)
 	descFollowerSwitches  = prometheus.NewDesc("swarmdns_follower_switches_total", "Sessions begun with another manager instance than the one before.", nil, nil)
+	descFollowerManager   = prometheus.NewDesc("swarmdns_follower_manager", "1 for the manager instance the follower follows (or last followed): its peer address and node ID; absent before the first.", []string{"manager", "node"}, nil)
 
 	descPeerFollowers = prometheus.NewDesc("swarmdns_peer_followers", "Followers connected to this manager instance.", nil, nil)
 	descPeerChanges   = prometheus.NewDesc("swarmdns_peer_changes_total", "Changes this manager instance published to its followers.", nil, nil)
@@ -74,7 +75,7 @@ type followerCollector struct{ status func() FollowerStatus }
 
 // Describe implements prometheus.Collector.
 func (c followerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFollowerConnected, descFollowerBehind, descFollowerContact, descFollowerSwitches} {
+	for _, d := range []*prometheus.Desc{descFollowerConnected, descFollowerBehind, descFollowerContact, descFollowerSwitches, descFollowerManager} {
 		ch <- d
 	}
 }
@@ -92,6 +93,9 @@ func (c followerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descFollowerContact, prometheus.GaugeValue, time.Since(st.LastHeard).Seconds())
 	}
 	ch <- prometheus.MustNewConstMetric(descFollowerSwitches, prometheus.CounterValue, float64(st.Switches))
+	if st.Manager != "" {
+		ch <- prometheus.MustNewConstMetric(descFollowerManager, prometheus.GaugeValue, 1, st.Manager, st.ManagerNode)
+	}
 }
 
 type peerServerCollector struct{ status func() PeerServerStatus }

@@ -14,18 +14,19 @@ func TestPeerMetrics(t *testing.T) {
 		present []string
 		absent  []string
 	}{
-		{"a connected follower says so, how far behind, when last heard and its switches",
+		{"a connected follower says so, which manager, how far behind, when last heard and its switches",
 			func(m *Metrics) error {
 				return m.AddFollower(func() FollowerStatus {
-					return FollowerStatus{Manager: "10.99.0.2:5354", Connected: true, Behind: 3, LastHeard: heard, Switches: 2}
+					return FollowerStatus{Manager: "10.99.0.2:5354", ManagerNode: "m1", Connected: true, Behind: 3, LastHeard: heard, Switches: 2}
 				})
 			},
-			[]string{"swarmdns_follower_connected 1", "swarmdns_follower_behind_changes 3", "swarmdns_follower_last_contact_seconds 2.", "swarmdns_follower_switches_total 2"},
+			[]string{"swarmdns_follower_connected 1", `swarmdns_follower_manager{manager="10.99.0.2:5354",node="m1"} 1`,
+				"swarmdns_follower_behind_changes 3", "swarmdns_follower_last_contact_seconds 2.", "swarmdns_follower_switches_total 2"},
 			[]string{"swarmdns_peer_followers"}},
 		{"a follower that never reached a manager has no last contact",
 			func(m *Metrics) error { return m.AddFollower(func() FollowerStatus { return FollowerStatus{} }) },
 			[]string{"swarmdns_follower_connected 0", "swarmdns_follower_behind_changes 0"},
-			[]string{"swarmdns_follower_last_contact_seconds"}},
+			[]string{"swarmdns_follower_last_contact_seconds", "swarmdns_follower_manager"}},
 		{"a manager instance counts followers, changes, resets, drops, refusals and bytes",
 			func(m *Metrics) error {
 				return m.AddPeerServer(func() PeerServerStatus {

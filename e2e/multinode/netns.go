@@ -3,6 +3,7 @@
 package multinode
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -59,4 +60,52 @@ func inNetns(path string, f func() error) error {
 		done <- err
 	}()
 	return <-done
+}
+
+// ContainerNetns is the network namespace of process pid (a container's
+// first process: ContainerPID), for DialIn, ListenIn and Resolver.
+func ContainerNetns(pid int) string { return fmt.Sprintf("/proc/%d/ns/net", pid) }
+
+// ListenIn opens a listener (tcp) on addr inside the network namespace at
+// path: a server on that node or in that container.
+func ListenIn(path, network, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := inNetns(path, func() error {
+		var err error
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s %s in %s: %w", network, addr, path, err)
+	}
+	return ln, nil
+}
+
+// DialIn returns a dial function whose connections leave from inside the
+// network namespace at path: a client on that node or in that container.
+func DialIn(path string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := inNetns(path, func() error {
+			var err error
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("dial %s %s from %s: %w", network, addr, path, err)
+		}
+		return c, nil
+	}
+}
+
+// FreePort returns a TCP port nothing listens on in the node's network
+// namespace on 127.0.0.1 and on its address, for a server started there
+// next.
+func (n *Node) FreePort() (int, error) {
+	ln, err := ListenIn(n.Netns, "tcp", ":0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -24,9 +24,6 @@ type Resolver struct {
 	buf    []byte
 }
 
-// ContainerNetns is the network namespace of process pid (a container's:
-// ContainerPID).
-func ContainerNetns(pid int) string { return fmt.Sprintf("/proc/%d/ns/net", pid) }
 
 // OpenResolver opens a UDP socket in the network namespace at netns that
 // asks server; Close closes it.

@@ -77,7 +77,8 @@ func (c *Cluster) Service(t testing.TB, name string, want int, flags []string, c
 		return err
 	})
 	if err != nil {
-		t.Fatal(err)
+		ps, _ := c.Manager().Docker(context.Background(), "service", "ps", "--no-trunc", "--format", "{{.Name}} {{.Node}} {{.DesiredState}} {{.CurrentState}} {{.Error}}", name)
+		t.Fatalf("%v; its tasks:\n%s", err, ps)
 	}
 }
 

@@ -210,7 +210,7 @@ func (f *Follower) Run(ctx context.Context, sink registry.Sink) error {
 		prev        string // the manager followed last
 		unreachable bool   // "no manager reachable" was logged
 		rounds      int    // rounds in a row in which no manager answered
-		answered    bool   // a manager answered in this round
+		failed      int    // attempts since the last session that reached no manager
 	)
 	for i := 0; ; i++ {
 		addr := order[i%len(order)]
@@ -223,26 +223,25 @@ func (f *Follower) Run(ctx context.Context, sink registry.Sink) error {
 		f.mu.Unlock()
 		sink.Failed(fmt.Errorf("follow manager %s: %w", addr, err))
 		if established {
+			// The others next, the one lost last.
 			f.log.WithField("manager", addr).WithError(err).Warn("manager lost")
-			prev, answered, unreachable, rounds = addr, true, false, 0
-		} else {
-			f.log.WithField("manager", addr).WithError(err).Debug("manager not reachable")
-		}
-		if i%len(order) != len(order)-1 {
+			prev, unreachable, rounds, failed = addr, false, 0, 0
 			continue
 		}
-		// A whole round without an answer: wait before the next.
-		if !answered {
-			if !unreachable {
-				f.log.WithFields(logrus.Fields{"managers": order}).WithError(err).Warn("no manager reachable; serving the last data")
-				unreachable = true
-			}
-			if !f.wait(ctx, retryDelay(rounds), &h, sink, locals) {
-				return nil
-			}
-			rounds++
+		f.log.WithField("manager", addr).WithError(err).Debug("manager not reachable")
+		if failed++; failed%len(order) != 0 {
+			continue
 		}
-		answered = false
+		// Every manager tried since the last session, none answered:
+		// wait before the next round.
+		if !unreachable {
+			f.log.WithFields(logrus.Fields{"managers": order}).WithError(err).Warn("no manager reachable; serving the last data")
+			unreachable = true
+		}
+		if !f.wait(ctx, retryDelay(rounds), &h, sink, locals) {
+			return nil
+		}
+		rounds++
 	}
 }
 
