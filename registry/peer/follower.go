@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -180,9 +181,12 @@ type held struct {
 	cluster        cluster
 	have           bool
 	local          LocalState
+	// died holds the addresses of this node's task containers that went
+	// away, until the manager's data says so too (reread.go).
+	died map[netip.Addr]time.Time
 }
 
-func (h *held) publish(sink registry.Sink) { sink.Update(h.cluster.data(h.local)) }
+func (h *held) publish(sink registry.Sink) { sink.Update(h.data(time.Now())) }
 
 // Run implements registry.Source.
 func (f *Follower) Run(ctx context.Context, sink registry.Sink) error {

@@ -3,17 +3,28 @@ package peer
 import (
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/swarmdns/swarmdns/registry"
 )
 
+// diedFor is how long a task container's death on this node overrides
+// the manager's data, which normally catches up within a second.
+const diedFor = 30 * time.Second
+
 // gone returns the services whose running tasks on this node had the
-// addresses of a container that old listed and cur no longer does: a task
-// container that died or stopped. The manager has no task events, so a
-// follower that sees its own engine lose one tells its manager instance
-// which services to read again (Reread), which then publishes the change
-// to every node at once instead of at its next reconciliation.
+// addresses of a container that old listed and cur no longer does (a task
+// container that died or stopped), and notes those addresses as died.
+// The manager has no task events, so a follower that sees its own engine
+// lose one stops answering the task at once, as a manager does for its
+// own node, and tells its manager instance which services to read again
+// (Reread), which then publishes the change to every node at once instead
+// of at its next reconciliation.
 func (h *held) gone(old, cur LocalState) []string {
+	return h.goneAt(old, cur, time.Now())
+}
+
+func (h *held) goneAt(old, cur LocalState, now time.Time) []string {
 	if len(old.Containers) == 0 || cur.NodeID == "" {
 		return nil
 	}
@@ -39,26 +50,73 @@ func (h *held) gone(old, cur LocalState) []string {
 	var services []string
 	for i := range h.cluster.tasks {
 		t := &h.cluster.tasks[i]
-		if t.NodeID != cur.NodeID || t.State != registry.TaskRunning || slices.Contains(services, t.ServiceID) {
+		if t.NodeID != cur.NodeID || t.State != registry.TaskRunning || !hasAny(t, lost) {
 			continue
 		}
-		if hasAny(t, lost) {
+		if h.died == nil {
+			h.died = map[netip.Addr]time.Time{}
+		}
+		for _, na := range t.Addresses {
+			for _, a := range na.Addrs {
+				h.died[a] = now
+			}
+		}
+		if !slices.Contains(services, t.ServiceID) {
 			services = append(services, t.ServiceID)
 		}
 	}
 	return services
 }
 
-func hasAny(t *registry.Task, addrs map[netip.Addr]bool) bool {
+func hasAny[V any](t *registry.Task, addrs map[netip.Addr]V) bool {
 	for _, na := range t.Addresses {
 		for _, a := range na.Addrs {
-			if addrs[a] {
+			if _, ok := addrs[a]; ok {
 				return true
 			}
 		}
 	}
 	return false
 }
+
+// data returns the Data to publish: the manager's with this node's local
+// state, and this node's tasks whose containers died shut down. A died
+// address is forgotten once no running task of this node has it any more
+// (the manager caught up) or after diedFor.
+func (h *held) data(now time.Time) *registry.Data {
+	d := h.cluster.data(h.local)
+	if len(h.died) == 0 {
+		return d
+	}
+	still := make(map[netip.Addr]bool, len(h.died))
+	copied := false
+	for i := range d.Tasks {
+		t := &d.Tasks[i]
+		if t.NodeID != h.local.NodeID || t.State != registry.TaskRunning || !hasAny(t, h.died) {
+			continue
+		}
+		for _, na := range t.Addresses {
+			for _, a := range na.Addrs {
+				still[a] = true
+			}
+		}
+		if !copied {
+			d.Tasks, copied = slices.Clone(d.Tasks), true // the cluster's arrays are shared
+			t = &d.Tasks[i]
+		}
+		t.State = taskDied
+	}
+	for a, at := range h.died {
+		if !still[a] || now.Sub(at) > diedFor {
+			delete(h.died, a)
+		}
+	}
+	return d
+}
+
+// taskDied is the state a task whose container died on this node is
+// published in until the manager says what became of it: never answered.
+const taskDied = "shutdown"
 
 // localChanged takes the local node's new state: the services of task
 // containers gone are sent to the manager to re-read, and the data is

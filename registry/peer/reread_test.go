@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/swarmdns/swarmdns/registry"
 )
@@ -39,6 +40,7 @@ func TestAFollowerNamesTheServicesOfItsTaskContainersThatWentAway(t *testing.T) 
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			h.died = nil
 			got := h.gone(tt.old, tt.cur)
 			slices.Sort(got)
 			want := slices.Clone(tt.want)
@@ -47,5 +49,43 @@ func TestAFollowerNamesTheServicesOfItsTaskContainersThatWentAway(t *testing.T) 
 				t.Errorf("gone = %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+func TestATaskWhoseContainerDiedHereIsNotAnsweredUntilTheManagerSaysSo(t *testing.T) {
+	task := registry.Task{ID: "t1", ServiceID: "web", NodeID: "here", State: registry.TaskRunning}
+	task.AddAddrs("net", netip.MustParseAddr("10.0.0.1"))
+	other := registry.Task{ID: "t2", ServiceID: "web", NodeID: "there", State: registry.TaskRunning}
+	other.AddAddrs("net", netip.MustParseAddr("10.0.0.1")) // the same address on another node stays
+	h := &held{cluster: cluster{tasks: []registry.Task{task, other}}}
+	c := registry.Container{ID: "c1", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")}, Networks: []string{"net"}}
+	old := LocalState{NodeID: "here", Containers: []registry.Container{c}}
+	cur := LocalState{NodeID: "here"}
+	now := time.Now()
+	h.goneAt(old, cur, now)
+	h.local = cur
+	states := func(d *registry.Data) []string {
+		var out []string
+		for _, t := range d.Tasks {
+			out = append(out, t.ID+"="+t.State)
+		}
+		return out
+	}
+	if got := states(h.data(now)); !slices.Equal(got, []string{"t1=shutdown", "t2=running"}) {
+		t.Fatalf("after the die: %v, want t1 shut down and t2 running", got)
+	}
+	if h.cluster.tasks[0].State != registry.TaskRunning {
+		t.Fatal("the manager's cluster data was modified")
+	}
+	if got := states(h.data(now.Add(diedFor + time.Second))); !slices.Equal(got, []string{"t1=shutdown", "t2=running"}) || len(h.died) != 0 {
+		t.Fatalf("at the limit: %v with %d died addresses, want the die applied once more and then forgotten", got, len(h.died))
+	}
+	if got := states(h.data(now.Add(diedFor + 2*time.Second))); !slices.Equal(got, []string{"t1=running", "t2=running"}) {
+		t.Fatalf("past the limit: %v, want the manager's word again", got)
+	}
+	h.goneAt(old, cur, now)
+	h.cluster.tasks = []registry.Task{{ID: "t1", ServiceID: "web", NodeID: "here", State: "failed"}, other}
+	if got := states(h.data(now)); !slices.Equal(got, []string{"t1=failed", "t2=running"}) || len(h.died) != 0 {
+		t.Fatalf("once the manager says so: %v with %d died addresses, want its word and nothing held", got, len(h.died))
 	}
 }
