@@ -25,6 +25,7 @@ import (
 	"github.com/swarmdns/swarmdns/scheduler"
 	"github.com/swarmdns/swarmdns/server"
 	"github.com/swarmdns/swarmdns/server/forward"
+	"github.com/swarmdns/swarmdns/server/transfer"
 )
 
 // serveOptions are the flags of `swarmdns serve`.
@@ -186,11 +187,8 @@ func listenAddrPort(listen string) (netip.AddrPort, error) {
 }
 
 func (o *serveOptions) run(ctx context.Context) error {
-	if o.maxUDPSize < 512 || o.maxUDPSize > 65535 {
-		return fmt.Errorf("--max-udp-size: %d bytes is out of range; use 512 to 65535 (default %d, which fits any path without fragments)", o.maxUDPSize, server.DefaultMaxUDPSize)
-	}
-	if strings.ContainsAny(o.preferLabel, "= \t\n") {
-		return fmt.Errorf("--prefer-label %q: want the key of a node label (zone), not key=value", o.preferLabel)
+	if err := o.checkRanges(); err != nil {
+		return err
 	}
 	logger, err := newLogger(o.logLevel, o.logFormat)
 	if err != nil {
@@ -200,13 +198,75 @@ func (o *serveOptions) run(ctx context.Context) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	nameservers, err := o.xfr.nameserverSet(o.domain, o.listen)
+	store, xfr, err := o.newStore(log)
 	if err != nil {
 		return err
 	}
-	xfr, err := o.xfr.build(log)
+	src, reload, node, err := o.source(log)
 	if err != nil {
 		return err
+	}
+	rt, hcfg, err := o.wire(store, xfr, node, log)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	observePublishes(store, xfr)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	if xfr != nil {
+		xfr.Start(ctx)
+	}
+	// The first load comes before the listeners: nothing says "serving"
+	// before the registry has loaded or the source has started, and a
+	// registry that cannot load is the only error at start.
+	srcErr := make(chan error, 1)
+	first := firstSync(store)
+	go func() { srcErr <- src.Run(ctx, store) }()
+	if ended, err := waitFirstSync(first, srcErr, sigs, log); ended {
+		return err
+	}
+	if np := store.NetworkProblem(); np != "" && o.registryFile != "" {
+		return errors.New(np)
+	}
+	srv, node, err := o.startServing(ctx, hcfg, node, rt, log)
+	if err != nil {
+		return err
+	}
+	defer node.stop()
+	return serveUntilDone(ctx, stop, srv, rt, sigs, srcErr, func() {
+		if reload != nil {
+			log.Info("SIGHUP: reloading the registry file")
+			reload()
+		}
+		rt.reload(o.ops.flags, logger)
+	}, log)
+}
+
+// checkRanges checks the flags whose values have a range of their own.
+func (o *serveOptions) checkRanges() error {
+	if o.maxUDPSize < 512 || o.maxUDPSize > 65535 {
+		return fmt.Errorf("--max-udp-size: %d bytes is out of range; use 512 to 65535 (default %d, which fits any path without fragments)", o.maxUDPSize, server.DefaultMaxUDPSize)
+	}
+	if strings.ContainsAny(o.preferLabel, "= \t\n") {
+		return fmt.Errorf("--prefer-label %q: want the key of a node label (zone), not key=value", o.preferLabel)
+	}
+	return nil
+}
+
+// newStore makes the registry store of the build settings, and the zone
+// transfers when they are on (nil otherwise).
+func (o *serveOptions) newStore(log *logrus.Entry) (*registry.Store, *transfer.Transfer, error) {
+	nameservers, err := o.xfr.nameserverSet(o.domain, o.listen)
+	if err != nil {
+		return nil, nil, err
+	}
+	xfr, err := o.xfr.build(log)
+	if err != nil {
+		return nil, nil, err
 	}
 	rcfg := registry.Config{
 		Domain: o.domain, TTL: o.ttl, Policy: o.scheduler, MaxAnswers: o.maxAnswers,
@@ -217,18 +277,21 @@ func (o *serveOptions) run(ctx context.Context) error {
 	}
 	store, err := registry.NewStore(rcfg, log.WithField("component", "registry"))
 	if err != nil {
-		return fmt.Errorf("--nameserver: %w", err) // o.check has checked the rest
+		return nil, nil, fmt.Errorf("--nameserver: %w", err) // o.check has checked the rest
 	}
 	if w := mdnsDomainWarning(store.Config().Domain); w != "" {
 		log.WithField("domain", store.Config().Domain).Warn(w)
 	}
-	src, reload, node, err := o.source(log)
-	if err != nil {
-		return err
-	}
+	return store, xfr, nil
+}
+
+// wire sets up what observes and serves beside the store: operations,
+// the forwarder, transfers, and the node's role; it returns the DNS
+// handler's configuration.
+func (o *serveOptions) wire(store *registry.Store, xfr *transfer.Transfer, node *nodeRole, log *logrus.Entry) (*opsRuntime, server.Config, error) {
 	fwd, acl, err := o.forwarder(log)
 	if err != nil {
-		return err
+		return nil, server.Config{}, err
 	}
 	rt := o.ops.startOps(store, log)
 	node.observe(store, rt)
@@ -241,10 +304,12 @@ func (o *serveOptions) run(ctx context.Context) error {
 		rt.addForwarder(fwd)
 		log.WithField("upstreams", fwd.Upstreams()).Info("forwarding names outside the registry")
 	}
+	return rt, hcfg, nil
+}
 
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	srcErr := make(chan error, 1)
+// observePublishes hands the first load's garbage back to the system and
+// tells the zone transfers of every publish.
+func observePublishes(store *registry.Store, xfr *transfer.Transfer) {
 	// The first load of a large registry leaves the parse's and the
 	// build's garbage mapped (several times the snapshot); hand it back to
 	// the system once, rather than keep it as the heap's high-water mark.
@@ -255,43 +320,38 @@ func (o *serveOptions) run(ctx context.Context) error {
 			xfr.Published()
 		}
 	}})
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	if xfr != nil {
-		xfr.Start(ctx)
-	}
-	// The first load comes before the listeners: nothing says "serving"
-	// before the registry has loaded or the source has started, and a
-	// registry that cannot load is the only error at start.
-	first := firstSync(store)
-	go func() { srcErr <- src.Run(ctx, store) }()
+}
+
+// waitFirstSync waits for the source's first sync, at most firstSyncWait.
+// It says whether serve is to end instead (the source failed, or a signal
+// came), and with what error.
+func waitFirstSync(first <-chan struct{}, srcErr <-chan error, sigs <-chan os.Signal, log *logrus.Entry) (bool, error) {
 	waited := time.NewTimer(firstSyncWait)
 	defer waited.Stop()
-wait:
 	for {
 		select {
 		case <-first:
-			break wait
+			return false, nil
 		case err := <-srcErr:
 			if err == nil || errors.Is(err, context.Canceled) {
-				return nil
+				return true, nil
 			}
-			return fmt.Errorf("registry source: %w", err)
+			return true, fmt.Errorf("registry source: %w", err)
 		case <-waited.C:
 			log.WithField("waited", firstSyncWait.String()).Warn("the first sync has not ended; serving DNS (SERVFAIL) until it does")
-			break wait
+			return false, nil
 		case sig := <-sigs:
 			if sig != syscall.SIGHUP { // nothing is loaded yet to reload
 				log.WithField("signal", sig.String()).Info("shutting down")
-				return nil
+				return true, nil
 			}
 		}
 	}
-	if np := store.NetworkProblem(); np != "" && o.registryFile != "" {
-		return errors.New(np)
-	}
+}
 
+// startServing starts the DNS listeners, the node's role (peer listener,
+// node-local address) and the operations listener.
+func (o *serveOptions) startServing(ctx context.Context, hcfg server.Config, node *nodeRole, rt *opsRuntime, log *logrus.Entry) (*server.Server, *nodeRole, error) {
 	// A UDP read loop waits for queries inside recvmmsg, keeping its P.
 	// With a single P (one CPU, or pinned to one) the runtime hands that P
 	// to a freshly woken spinning thread every time the loop waits, which
@@ -306,18 +366,24 @@ wait:
 		RateLimit: server.NewRateLimit(o.rrlRate, o.rrlSlip),
 	}
 	if err := srv.Start(); err != nil {
-		return err
+		return nil, nil, err
 	}
-	if node, err = o.startNode(ctx, node, srv, log); err != nil {
+	node, err := o.startNode(ctx, node, srv, log)
+	if err != nil {
 		srv.Shutdown(context.Background())
-		return err
+		return nil, nil, err
 	}
-	defer node.stop()
 	if err := rt.serveHTTP(srv.Handler); err != nil {
+		node.stop()
 		srv.Shutdown(context.Background())
-		return err
+		return nil, nil, err
 	}
+	return srv, node, nil
+}
 
+// serveUntilDone serves until ctx ends, the source fails or a signal ends
+// it; SIGHUP calls reload.
+func serveUntilDone(ctx context.Context, stop context.CancelFunc, srv *server.Server, rt *opsRuntime, sigs <-chan os.Signal, srcErr <-chan error, reload func(), log *logrus.Entry) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -330,11 +396,7 @@ wait:
 			}
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				if reload != nil {
-					log.Info("SIGHUP: reloading the registry file")
-					reload()
-				}
-				rt.reload(o.ops.flags, logger)
+				reload()
 				continue
 			}
 			log.WithField("signal", sig.String()).Info("shutting down")
