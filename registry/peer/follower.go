@@ -281,52 +281,19 @@ func (f *Follower) wait(ctx context.Context, d time.Duration, h *held, sink regi
 func (f *Follower) session(ctx context.Context, addr string, h *held, sink registry.Sink, locals <-chan LocalState, prev string) (established bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	conn, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(credentials.NewTLS(f.cfg.Credentials.ClientConfig())),
-		grpc.WithContextDialer(f.cfg.Dial),
-		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: f.cfg.DialTimeout, Backoff: backoff.DefaultConfig}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(chunkSize+64<<10)),
-	)
+	conn, err := f.dial(addr)
 	if err != nil {
-		return false, fmt.Errorf("connect: %w", err)
+		return false, err
 	}
 	defer conn.Close()
 	// Nothing heard within a dial and a keepalive: gone.
 	answer := time.AfterFunc(f.cfg.DialTimeout+f.cfg.PeerTimeout, func() { cancel(errors.New("no answer")) })
 	defer answer.Stop()
-	stream, err := peerpb.NewRegistryClient(conn).Follow(ctx)
+	stream, err := f.hello(ctx, conn, h)
 	if err != nil {
-		return false, causeOr(ctx, err)
+		return false, err
 	}
-	hello := &peerpb.Hello{Protocol: ProtocolVersion, NodeId: h.local.NodeID}
-	if hello.NodeId == "" {
-		hello.NodeId = f.cfg.Credentials.Identity().NodeID
-	}
-	if h.have {
-		hello.Last = &peerpb.Version{Epoch: h.epoch, Counter: h.counter}
-	}
-	if err := stream.Send(&peerpb.FollowerMessage{Msg: &peerpb.FollowerMessage_Hello{Hello: hello}}); err != nil {
-		return false, causeOr(ctx, err)
-	}
-
-	msgs := make(chan *peerpb.ManagerMessage, 64)
-	recvErr := make(chan error, 1)
-	var heard atomic.Int64
-	go func() {
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			heard.Store(time.Now().UnixNano())
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	msgs, recvErr, heard := receive(ctx, stream)
 	go f.ack(ctx, cancel, stream)
 
 	var (
@@ -372,6 +339,65 @@ func (f *Follower) session(ctx context.Context, addr string, h *held, sink regis
 			}
 		}
 	}
+}
+
+// dial makes the gRPC client of the manager instance at addr, with the
+// node's certificate.
+func (f *Follower) dial(addr string) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(credentials.NewTLS(f.cfg.Credentials.ClientConfig())),
+		grpc.WithContextDialer(f.cfg.Dial),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: f.cfg.DialTimeout, Backoff: backoff.DefaultConfig}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(chunkSize+64<<10)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return conn, nil
+}
+
+// hello opens the follow stream and says who follows and from which
+// version it resumes.
+func (f *Follower) hello(ctx context.Context, conn *grpc.ClientConn, h *held) (peerpb.Registry_FollowClient, error) {
+	stream, err := peerpb.NewRegistryClient(conn).Follow(ctx)
+	if err != nil {
+		return nil, causeOr(ctx, err)
+	}
+	hello := &peerpb.Hello{Protocol: ProtocolVersion, NodeId: h.local.NodeID}
+	if hello.NodeId == "" {
+		hello.NodeId = f.cfg.Credentials.Identity().NodeID
+	}
+	if h.have {
+		hello.Last = &peerpb.Version{Epoch: h.epoch, Counter: h.counter}
+	}
+	if err := stream.Send(&peerpb.FollowerMessage{Msg: &peerpb.FollowerMessage_Hello{Hello: hello}}); err != nil {
+		return nil, causeOr(ctx, err)
+	}
+	return stream, nil
+}
+
+// receive reads the stream on a goroutine of its own until it fails or
+// ctx ends; heard is when a message last came, in Unix nanoseconds.
+func receive(ctx context.Context, stream peerpb.Registry_FollowClient) (<-chan *peerpb.ManagerMessage, <-chan error, *atomic.Int64) {
+	msgs := make(chan *peerpb.ManagerMessage, 64)
+	recvErr := make(chan error, 1)
+	heard := new(atomic.Int64)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			heard.Store(time.Now().UnixNano())
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return msgs, recvErr, heard
 }
 
 // causeOr returns why ctx was canceled, if it was, else err.
