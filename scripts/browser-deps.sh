@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the operator page's browser tests (ops,
+# Installs what the operator page's browser tests (ops and e2e,
 # TestPageInChromium*) drive: Debian's chromium. In CI (CI=true) those
 # tests fail without it; elsewhere they skip.
 set -euo pipefail
