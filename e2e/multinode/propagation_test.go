@@ -269,8 +269,10 @@ func TestPropagationOnEveryNode(t *testing.T) {
 		drain *Node // the node the change drains, sidecar included
 		tasks int   // running when the change is complete
 		idle  bool  // an update that must have completed
-		apply func(ctx context.Context, svc string) error
-		after func(ctx context.Context, svc string) error
+		// before, if set, waits for what the step needs, unmeasured.
+		before func(ctx context.Context, svc string) error
+		apply  func(ctx context.Context, svc string) error
+		after  func(ctx context.Context, svc string) error
 	}
 	mgr := func(args ...string) func(ctx context.Context, svc string) error {
 		return func(ctx context.Context, svc string) error {
@@ -287,7 +289,15 @@ func TestPropagationOnEveryNode(t *testing.T) {
 			_, err := bed.Manager().Docker(ctx, "service", "scale", "--detach", svc+"=3")
 			return err
 		}},
-		{name: "docker kill of the task on the worker", tasks: 3, apply: func(ctx context.Context, svc string) error {
+		{name: "docker kill of the task on the worker", tasks: 3, before: func(ctx context.Context, svc string) error {
+			// A task the scale down stopped may still be exiting there.
+			_, err := worker.TaskContainer(ctx, svc)
+			for deadline := time.Now().Add(15 * time.Second); err != nil && time.Now().Before(deadline); {
+				time.Sleep(200 * time.Millisecond)
+				_, err = worker.TaskContainer(ctx, svc)
+			}
+			return err
+		}, apply: func(ctx context.Context, svc string) error {
 			id, err := worker.TaskContainer(ctx, svc)
 			if err == nil {
 				_, err = worker.Docker(ctx, "kill", id)
@@ -338,6 +348,11 @@ func TestPropagationOnEveryNode(t *testing.T) {
 				t.Fatalf("the spread left the worker without a task: %v", err)
 			}
 			for _, s := range steps {
+				if s.before != nil {
+					if err := s.before(ctx, svc); err != nil {
+						t.Fatalf("%s: %v", s.name, err)
+					}
+				}
 				times := measureChange(t, s.name, clients, s.drain, name, truth(s.tasks, s.idle), func(ctx context.Context) error { return s.apply(ctx, svc) })
 				if results[s.name] == nil {
 					results[s.name] = map[*Node][]nodeTimes{}
