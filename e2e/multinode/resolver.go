@@ -24,7 +24,6 @@ type Resolver struct {
 	buf    []byte
 }
 
-
 // OpenResolver opens a UDP socket in the network namespace at netns that
 // asks server; Close closes it.
 func OpenResolver(netns string, server netip.AddrPort) (*Resolver, error) {
