@@ -1,4 +1,4 @@
-# swarmdns — see README.md. CI runs `make test`, `make fuzz` and `make e2e` (.ci/run).
+# swarmdns — see README.md. CI (.ci/run) runs `make test`, `make fuzz`, `make e2e`, `make e2e-stack` and `make e2e-multinode`.
 GO        ?= go
 BIN       := bin/swarmdns
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -41,7 +41,7 @@ e2e: build
 	$(GO) vet -tags e2e ./...
 	SWARMDNS_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/
 
-# Each fuzz target for FUZZTIME (CI: 30s each). Failing inputs land in
+# Each fuzz target for FUZZTIME (CI: 20s each). Failing inputs land in
 # testdata/fuzz/ of the package: commit them with the fix.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./server:FuzzHandler ./server:FuzzTCPStream ./registry:FuzzParseFile ./registry:FuzzParsePorts ./server/transfer:FuzzTransferQuery
