@@ -3,44 +3,13 @@ package nodelocal
 import (
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/swarmdns/swarmdns/internal/netnstest"
 )
-
-// inNetns is set in the test binary re-executed in a network namespace of
-// its own (and a user namespace, so that no root is needed), where the
-// tests may change lo.
-const inNetns = "NODELOCAL_TEST_IN_NETNS"
-
-// isolated runs the calling test again in a new network namespace, where
-// it changes nothing of this machine's, and reports whether the caller is
-// that run (and should do the work).
-func isolated(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv(inNetns) == "1" {
-		return true
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
-	cmd.Env = append(os.Environ(), inNetns+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s in a network namespace of its own: %v\n%s", t.Name(), err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("%s did not run in the network namespace:\n%s", t.Name(), out)
-	}
-	return false
-}
 
 var nodeLocal = netip.MustParseAddr("169.254.53.53")
 
@@ -76,7 +45,7 @@ func addByHand(t *testing.T, addr netip.Addr, label string) {
 }
 
 func TestBindAddsTheAddressToLoAndReleaseRemovesIt(t *testing.T) {
-	if !isolated(t) {
+	if !netnstest.Isolated(t) {
 		return
 	}
 	b, err := Bind(nodeLocal, "lo")
@@ -104,7 +73,7 @@ func TestBindAddsTheAddressToLoAndReleaseRemovesIt(t *testing.T) {
 }
 
 func TestBindTakesOverAnAddressAnEarlierSwarmdnsLeft(t *testing.T) {
-	if !isolated(t) {
+	if !netnstest.Isolated(t) {
 		return
 	}
 	addByHand(t, nodeLocal, "lo:swarmdns") // as a killed swarmdns leaves it
@@ -124,7 +93,7 @@ func TestBindTakesOverAnAddressAnEarlierSwarmdnsLeft(t *testing.T) {
 }
 
 func TestBindLeavesAnAddressTheOperatorAdded(t *testing.T) {
-	if !isolated(t) {
+	if !netnstest.Isolated(t) {
 		return
 	}
 	for _, addr := range []netip.Addr{nodeLocal, netip.MustParseAddr("fd53::53")} {
@@ -146,7 +115,7 @@ func TestBindLeavesAnAddressTheOperatorAdded(t *testing.T) {
 }
 
 func TestBindAnIPv6AddressIsOwnedWithoutALabel(t *testing.T) {
-	if !isolated(t) {
+	if !netnstest.Isolated(t) {
 		return
 	}
 	addr := netip.MustParseAddr("fd53::53")

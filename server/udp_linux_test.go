@@ -3,10 +3,6 @@ package server
 import (
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/swarmdns/swarmdns/internal/netnstest"
 	"github.com/swarmdns/swarmdns/registry"
 	"github.com/swarmdns/swarmdns/server/forward"
 )
@@ -53,36 +50,6 @@ func TestReadLoopYields(t *testing.T) {
 	}
 }
 
-// inNetns is set in the test binary re-executed in a network namespace of
-// its own (and a user namespace, so that no root is needed), where a test
-// may add addresses to lo.
-const inNetns = "SERVER_TEST_IN_NETNS"
-
-// isolated runs the calling test again in a new user and network
-// namespace, where it changes nothing of this machine's, and reports
-// whether the caller is that run (and should do the work).
-func isolated(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv(inNetns) == "1" {
-		return true
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
-	cmd.Env = append(os.Environ(), inNetns+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s in a network namespace of its own: %v\n%s", t.Name(), err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("%s did not run in the network namespace:\n%s", t.Name(), out)
-	}
-	return false
-}
-
 // addToLo brings lo up and adds addrs to it, each alone in its prefix.
 func addToLo(t *testing.T, addrs ...netip.Addr) {
 	t.Helper()
@@ -111,7 +78,7 @@ func addToLo(t *testing.T, addrs ...netip.Addr) {
 // the forwarding goroutine; both must. The test runs in a user and network
 // namespace of its own.
 func TestWildcardUDPListenerAnswersFromTheAddressAsked(t *testing.T) {
-	if !isolated(t) {
+	if !netnstest.Isolated(t) {
 		return
 	}
 	v4, v6 := netip.MustParseAddr("169.254.53.53"), netip.MustParseAddr("fd00:53::53")

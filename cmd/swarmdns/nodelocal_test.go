@@ -3,47 +3,15 @@ package main
 import (
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
+
+	"github.com/swarmdns/swarmdns/internal/netnstest"
 )
-
-// inNetns is set in the test binary re-executed in a network namespace of
-// its own (and a user namespace, so that no root is needed), where
-// swarmdns may add its node-local address to lo.
-const inNetns = "SWARMDNS_TEST_IN_NETNS"
-
-// isolated runs the calling test again in a new user and network
-// namespace, where it changes nothing of this machine's, and reports
-// whether the caller is that run (and should do the work).
-func isolated(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv(inNetns) == "1" {
-		return true
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
-	cmd.Env = append(os.Environ(), inNetns+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s in a network namespace of its own: %v\n%s", t.Name(), err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("%s did not run in the network namespace:\n%s", t.Name(), out)
-	}
-	return false
-}
 
 // The stack's settings, --listen :53 with --node-local-address: the real
 // swarmdns process, in a user and network namespace of the test's own,
@@ -52,7 +20,7 @@ func isolated(t *testing.T) bool {
 // it and would drop an answer from any other address), over UDP and TCP;
 // and it still answers at 127.0.0.1.
 func TestWildcardListenServesTheNodeLocalAddressFromIt(t *testing.T) {
-	if !isolated(t) {
+	if !netnstest.Isolated(t) {
 		return
 	}
 	lo, err := netlink.LinkByName("lo")
