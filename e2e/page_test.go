@@ -13,14 +13,14 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/swarmdns/swarmdns/internal/browsertest"
 )
 
 // pageMargin is what the page may take beyond its refresh interval to
@@ -72,16 +72,16 @@ func TestThePageShowsAScaleUpWithoutAReload(t *testing.T) {
 	}
 
 	b := newPageBrowser(t)
-	b.do(t, "open the page", chromedp.Navigate(base+"/"))
-	b.waitFor(t, "the status is current", `document.getElementById('status-badge').textContent === 'current'`, 15*time.Second)
-	b.do(t, "filter to the service", chromedp.SendKeys(chromedp.ID("svc-filter"), svc))
+	b.Run(t, "open the page", chromedp.Navigate(base+"/"))
+	b.WaitFor(t, "the status is current", `document.getElementById('status-badge').textContent === 'current'`, 15*time.Second)
+	b.Run(t, "filter to the service", chromedp.SendKeys(chromedp.ID("svc-filter"), svc))
 	row := fmt.Sprintf(`tr.svc[data-id=%q]`, id)
 	tasks := fmt.Sprintf(`tr.detail[data-for=%q] tr.task`, id)
-	b.waitFor(t, "the service is listed alone", `document.querySelectorAll('#svc-table tr.svc').length === 1 && document.querySelector('`+row+`')`, 10*time.Second)
-	b.do(t, "expand the service", chromedp.Click(chromedp.CSS(row+` button.toggle`)))
-	b.waitFor(t, "its one task is shown", `document.querySelectorAll('`+tasks+`').length === 1`, 10*time.Second)
+	b.WaitFor(t, "the service is listed alone", `document.querySelectorAll('#svc-table tr.svc').length === 1 && document.querySelector('`+row+`')`, 10*time.Second)
+	b.Run(t, "expand the service", chromedp.Click(chromedp.CSS(row+` button.toggle`)))
+	b.WaitFor(t, "its one task is shown", `document.querySelectorAll('`+tasks+`').length === 1`, 10*time.Second)
 	// A reload or a navigation starts a new document, without this mark.
-	b.do(t, "mark the document", chromedp.Evaluate[chromedp.Void](`window.swarmdnsE2EMark = 'same document'`))
+	b.Run(t, "mark the document", chromedp.Evaluate[chromedp.Void](`window.swarmdnsE2EMark = 'same document'`))
 
 	old, err := fx.running(ctx, svc)
 	if err != nil || len(old) != 1 {
@@ -94,7 +94,7 @@ func TestThePageShowsAScaleUpWithoutAReload(t *testing.T) {
 	for deadline := start.Add(changeTimeout); serverAt == 0 || pageAt == 0; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after %s: new task %q, swarmdns lists it running at %s, the page at %s; the page shows:\n%s", changeTimeout,
-				newTask, serverAt, pageAt, eval[string](t, b, `document.getElementById('svc-table').innerText`))
+				newTask, serverAt, pageAt, browsertest.Eval[string](t, b, `document.getElementById('svc-table').innerText`))
 		}
 		if newTask == "" {
 			ts, err := fx.running(ctx, svc)
@@ -111,7 +111,7 @@ func TestThePageShowsAScaleUpWithoutAReload(t *testing.T) {
 		if serverAt == 0 && listsRunning(base, id, newTask) {
 			serverAt = time.Since(start)
 		}
-		if pageAt == 0 && eval[bool](t, b, fmt.Sprintf(`[...document.querySelectorAll('%s')].some(r => r.dataset.task === %q && r.cells[3].textContent === 'running')`, tasks, newTask)) {
+		if pageAt == 0 && browsertest.Eval[bool](t, b, fmt.Sprintf(`[...document.querySelectorAll('%s')].some(r => r.dataset.task === %q && r.cells[3].textContent === 'running')`, tasks, newTask)) {
 			pageAt = time.Since(start)
 		}
 	}
@@ -120,13 +120,13 @@ func TestThePageShowsAScaleUpWithoutAReload(t *testing.T) {
 	if late := pageAt - serverAt; late > refresh+pageMargin {
 		t.Errorf("the page showed the new task %s after swarmdns listed it, want within %s + %s", late, refresh, pageMargin)
 	}
-	if n := eval[int](t, b, `document.querySelectorAll('`+tasks+`').length`); n != 2 {
+	if n := browsertest.Eval[int](t, b, `document.querySelectorAll('`+tasks+`').length`); n != 2 {
 		t.Errorf("the page shows %d tasks of %s, want 2", n, svc)
 	}
-	if mark := eval[string](t, b, `window.swarmdnsE2EMark || 'a new document'`); mark != "same document" {
+	if mark := browsertest.Eval[string](t, b, `window.swarmdnsE2EMark || 'a new document'`); mark != "same document" {
 		t.Errorf("the page was reloaded: %s", mark)
 	}
-	b.checkClean(t)
+	b.CheckClean(t)
 }
 
 // pageRefreshInterval reads how often the page refreshes its services
@@ -174,102 +174,36 @@ func getJSON(u string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// pageBrowser is a headless chromium tab that records uncaught exceptions,
-// console errors and failed requests.
-type pageBrowser struct {
-	ctx    context.Context
-	mu     sync.Mutex
-	faults []string
-}
-
-func newPageBrowser(t *testing.T) *pageBrowser {
+// newPageBrowser opens a headless chromium tab that records uncaught
+// exceptions, console errors and failed requests.
+func newPageBrowser(t *testing.T) *browsertest.Tab {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatal("chromium is not installed: the page's e2e test needs Debian's chromium (scripts/browser-deps.sh)")
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox, // the suite runs as root
-		chromedp.DisableGPU,
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	b := &pageBrowser{}
-	ctx, cancelC := chromedp.NewContext(actx, chromedp.WithListener(b.listen))
-	t.Cleanup(func() { cancelC(); cancelA() })
-	b.ctx = ctx
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return b
+	return browsertest.Start(t, path, 1280, 900, pageFault)
 }
 
-func (b *pageBrowser) listen(ev any) {
-	var fault string
+// pageFault names the fault ev is, or "" for none.
+func pageFault(ev any) string {
 	switch ev := ev.(type) {
 	case *runtime.EventExceptionThrown:
-		fault = "exception: " + ev.ExceptionDetails.Text
+		return "exception: " + ev.ExceptionDetails.Text
 	case *runtime.EventConsoleAPICalled:
 		if ev.Type == runtime.ConsoleAPICalledTypeError {
-			fault = "console error"
+			fault := "console error"
 			for _, a := range ev.Args {
 				fault += " " + string(a.Value) + a.Description
 			}
+			return fault
 		}
 	case *network.EventLoadingFailed:
-		fault = "request failed: " + ev.ErrorText
+		return "request failed: " + ev.ErrorText
 	case *network.EventResponseReceived:
 		if ev.Response.Status >= 400 {
-			fault = fmt.Sprintf("HTTP %d for %s", ev.Response.Status, ev.Response.URL)
+			return fmt.Sprintf("HTTP %d for %s", ev.Response.Status, ev.Response.URL)
 		}
 	}
-	if fault != "" {
-		b.mu.Lock()
-		b.faults = append(b.faults, fault)
-		b.mu.Unlock()
-	}
-}
-
-func (b *pageBrowser) checkClean(t *testing.T) {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, f := range b.faults {
-		t.Errorf("browser: %s", f)
-	}
-}
-
-func (b *pageBrowser) do(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// eval runs expr in the page and returns its value.
-func eval[T any](t *testing.T, b *pageBrowser, expr string) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
-}
-
-// waitFor polls expr until it is true, for up to d.
-func (b *pageBrowser) waitFor(t *testing.T, what, expr string, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !eval[bool](t, b, "!!("+expr+")") {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; the page shows:\n%s", what, d, strings.TrimSpace(eval[string](t, b, `document.querySelector('main').innerText`)))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return ""
 }

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/swarmdns/swarmdns/internal/benchdata"
+	"github.com/swarmdns/swarmdns/internal/browsertest"
 	"github.com/swarmdns/swarmdns/ops"
 	"github.com/swarmdns/swarmdns/registry"
 	"github.com/swarmdns/swarmdns/registry/file"
@@ -189,36 +189,16 @@ func (s *swarmdns) query(t *testing.T, name string, qtype uint16, n int) {
 	}
 }
 
-// browser is a headless chromium tab that records every console error
-// and warning, uncaught exception and failed request.
-type browser struct {
-	ctx    context.Context
-	mu     sync.Mutex
-	faults []string
-}
-
-func newBrowser(t *testing.T, width, height int) *browser {
+// newBrowser opens a headless chromium tab of width by height that
+// records every console error and warning, uncaught exception and failed
+// request.
+func newBrowser(t *testing.T, width, height int) *browsertest.Tab {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)),
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.DisableGPU,
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.WindowSize(width, height),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	b := &browser{}
-	ctx, cancelC := chromedp.NewContext(actx, chromedp.WithListener(b.listen))
-	t.Cleanup(func() { cancelC(); cancelA() })
-	b.ctx = ctx
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return b
+	return browsertest.Start(t, chromium(t), width, height, pageFault)
 }
 
-// listen runs on the tab's reading goroutine: it only records.
-func (b *browser) listen(ev any) {
+// pageFault names the fault ev is, or "" for none.
+func pageFault(ev any) string {
 	switch ev := ev.(type) {
 	case *runtime.EventConsoleAPICalled:
 		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning {
@@ -226,79 +206,29 @@ func (b *browser) listen(ev any) {
 			for _, a := range ev.Args {
 				args = append(args, string(a.Value)+a.Description)
 			}
-			b.fault("console %s: %s", ev.Type, strings.Join(args, " "))
+			return fmt.Sprintf("console %s: %s", ev.Type, strings.Join(args, " "))
 		}
 	case *runtime.EventExceptionThrown:
-		b.fault("exception: %s %s", ev.ExceptionDetails.Text, ev.ExceptionDetails.URL)
+		return fmt.Sprintf("exception: %s %s", ev.ExceptionDetails.Text, ev.ExceptionDetails.URL)
 	case *log.EventEntryAdded:
 		if ev.Entry.Level == log.EntryLevelError || ev.Entry.Level == log.EntryLevelWarning {
-			b.fault("log %s: %s %s", ev.Entry.Level, ev.Entry.Text, ev.Entry.URL)
+			return fmt.Sprintf("log %s: %s %s", ev.Entry.Level, ev.Entry.Text, ev.Entry.URL)
 		}
 	case *network.EventLoadingFailed:
-		b.fault("request failed: %s %s", ev.ErrorText, ev.BlockedReason)
+		return fmt.Sprintf("request failed: %s %s", ev.ErrorText, ev.BlockedReason)
 	case *network.EventResponseReceived:
 		if ev.Response.Status >= 400 {
-			b.fault("HTTP %d for %s", ev.Response.Status, ev.Response.URL)
+			return fmt.Sprintf("HTTP %d for %s", ev.Response.Status, ev.Response.URL)
 		}
 	}
+	return ""
 }
 
-func (b *browser) fault(format string, a ...any) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.faults = append(b.faults, fmt.Sprintf(format, a...))
-}
-
-func (b *browser) checkClean(t *testing.T) {
+// screenshot writes a PNG of the page named name to the test's temporary
+// directory, or beside SWARMDNS_SCREENSHOT when that is set.
+func screenshot(t *testing.T, b *browsertest.Tab, name string) {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, f := range b.faults {
-		t.Errorf("browser: %s", f)
-	}
-}
-
-func (b *browser) run(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// eval runs expr in the page and returns its value.
-func eval[T any](t *testing.T, b *browser, expr string) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
-}
-
-// waitFor polls expr until it is true, for up to d.
-func (b *browser) waitFor(t *testing.T, what, expr string, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !eval[bool](t, b, "!!("+expr+")") {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; the page shows:\n%s", what, d, eval[string](t, b, "document.querySelector('main').innerText"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (b *browser) screenshot(t *testing.T, name string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
+	png := b.Screenshot(t)
 	path := filepath.Join(t.TempDir(), name)
 	if p := os.Getenv("SWARMDNS_SCREENSHOT"); p != "" {
 		// The wide one there, the others beside it: ops-page-narrow.png.
@@ -326,24 +256,24 @@ func TestPageInChromiumOnTheExampleRegistry(t *testing.T) {
 	chromium(t)
 	s := start(t, repoFile(t, "examples/registry.yaml"), nil)
 	b := newBrowser(t, 1280, 900)
-	b.run(t, "open the page", chromedp.Navigate(s.page))
+	b.Run(t, "open the page", chromedp.Navigate(s.page))
 
 	// Now, and the services.
-	b.waitFor(t, "the status is current", `document.getElementById('status-badge').textContent === 'current'`, 10*time.Second)
-	b.waitFor(t, "the four services are listed", `document.querySelectorAll('#svc-table tr.svc').length === 4`, 10*time.Second)
-	names := eval[[]string](t, b, `[...document.querySelectorAll('#svc-table tr.svc')].map(r => r.dataset.name)`)
+	b.WaitFor(t, "the status is current", `document.getElementById('status-badge').textContent === 'current'`, 10*time.Second)
+	b.WaitFor(t, "the four services are listed", `document.querySelectorAll('#svc-table tr.svc').length === 4`, 10*time.Second)
+	names := browsertest.Eval[[]string](t, b, `[...document.querySelectorAll('#svc-table tr.svc')].map(r => r.dataset.name)`)
 	if strings.Join(names, ",") != "agent,api,db,web" {
 		t.Fatalf("services %v, want agent, api, db, web", names)
 	}
-	source := eval[string](t, b, `document.querySelector('[data-fact="Source"]').textContent`)
+	source := browsertest.Eval[string](t, b, `document.querySelector('[data-fact="Source"]').textContent`)
 	if !strings.HasPrefix(source, "file · ") || !strings.HasSuffix(source, "registry.yaml") {
 		t.Fatalf("source %q, want the file source and its path", source)
 	}
 
 	// A service expands to its tasks and names.
-	b.run(t, "expand web", chromedp.Click(chromedp.CSS(`tr.svc[data-id="svc-web"] button.toggle`)))
-	b.waitFor(t, "web's tasks are shown", `document.querySelectorAll('tr.detail[data-for="svc-web"] tr.task').length === 4`, 10*time.Second)
-	detail := eval[string](t, b, `document.querySelector('tr.detail[data-for="svc-web"]').innerText`)
+	b.Run(t, "expand web", chromedp.Click(chromedp.CSS(`tr.svc[data-id="svc-web"] button.toggle`)))
+	b.WaitFor(t, "web's tasks are shown", `document.querySelectorAll('tr.detail[data-for="svc-web"] tr.task').length === 4`, 10*time.Second)
+	detail := browsertest.Eval[string](t, b, `document.querySelector('tr.detail[data-for="svc-web"]').innerText`)
 	for _, want := range []string{"webtask1", "worker-1", "10.0.1.12", "fd00:1::11", "starting", "tasks.web.swarm.internal.", "_http._tcp.web.swarm.internal.", "2.web.swarm.internal."} {
 		if !strings.Contains(detail, want) {
 			t.Errorf("web's details lack %q:\n%s", want, detail)
@@ -362,7 +292,7 @@ func TestPageInChromiumOnTheExampleRegistry(t *testing.T) {
 		s.query(t, "example.org", dns.TypeA, 10)
 		s.query(t, "nosuch.swarm.internal", dns.TypeA, 15)
 	}
-	b.waitFor(t, "the spread counts every answer of the burst", `(() => {
+	b.WaitFor(t, "the spread counts every answer of the burst", `(() => {
 		const what = (name) => (document.querySelector('.spread-set[data-type="A"][data-name="' + name + '"] .what') || {}).textContent || '';
 		return what('tasks.web.swarm.internal.').endsWith(' 900 answers') && what('api.swarm.internal.').endsWith(' 800 answers');
 	})()`, 15*time.Second)
@@ -374,7 +304,7 @@ func TestPageInChromiumOnTheExampleRegistry(t *testing.T) {
 		{"round robin shares equally", "tasks.web.swarm.internal.", map[string]float64{"10.0.1.11": 1. / 3, "10.0.1.12": 1. / 3, "10.0.1.13": 1. / 3}},
 		{"weighted shares by weight (2 on manager-1, 6 on worker-1)", "api.swarm.internal.", map[string]float64{"10.0.1.21": .25, "10.0.1.22": .75}},
 	} {
-		recs := eval[[]spreadRec](t, b, `[...document.querySelectorAll('.spread-set[data-type="A"][data-name="`+tc.set+`"] .rec')].map(r => ({data: r.dataset.data, share: +r.dataset.share, promised: +r.dataset.promised}))`)
+		recs := browsertest.Eval[[]spreadRec](t, b, `[...document.querySelectorAll('.spread-set[data-type="A"][data-name="`+tc.set+`"] .rec')].map(r => ({data: r.dataset.data, share: +r.dataset.share, promised: +r.dataset.promised}))`)
 		if len(recs) != len(tc.share) {
 			t.Fatalf("%s: records %+v, want %d", tc.name, recs, len(tc.share))
 		}
@@ -388,18 +318,18 @@ func TestPageInChromiumOnTheExampleRegistry(t *testing.T) {
 			}
 		}
 	}
-	b.waitFor(t, "the traffic chart draws the burst", `document.querySelectorAll('#traffic-chart polygon').length === 7`, 10*time.Second)
-	b.waitFor(t, "the upstream is up", `document.querySelector('#upstreams .up') !== null`, 5*time.Second)
+	b.WaitFor(t, "the traffic chart draws the burst", `document.querySelectorAll('#traffic-chart polygon').length === 7`, 10*time.Second)
+	b.WaitFor(t, "the upstream is up", `document.querySelector('#upstreams .up') !== null`, 5*time.Second)
 
 	// Ask resolves tasks.web as a client on appnet would, without moving
 	// the rotation.
-	b.run(t, "ask for tasks.web on appnet",
+	b.Run(t, "ask for tasks.web on appnet",
 		chromedp.SetValue(chromedp.ID("ask-name"), "tasks.web"),
 		chromedp.SetValue(chromedp.ID("ask-network"), "10.0.1.1"),
 		chromedp.Click(chromedp.CSS(`#ask-form button[type=submit]`)))
-	b.waitFor(t, "the answer is shown", `document.querySelectorAll('#ask-result table.answer tbody tr').length === 3`, 5*time.Second)
-	answer := eval[string](t, b, `document.querySelector('#ask-result table.answer').innerText`)
-	path := eval[string](t, b, `document.querySelector('#ask-result .path').innerText`)
+	b.WaitFor(t, "the answer is shown", `document.querySelectorAll('#ask-result table.answer tbody tr').length === 3`, 5*time.Second)
+	answer := browsertest.Eval[string](t, b, `document.querySelector('#ask-result table.answer').innerText`)
+	path := browsertest.Eval[string](t, b, `document.querySelector('#ask-result .path').innerText`)
 	for _, want := range []string{"10.0.1.11", "10.0.1.12", "10.0.1.13"} {
 		if !strings.Contains(answer, want) {
 			t.Errorf("answer lacks %s:\n%s", want, answer)
@@ -408,29 +338,29 @@ func TestPageInChromiumOnTheExampleRegistry(t *testing.T) {
 	if !strings.Contains(path, "registry") || !strings.Contains(path, "tasks.web.swarm.internal.") || !strings.Contains(path, "appnet") {
 		t.Errorf("path %q, want the registry, tasks.web and appnet", path)
 	}
-	b.screenshot(t, "ops-page.png")
+	screenshot(t, b, "ops-page.png")
 
 	// On a narrow screen nothing sticks out sideways: wide tables scroll
 	// in their own box.
-	b.run(t, "narrow the window", chromedp.EmulateViewport(390, 800))
-	overflow := eval[int](t, b, `document.documentElement.scrollWidth - document.documentElement.clientWidth`)
+	b.Run(t, "narrow the window", chromedp.EmulateViewport(390, 800))
+	overflow := browsertest.Eval[int](t, b, `document.documentElement.scrollWidth - document.documentElement.clientWidth`)
 	if overflow > 0 {
 		t.Errorf("the page is %d px wider than a 390 px screen", overflow)
 	}
-	b.screenshot(t, "ops-page-narrow.png")
-	b.run(t, "back to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
-	b.run(t, "widen the window", chromedp.EmulateViewport(1280, 900))
+	screenshot(t, b, "ops-page-narrow.png")
+	b.Run(t, "back to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	b.Run(t, "widen the window", chromedp.EmulateViewport(1280, 900))
 
 	// A broken registry file turns the status stale, with the reason.
 	if err := os.WriteFile(s.registry, []byte("services: [\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor(t, "the status turns stale", `document.getElementById('status-badge').textContent === 'stale'`, 15*time.Second)
-	reason := eval[string](t, b, `document.getElementById('now-reason').textContent`)
+	b.WaitFor(t, "the status turns stale", `document.getElementById('status-badge').textContent === 'stale'`, 15*time.Second)
+	reason := browsertest.Eval[string](t, b, `document.getElementById('now-reason').textContent`)
 	if !strings.Contains(reason, "the last sync failed") || !strings.Contains(reason, "registry.yaml") {
 		t.Errorf("reason %q, want the failed sync and the file", reason)
 	}
-	b.checkClean(t)
+	b.CheckClean(t)
 }
 
 func TestPageInChromiumWithTenThousandServices(t *testing.T) {
@@ -438,30 +368,30 @@ func TestPageInChromiumWithTenThousandServices(t *testing.T) {
 	d := benchdata.Data(benchdata.Large)
 	s := start(t, "", d)
 	b := newBrowser(t, 1280, 900)
-	b.run(t, "open the page", chromedp.Navigate(s.page))
-	b.waitFor(t, "the first page of services is rendered", `document.body.dataset.rendered`, 20*time.Second)
-	firstRender := eval[float64](t, b, `+document.body.dataset.rendered`)
+	b.Run(t, "open the page", chromedp.Navigate(s.page))
+	b.WaitFor(t, "the first page of services is rendered", `document.body.dataset.rendered`, 20*time.Second)
+	firstRender := browsertest.Eval[float64](t, b, `+document.body.dataset.rendered`)
 	// Generous: the first render is one page of 50 rows, whatever the size.
 	if firstRender > 5000 {
 		t.Errorf("first render after %.0f ms, want under 5 s", firstRender)
 	}
-	rows := eval[int](t, b, `document.querySelectorAll('tr').length`)
+	rows := browsertest.Eval[int](t, b, `document.querySelectorAll('tr').length`)
 	if rows > 120 {
 		t.Errorf("%d table rows in the page, want a bounded page of them", rows)
 	}
-	count := eval[string](t, b, `document.getElementById('svc-count').textContent`)
+	count := browsertest.Eval[string](t, b, `document.getElementById('svc-count').textContent`)
 	if count != fmt.Sprintf("1–50 of %d", len(d.Services)) {
 		t.Errorf("count %q, want the first 50 of %d", count, len(d.Services))
 	}
 	// The filter answers at once, and the page stays responsive.
-	b.run(t, "filter", chromedp.SendKeys(chromedp.ID("svc-filter"), "svc999"))
-	b.waitFor(t, "the filter applies", `document.getElementById('svc-count').textContent === '1–11 of 11'`, 10*time.Second)
+	b.Run(t, "filter", chromedp.SendKeys(chromedp.ID("svc-filter"), "svc999"))
+	b.WaitFor(t, "the filter applies", `document.getElementById('svc-count').textContent === '1–11 of 11'`, 10*time.Second)
 	start := time.Now()
-	n := eval[int](t, b, `document.querySelectorAll('#svc-table tr.svc').length`)
+	n := browsertest.Eval[int](t, b, `document.querySelectorAll('#svc-table tr.svc').length`)
 	if took := time.Since(start); n != 11 || took > 2*time.Second {
 		t.Errorf("%d rows after filtering, in %s; want 11 at once", n, took)
 	}
 	s.query(t, "tasks.svc3", dns.TypeA, 30)
-	b.waitFor(t, "the spread shows tasks.svc3", `document.querySelector('.spread-set[data-name="tasks.svc3.swarm.internal."]')`, 15*time.Second)
-	b.checkClean(t)
+	b.WaitFor(t, "the spread shows tasks.svc3", `document.querySelector('.spread-set[data-name="tasks.svc3.swarm.internal."]')`, 15*time.Second)
+	b.CheckClean(t)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/swarmdns/swarmdns/internal/browsertest"
 	"github.com/swarmdns/swarmdns/internal/pkitest"
 	"github.com/swarmdns/swarmdns/ops"
 	"github.com/swarmdns/swarmdns/registry"
@@ -128,42 +129,42 @@ func TestPageInChromiumOnAManagerAndItsFollowers(t *testing.T) {
 	}
 
 	b := newBrowser(t, 1280, 900)
-	b.run(t, "open the manager's page", chromedp.Navigate(managerPage))
-	b.waitFor(t, "both followers are listed", `document.querySelectorAll('#followers tr.follower').length === 2`, 15*time.Second)
-	nodes := eval[[]string](t, b, `[...document.querySelectorAll('#followers tr.follower')].map(r => r.dataset.node).sort()`)
+	b.Run(t, "open the manager's page", chromedp.Navigate(managerPage))
+	b.WaitFor(t, "both followers are listed", `document.querySelectorAll('#followers tr.follower').length === 2`, 15*time.Second)
+	nodes := browsertest.Eval[[]string](t, b, `[...document.querySelectorAll('#followers tr.follower')].map(r => r.dataset.node).sort()`)
 	if strings.Join(nodes, ",") != "node-b,node-w2" {
 		t.Fatalf("followers %v, want node-b and node-w2", nodes)
 	}
-	b.waitFor(t, "both are current", `[...document.querySelectorAll('#followers tr.follower')].every(r => r.dataset.behind === '0')`, 10*time.Second)
-	row := eval[string](t, b, `document.querySelector('#followers tr.follower[data-node="node-b"]').innerText`)
+	b.WaitFor(t, "both are current", `[...document.querySelectorAll('#followers tr.follower')].every(r => r.dataset.behind === '0')`, 10*time.Second)
+	row := browsertest.Eval[string](t, b, `document.querySelector('#followers tr.follower[data-node="node-b"]').innerText`)
 	// Node (hostname, ID, role), address, connected for, behind, last
 	// heard, bytes sent.
 	if !regexp.MustCompile(`^worker-1 node-b swarm-worker\t127\.0\.0\.1:\d+\t\d+ s\t0 changes\t(just now|\d s ago)\t[1-9][0-9.]* (B|KiB)$`).MatchString(row) {
 		t.Errorf("node-b's row %q, want worker-1, its address, a few seconds, 0 changes, just heard, some bytes", row)
 	}
-	summary := eval[string](t, b, `document.querySelector('[data-fact="Followers"]').textContent`)
+	summary := browsertest.Eval[string](t, b, `document.querySelector('[data-fact="Followers"]').textContent`)
 	if !strings.HasPrefix(summary, "2 connected · all current · ") {
 		t.Errorf("followers fact %q, want 2 connected, all current", summary)
 	}
-	b.run(t, "filter the followers", chromedp.SendKeys(chromedp.ID("followers-filter"), "w2"))
-	b.waitFor(t, "the filter leaves node-w2", `document.getElementById('followers-count').textContent === '1–1 of 1'`, 10*time.Second)
-	b.screenshot(t, "ops-page-manager.png")
+	b.Run(t, "filter the followers", chromedp.SendKeys(chromedp.ID("followers-filter"), "w2"))
+	b.WaitFor(t, "the filter leaves node-w2", `document.getElementById('followers-count').textContent === '1–1 of 1'`, 10*time.Second)
+	screenshot(t, b, "ops-page-manager.png")
 
-	b.run(t, "open a follower's page", chromedp.Navigate(followerPage))
-	b.waitFor(t, "the follower is connected", `(document.querySelector('[data-fact="Manager link"]') || {}).textContent?.startsWith('connected since')`, 15*time.Second)
+	b.Run(t, "open a follower's page", chromedp.Navigate(followerPage))
+	b.WaitFor(t, "the follower is connected", `(document.querySelector('[data-fact="Manager link"]') || {}).textContent?.startsWith('connected since')`, 15*time.Second)
 	fact := func(name string) string {
-		return eval[string](t, b, `document.querySelector('[data-fact="`+name+`"]').textContent`)
+		return browsertest.Eval[string](t, b, `document.querySelector('[data-fact="`+name+`"]').textContent`)
 	}
 	if got, want := fact("Follows"), ln.Addr().String()+" · node manager-1 (node-a)"; got != want {
 		t.Errorf("follows %q, want %q", got, want)
 	}
-	b.waitFor(t, "the follower is current", `document.querySelector('[data-fact="Behind"]').textContent === '0 changes'`, 10*time.Second)
+	b.WaitFor(t, "the follower is current", `document.querySelector('[data-fact="Behind"]').textContent === '0 changes'`, 10*time.Second)
 	if heard := fact("Last heard"); heard != "just now" && !strings.HasSuffix(heard, " s ago") {
 		t.Errorf("last heard %q, want a second or so ago", heard)
 	}
-	if hidden := eval[bool](t, b, `document.getElementById('followers').hidden`); !hidden {
+	if hidden := browsertest.Eval[bool](t, b, `document.getElementById('followers').hidden`); !hidden {
 		t.Error("a follower's page shows a followers table")
 	}
-	b.screenshot(t, "ops-page-follower.png")
-	b.checkClean(t)
+	screenshot(t, b, "ops-page-follower.png")
+	b.CheckClean(t)
 }
