@@ -67,7 +67,7 @@ func (c *Config) Check() error {
 // fail the build; they are returned as warnings and the default applies.
 func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	b := newBuilder(d, cfg, prev)
-	s := &Snapshot{Domain: cfg.Domain, Built: time.Now(), Data: d, tab: b.tab}
+	s := &Snapshot{Domain: cfg.Domain, Built: time.Now(), Data: d, tab: b.tab, allIndexed: cfg.allNamesIndexed}
 	s.Serial = uint32(s.Built.Unix())
 	if prev != nil && s.Serial <= prev.Serial {
 		s.Serial = prev.Serial + 1
@@ -274,8 +274,13 @@ func (b *builder) makeTables() {
 
 // clients indexes the subnets of the networks and the addresses of local
 // containers, to find a client's networks.
-func (b *builder) clients(s *Snapshot) {
-	for _, n := range b.data.Networks {
+func (b *builder) clients(s *Snapshot) { s.setClients(b.data, b.cluster.ingress) }
+
+// setClients indexes the subnets of d's networks and the addresses of its
+// local containers; ingress tells the ingress network's ID.
+func (s *Snapshot) setClients(d *Data, ingress func(id string) bool) {
+	s.subnets = nil
+	for _, n := range d.Networks {
 		if n.Ingress {
 			continue
 		}
@@ -286,10 +291,10 @@ func (b *builder) clients(s *Snapshot) {
 	// Longer prefixes first, so the most specific subnet wins.
 	sort.SliceStable(s.subnets, func(i, j int) bool { return s.subnets[i].prefix.Bits() > s.subnets[j].prefix.Bits() })
 	s.clients = make(map[netip.Addr][]string)
-	for _, c := range b.data.Containers {
+	for _, c := range d.Containers {
 		var nets []string
 		for _, id := range c.Networks {
-			if !b.cluster.ingress(id) {
+			if !ingress(id) {
 				nets = append(nets, id)
 			}
 		}

@@ -13,6 +13,15 @@ import (
 // (or an absolute reverse name such as "5.0.0.10.in-addr.arpa"), no
 // trailing dot.
 func (s *Snapshot) Lookup(key []byte) (Name, bool) {
+	if s.over != nil {
+		return s.over.lookup(s, key)
+	}
+	return s.lookupBase(key)
+}
+
+// lookupBase is Lookup in the snapshot's own indexes; in a layered
+// snapshot, those of its base.
+func (s *Snapshot) lookupBase(key []byte) (Name, bool) {
 	if s.reverse != nil && bytes.HasSuffix(key, []byte(".arpa")) {
 		// No other name ends so when reverse names have their index.
 		return s.lookupReverse(key)
