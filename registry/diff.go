@@ -22,10 +22,18 @@ func SameService(a, b *Service) bool {
 
 // SameTask reports whether two tasks are the same for naming.
 func SameTask(a, b *Task) bool {
-	return a.ID == b.ID && a.ServiceID == b.ServiceID && a.Slot == b.Slot && a.NodeID == b.NodeID && a.State == b.State &&
-		slices.EqualFunc(a.Addresses, b.Addresses, func(x, y NetworkAddrs) bool {
-			return x.Network == y.Network && slices.Equal(x.Addrs, y.Addrs)
-		})
+	if a.ID != b.ID || a.ServiceID != b.ServiceID || a.Slot != b.Slot || a.NodeID != b.NodeID || a.State != b.State || len(a.Addresses) != len(b.Addresses) {
+		return false
+	}
+	if len(a.Addresses) == 0 || &a.Addresses[0] == &b.Addresses[0] {
+		return true
+	}
+	for i := range a.Addresses {
+		if x, y := &a.Addresses[i], &b.Addresses[i]; x.Network != y.Network || !slices.Equal(x.Addrs, y.Addrs) {
+			return false
+		}
+	}
+	return true
 }
 
 // SameNetwork reports whether two networks are the same for naming.

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -55,7 +56,7 @@ type layers struct {
 type dataIndex struct {
 	services map[string]int32   // by ID, in Data.Services
 	tasks    map[string]int32   // by ID, in Data.Tasks
-	tasksOf  map[string][]int32 // by service ID: its tasks in Data.Tasks
+	tasksOf  map[string][]int32 // by service ID: its running tasks in Data.Tasks
 	roots    map[string][]int32 // by service name or alias, lower case: the services
 	networks map[string]bool    // lower-case names of the non-ingress networks
 	// sharedNames are the service names two services have.
@@ -84,6 +85,9 @@ func startIndexing(d *Data, snap *Snapshot, cfg Config) *indexing {
 // reset makes snap, a full build of d, the base; its index is made on
 // another goroutine.
 func (l *layers) reset(snap *Snapshot, d *Data, cfg Config) {
+	if l.off {
+		return
+	}
 	l.setBase(snap, d, startIndexing(d, snap, cfg))
 }
 
@@ -175,13 +179,54 @@ func indexData(d *Data, snap *Snapshot, cfg Config) *dataIndex {
 	}
 	for i := range d.Tasks {
 		t := &d.Tasks[i]
-		if _, dup := x.tasks[t.ID]; dup || x.networks[strings.ToLower(t.ID)] {
+		if _, dup := x.tasks[t.ID]; dup || (len(x.networks) > 0 && x.networks[strings.ToLower(t.ID)]) {
 			x.layerable = false
 		}
 		x.tasks[t.ID] = int32(i)
-		x.tasksOf[t.ServiceID] = append(x.tasksOf[t.ServiceID], int32(i))
 	}
+	x.groupRunning(d.Tasks)
 	return x
+}
+
+// groupRunning fills tasksOf with the running tasks of each service, in
+// one array. Tasks mostly come service by service: a run of one
+// service's tasks costs one map lookup.
+func (x *dataIndex) groupRunning(tasks []Task) {
+	runs := func(fn func(id string, from, to int)) {
+		for i := 0; i < len(tasks); {
+			k := i + 1
+			for k < len(tasks) && tasks[k].ServiceID == tasks[i].ServiceID {
+				k++
+			}
+			fn(tasks[i].ServiceID, i, k)
+			i = k
+		}
+	}
+	count := make(map[string]int, len(x.services))
+	total := 0
+	runs(func(id string, from, to int) {
+		n := 0
+		for k := from; k < to; k++ {
+			if tasks[k].State == TaskRunning {
+				n++
+			}
+		}
+		count[id] += n
+		total += n
+	})
+	all := make([]int32, total)
+	for id, n := range count {
+		x.tasksOf[id], all = all[:0:n], all[n:]
+	}
+	runs(func(id string, from, to int) {
+		list := x.tasksOf[id]
+		for k := from; k < to; k++ {
+			if tasks[k].State == TaskRunning {
+				list = append(list, int32(k))
+			}
+		}
+		x.tasksOf[id] = list
+	})
 }
 
 // change is what differs between the base's Data and the Data to publish.
@@ -195,6 +240,11 @@ type change struct {
 	tasks int
 	// addrs are the addresses of the tasks added or changed.
 	addrs []netip.Addr
+	// runs are where the base's tasks are in the new Data, sorted by
+	// their place in the base; moved are the places of the new Data's
+	// tasks that are not in a run as they were (added, changed, moved).
+	runs  []taskRun
+	moved []int32
 }
 
 // changedServices diffs d against the base's Data by ID. ok is false when
@@ -207,6 +257,10 @@ func (l *layers) changedServices(d *Data) (ch change, ok bool) {
 		return ch, false
 	}
 	ch = change{services: map[string]bool{}, newAt: map[string]int32{}}
+	if len(d.Services) == len(bd.Services) && (len(d.Services) == 0 || &d.Services[0] == &bd.Services[0]) {
+		l.changedTasks(d, &ch)
+		return ch, true
+	}
 	seen := make([]bool, len(bd.Services))
 	j := 0
 	for i := range d.Services {
@@ -236,73 +290,95 @@ func (l *layers) changedServices(d *Data) (ch change, ok bool) {
 			ch.newAt[id] = -1 // removed
 		}
 	}
-	if !l.changedTasks(d, &ch) {
-		return ch, false
-	}
+	l.changedTasks(d, &ch)
 	return ch, true
 }
 
 // changedTasks adds to ch the services whose tasks changed: a task added,
 // removed or changed, or its service's tasks in another order (their
-// records come in the order of the data). ok is false when a task ID is
-// there twice.
-func (l *layers) changedTasks(d *Data, ch *change) (ok bool) {
-	bd, idx := l.baseData, l.index
-	matched := make([]uint64, (len(bd.Tasks)+63)/64)
-	// Until a task is not where it was, every task is: their order holds.
-	// From then on, order keeps each service's last task, by its place
-	// in the base; the tasks of a service mostly come together (run).
-	var order map[string]int32
-	run, runLast := "", int32(-1)
-	j := 0
-	for i := range d.Tasks {
-		t := &d.Tasks[i]
-		o, found := int32(j), j < len(bd.Tasks) && bd.Tasks[j].ID == t.ID
-		if !found {
-			o, found = idx.tasks[t.ID]
+// records come in the order of the data). It costs one comparison per
+// task and allocates nothing while each task is where it was in the base;
+// a task elsewhere costs a map lookup.
+func (l *layers) changedTasks(d *Data, ch *change) {
+	bt, nt, idx := l.baseData.Tasks, d.Tasks, l.index
+	if len(bt) == len(nt) && (len(nt) == 0 || &bt[0] == &nt[0]) {
+		ch.runs = []taskRun{{n: int32(len(nt))}}
+		return
+	}
+	// j is where the next task is expected in the base, high the latest
+	// place matched: while places only grow, every service's tasks keep
+	// their order.
+	j, high := 0, -1
+	run := taskRun{}
+	for i := range nt {
+		t := &nt[i]
+		o := j
+		if j >= len(bt) || bt[j].ID != t.ID {
+			p, found := idx.tasks[t.ID]
+			if !found {
+				ch.services[t.ServiceID] = true
+				ch.addTask(i, t)
+				continue
+			}
+			o = int(p)
+			for k := j; k < o; k++ {
+				ch.services[bt[k].ServiceID] = true // removed, or it comes later
+			}
+			if o <= high {
+				ch.services[t.ServiceID] = true // out of order, or there twice
+				ch.addTask(i, t)
+			}
 		}
-		if !found {
-			ch.services[t.ServiceID] = true
-			ch.addrs = appendAddrs(ch.addrs, t)
-			continue
+		if run.n > 0 && int(run.base+run.n) == o && int(run.at+run.n) == i {
+			run.n++
+		} else {
+			if run.n > 0 {
+				ch.runs = append(ch.runs, run)
+			}
+			run = taskRun{base: int32(o), at: int32(i), n: 1}
 		}
-		if matched[o/64]&(1<<(o%64)) != 0 {
-			return false // a task ID twice
-		}
-		matched[o/64] |= 1 << (o % 64)
-		if order == nil && int(o) != j {
-			order = map[string]int32{}
-		}
-		j = int(o) + 1
-		if old := &bd.Tasks[o]; !SameTask(old, t) {
+		if old := &bt[o]; !SameTask(old, t) {
 			ch.services[t.ServiceID] = true
 			ch.services[old.ServiceID] = true
-			ch.addrs = appendAddrs(ch.addrs, t)
+			ch.addTask(i, t)
 		}
-		if order == nil {
-			continue
-		}
-		if t.ServiceID != run {
-			if run != "" {
-				order[run] = runLast
-			}
-			last, seen := order[t.ServiceID]
-			run, runLast = t.ServiceID, -1
-			if seen {
-				runLast = last
-			}
-		}
-		if o < runLast {
-			ch.services[t.ServiceID] = true
-		}
-		runLast = o
+		high, j = max(high, o), o+1
 	}
-	for o := range bd.Tasks {
-		if matched[o/64]&(1<<(o%64)) == 0 {
-			ch.services[bd.Tasks[o].ServiceID] = true
-		}
+	if run.n > 0 {
+		ch.runs = append(ch.runs, run)
 	}
-	return true
+	for k := j; k < len(bt); k++ {
+		ch.services[bt[k].ServiceID] = true // removed, or it came earlier
+	}
+	slices.SortFunc(ch.runs, func(x, y taskRun) int { return int(x.base - y.base) })
+}
+
+// taskRun is a run of the base's tasks, base to base+n, that are the new
+// Data's at to at+n.
+type taskRun struct{ base, n, at int32 }
+
+// addTask notes task t, at i in the new Data, added, changed or moved.
+func (ch *change) addTask(i int, t *Task) {
+	ch.moved = append(ch.moved, int32(i))
+	ch.addrs = appendAddrs(ch.addrs, t)
+}
+
+// newPlace returns where the base's task at o is in the new Data, -1 if
+// it is not in a run.
+func (ch *change) newPlace(o int32) int32 {
+	k, _ := slices.BinarySearchFunc(ch.runs, o, func(r taskRun, o int32) int {
+		switch {
+		case o < r.base:
+			return 1
+		case o >= r.base+r.n:
+			return -1
+		}
+		return 0
+	})
+	if k < len(ch.runs) && ch.runs[k].base <= o && o < ch.runs[k].base+ch.runs[k].n {
+		return ch.runs[k].at + o - ch.runs[k].base
+	}
+	return -1
 }
 
 // closeOver adds to the change every unchanged service that shares a
@@ -415,21 +491,24 @@ func (l *layers) serviceNow(d *Data, ch *change, id string) *Service {
 }
 
 // subData returns the part of d the change's services are: them and
-// their tasks, with every network and node.
+// their tasks, in their order, with every network and node.
 func (l *layers) subData(d *Data, ch *change) *Data {
 	sub := &Data{Networks: d.Networks, Nodes: d.Nodes, LocalNode: d.LocalNode}
+	places := slices.Clone(ch.moved)
 	for id := range ch.services {
 		if svc := l.serviceNow(d, ch, id); svc != nil {
 			sub.Services = append(sub.Services, *svc)
 		}
-	}
-	last, in := "", false
-	for i := range d.Tasks {
-		t := &d.Tasks[i]
-		if i == 0 || t.ServiceID != last {
-			last, in = t.ServiceID, ch.services[t.ServiceID]
+		for _, o := range l.index.tasksOf[id] {
+			if i := ch.newPlace(o); i >= 0 {
+				places = append(places, i)
+			}
 		}
-		if in {
+	}
+	slices.Sort(places)
+	places = slices.Compact(places)
+	for _, i := range places {
+		if t := &d.Tasks[i]; ch.services[t.ServiceID] {
 			sub.Tasks = append(sub.Tasks, *t)
 		}
 	}

@@ -63,8 +63,8 @@ func driveBoth(t *testing.T, cfg Config, seed uint64, steps int) int {
 	}
 	full, _ := NewStore(cfg, logrus.NewEntry(log))
 	full.layers.off = true
-	r := rand.New(rand.NewPCG(seed, 7))
-	g := newRandomCluster(r)
+	g := newRandomCluster(rand.New(rand.NewPCG(seed, 7)))
+	r := rand.New(rand.NewPCG(seed, 8)) // which rotations queries advance
 	d := g.data()
 	layered.Update(d)
 	full.Update(d)
@@ -229,7 +229,7 @@ var (
 func (g *randomCluster) pick(list []string) string { return list[g.r.IntN(len(list))] }
 
 func (g *randomCluster) name() string {
-	if g.r.IntN(40) == 0 {
+	if g.r.IntN(60) == 0 {
 		return g.pick(oddNames)
 	}
 	return g.pick(randomNames)
