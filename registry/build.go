@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -98,14 +99,18 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 }
 
 // collectServices adds every service's names, in the order of their
-// names: merged names take their TTL and policy from the first service.
+// names (of their IDs for one name): merged names take their TTL and
+// policy from the first service, and their records in this order,
+// whatever the order of the data.
 func (b *builder) collectServices() {
 	d := b.data
 	svcs := make([]*Service, len(d.Services))
 	for i := range d.Services {
 		svcs[i] = &d.Services[i]
 	}
-	slices.SortFunc(svcs, func(x, y *Service) int { return strings.Compare(x.Name, y.Name) })
+	slices.SortFunc(svcs, func(x, y *Service) int {
+		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.ID, y.ID))
+	})
 	if b.shapeIndexed {
 		b.startWorker(len(d.Tasks))
 	}

@@ -33,7 +33,7 @@ import (
 // Bounds on an overlay, in tasks of its services (old and new).
 var (
 	// foldTasks starts a background full build.
-	foldTasks = 1024
+	foldTasks = 2048
 	// maxLayerTasks builds in full at once.
 	maxLayerTasks = 8192
 )
@@ -49,6 +49,14 @@ type layers struct {
 	gen     uint64
 	folding bool
 	off     bool // every snapshot is built in full (for tests)
+	// carried are services the next overlay holds whatever the diff says:
+	// those of the published overlay, whose rotation may differ from the
+	// base's (a service changed and changed back restarts its rotation,
+	// as a full build would).
+	carried map[string]bool
+	// sinceFold are the services that changed since the fold under way
+	// started; they are carried over the base it makes.
+	sinceFold map[string]bool
 }
 
 // dataIndex is the base's Data by ID, made once per base on another
@@ -59,8 +67,6 @@ type dataIndex struct {
 	tasksOf  map[string][]int32 // by service ID: its running tasks in Data.Tasks
 	roots    map[string][]int32 // by service name or alias, lower case: the services
 	networks map[string]bool    // lower-case names of the non-ingress networks
-	// sharedNames are the service names two services have.
-	sharedNames map[string]bool
 	// layerable is false when some name of the base could share names
 	// with another service in ways the closure does not see (plainRoot):
 	// then every publish builds in full.
@@ -94,6 +100,7 @@ func (l *layers) reset(snap *Snapshot, d *Data, cfg Config) {
 func (l *layers) setBase(snap *Snapshot, d *Data, x *indexing) {
 	l.gen++
 	l.base, l.baseData, l.index, l.indexing = snap, d, nil, x
+	l.carried = nil
 }
 
 // drop forgets the base: the next publish builds in full.
@@ -143,15 +150,13 @@ func nameserverKeys(cfg Config) map[string]bool {
 
 func indexData(d *Data, snap *Snapshot, cfg Config) *dataIndex {
 	x := &dataIndex{
-		services:    make(map[string]int32, len(d.Services)),
-		tasks:       make(map[string]int32, len(d.Tasks)),
-		tasksOf:     make(map[string][]int32, len(d.Services)),
-		roots:       make(map[string][]int32, len(d.Services)),
-		networks:    map[string]bool{},
-		sharedNames: map[string]bool{},
-		layerable:   !snap.allIndexed,
+		services:  make(map[string]int32, len(d.Services)),
+		tasks:     make(map[string]int32, len(d.Tasks)),
+		tasksOf:   make(map[string][]int32, len(d.Services)),
+		roots:     make(map[string][]int32, len(d.Services)),
+		networks:  map[string]bool{},
+		layerable: !snap.allIndexed,
 	}
-	names := make(map[string]bool, len(d.Services))
 	ns := nameserverKeys(cfg)
 	for i := range d.Networks {
 		if n := &d.Networks[i]; !n.Ingress {
@@ -167,10 +172,6 @@ func indexData(d *Data, snap *Snapshot, cfg Config) *dataIndex {
 			x.layerable = false
 		}
 		x.services[svc.ID] = int32(i)
-		if names[svc.Name] {
-			x.sharedNames[svc.Name] = true
-		}
-		names[svc.Name] = true
 		roots = rootsOf(svc, roots[:0])
 		for _, r := range roots {
 			x.layerable = x.layerable && plainRoot(r) && !x.networks[r] && !ns[r]
@@ -277,10 +278,6 @@ func (l *layers) changedServices(d *Data) (ch change, ok bool) {
 			ch.newAt[svc.ID] = int32(i)
 		}
 		if found {
-			if int(o) != j && idx.sharedNames[svc.Name] {
-				// Services of one name come in the order of the data.
-				ch.services[svc.ID] = true
-			}
 			seen[o], j = true, int(o)+1
 		}
 	}
@@ -385,9 +382,7 @@ func (ch *change) newPlace(o int32) int32 {
 // name with one of its services, old or new, until none does: a service
 // name or alias, or the reverse name of an address (found by the names
 // its PTR records point to in the base). ok is false when a name of
-// theirs could share names some other way (plainRoot), or two of them
-// have one name (the build orders services by name, and which of two
-// comes first is not kept).
+// theirs could share names some other way (plainRoot).
 func (l *layers) closeOver(d *Data, ch *change, cfg Config) bool {
 	bd, idx := l.baseData, l.index
 	ns := nameserverKeys(cfg)
@@ -443,17 +438,6 @@ func (l *layers) closeOver(d *Data, ch *change, cfg Config) bool {
 			add(r)
 		}
 		sharers(addrs)
-	}
-	names := map[string]bool{}
-	for id := range ch.services {
-		svc := l.serviceNow(d, ch, id)
-		if svc == nil {
-			continue
-		}
-		if names[svc.Name] {
-			return false
-		}
-		names[svc.Name] = true
 	}
 	for id := range ch.services {
 		ch.tasks += len(idx.tasksOf[id])
@@ -541,7 +525,13 @@ func (l *layers) layered(d *Data, cfg Config, cur *Snapshot) (*Snapshot, []error
 		return nil, nil, false
 	}
 	ch, ok := l.changedServices(d)
-	if !ok || !l.closeOver(d, &ch, cfg) {
+	if !ok {
+		return nil, nil, false
+	}
+	for id := range l.carried {
+		ch.services[id] = true
+	}
+	if !l.closeOver(d, &ch, cfg) {
 		return nil, nil, false
 	}
 	newData := l.subData(d, &ch)
@@ -558,7 +548,87 @@ func (l *layers) layered(d *Data, cfg Config, cur *Snapshot) (*Snapshot, []error
 	}
 	o.services, o.tasks = ch.services, ch.tasks
 	s := l.assemble(d, o, old, cfg)
+	if l.folding {
+		l.stepChanges(cur, newData, ch.services)
+	}
+	l.carried = ch.services
 	return s, warnings, true
+}
+
+// version is a service as an overlay builds it: the service and its
+// running tasks, in order.
+type version struct {
+	svc   *Service
+	tasks []*Task
+}
+
+func versionsOf(sub *Data) map[string]*version {
+	vs := map[string]*version{}
+	for i := range sub.Services {
+		vs[sub.Services[i].ID] = &version{svc: &sub.Services[i]}
+	}
+	for i := range sub.Tasks {
+		if t := &sub.Tasks[i]; t.State == TaskRunning {
+			v := vs[t.ServiceID]
+			if v == nil {
+				v = &version{}
+				vs[t.ServiceID] = v
+			}
+			v.tasks = append(v.tasks, t)
+		}
+	}
+	return vs
+}
+
+// baseVersion is the service with this ID as the base has it.
+func (l *layers) baseVersion(id string) *version {
+	v := &version{}
+	if o, ok := l.index.services[id]; ok {
+		v.svc = &l.baseData.Services[o]
+	}
+	for _, o := range l.index.tasksOf[id] {
+		v.tasks = append(v.tasks, &l.baseData.Tasks[o])
+	}
+	return v
+}
+
+func sameVersion(a, b *version) bool {
+	if (a.svc == nil) != (b.svc == nil) || (a.svc != nil && !SameService(a.svc, b.svc)) || len(a.tasks) != len(b.tasks) {
+		return false
+	}
+	for i := range a.tasks {
+		if !SameTask(a.tasks[i], b.tasks[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// stepChanges adds to sinceFold the services, of the overlay's, whose
+// version differs between the published snapshot cur and the overlay's
+// Data next. An overlay's Data holds every service of the overlay that
+// there is, with all its running tasks.
+func (l *layers) stepChanges(cur *Snapshot, next *Data, services map[string]bool) {
+	now := versionsOf(next)
+	var prev map[string]*version
+	if cur.over != nil {
+		prev = versionsOf(cur.over.snap.Data)
+	}
+	for id := range services {
+		a := l.baseVersion(id)
+		if cur.over != nil && cur.over.services[id] {
+			if a = prev[id]; a == nil {
+				a = &version{} // removed
+			}
+		}
+		b := now[id]
+		if b == nil {
+			b = &version{}
+		}
+		if !sameVersion(a, b) {
+			l.sinceFold[id] = true
+		}
+	}
 }
 
 // checkOverlay makes the overlay of over, the change's services built as

@@ -31,15 +31,18 @@ func TestLayeredSnapshotsAnswerAsAFullBuild(t *testing.T) {
 		{"nameservers", Config{Nameservers: []Nameserver{{Name: "ns1.swarm.local", Addrs: []netip.Addr{netip.MustParseAddr("10.9.9.9")}}, {Name: "ns2.swarm.local", Addrs: []netip.Addr{netip.MustParseAddr("10.9.9.8")}}}}},
 	}
 	for _, fold := range []int{1 << 20, 8} {
-		for _, c := range cfgs {
+		for i, c := range cfgs {
+			if fold == 8 && i >= 2 {
+				continue // folds do not depend on the configuration
+			}
 			t.Run(fmt.Sprintf("%s/fold-%d", c.name, fold), func(t *testing.T) {
 				oldFold := foldTasks
 				foldTasks = fold
 				t.Cleanup(func() { foldTasks = oldFold })
 				layered, steps := 0, 0
-				for seed := uint64(1); seed <= 4; seed++ {
-					layered += driveBoth(t, c.cfg, seed, 80)
-					steps += 80
+				for seed := uint64(1); seed <= 3; seed++ {
+					layered += driveBoth(t, c.cfg, seed, 50)
+					steps += 50
 				}
 				t.Logf("%d of %d snapshots were layered", layered, steps)
 				// Odd names and shared ones make some changes build in full.

@@ -106,3 +106,12 @@ func (o *overlay) eachRotated(s *Snapshot, fn func(set *RRSet)) {
 		}
 	}
 }
+
+// Base returns the full build a layered snapshot answers over; a full
+// build is its own base.
+func (s *Snapshot) Base() *Snapshot {
+	if s.over != nil {
+		return s.over.base
+	}
+	return s
+}

@@ -44,6 +44,56 @@ func BenchmarkPublishOneService(b *testing.B) {
 	}
 }
 
+// BenchmarkPublishSpreadChanges changes one task of another service at
+// each publish, so that the overlay grows until a full build in the
+// background folds it into a new base: the steady cost of changes spread
+// over the cluster. cpu-ms includes the folds; making each Data (a copy
+// of the task list, as a source would) is measured apart and left out.
+func BenchmarkPublishSpreadChanges(b *testing.B) {
+	for _, fold := range []int{512, 1024, 2048} {
+		b.Run("fold-"+itoa(fold), func(b *testing.B) {
+			defer registry.SetFoldTasks(registry.SetFoldTasks(fold))
+			benchSpread(b)
+		})
+	}
+}
+
+func benchSpread(b *testing.B) {
+	sz := benchdata.Large
+	log, _ := test.NewNullLogger()
+	s, err := registry.NewStore(registry.Config{Domain: benchdata.Domain, TTL: 5}, logrus.NewEntry(log))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := benchdata.Data(sz)
+	s.Update(d)
+	next := func(d *registry.Data, i int) *registry.Data {
+		v := *d
+		v.Tasks = slices.Clone(d.Tasks)
+		k := (i * 7919 % sz.Services) * sz.Tasks // another service each time
+		v.Tasks[k].Addresses = []registry.NetworkAddrs{{Network: benchdata.NetworkID, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 250, byte(i >> 8), byte(i)})}}}
+		return &v
+	}
+	making := cpuTime()
+	for i := range b.N {
+		next(d, i)
+	}
+	making = cpuTime() - making
+	s.Update(next(d, 0))
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		d = next(d, i+1)
+		b.StartTimer()
+		s.Update(d)
+	}
+	b.StopTimer()
+	registry.WaitFold(s)
+	b.ReportMetric(float64((cpuTime()-cpu0-making).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+}
+
 func itoa(n int) string { return string(appendInt(nil, n)) }
 
 func appendInt(b []byte, n int) []byte {

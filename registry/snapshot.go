@@ -59,7 +59,10 @@ type Snapshot struct {
 
 // Stats counts what a snapshot holds. Names are the names it keeps:
 // every name with records and the empty non-terminals above service-level
-// names; those under task names are answered from the task index.
+// names; those under task names are answered from the task index. A
+// layered snapshot counts its base's names with the overlay's in place of
+// those its services had (the overlay's count the empty non-terminals
+// under task names too, until the next full build).
 type Stats struct {
 	Services, Tasks, Names int
 }

@@ -76,7 +76,7 @@ func (s *Store) maybeFold(snap *Snapshot) {
 	if l.folding || snap.over.tasks < foldTasks {
 		return
 	}
-	l.folding = true
+	l.folding, l.sinceFold = true, map[string]bool{}
 	gen, cfg, d := l.gen, s.cfg, snap.Data
 	cfg.Serial = nil // asked under s.mu, of what is published
 	go func() {
@@ -98,7 +98,9 @@ func (s *Store) rebase(base *Snapshot, d *Data, idx *indexing) {
 	start := time.Now()
 	cur := s.cur.Load()
 	s.layers.setBase(base, d, idx)
-	if cur.Data == d && base.Serial > cur.Serial {
+	// What changed since the fold started is carried over the new base.
+	s.layers.carried = s.layers.sinceFold
+	if cur.Data == d && len(s.layers.carried) == 0 && base.Serial > cur.Serial {
 		if s.cfg.Serial != nil {
 			base.setSerial(s.cfg.Serial(base))
 		}
