@@ -19,7 +19,8 @@ import (
 // where it can, the other builds every snapshot in full. After each change
 // every name either has (and the suffixes of each, and names gone since)
 // answers the same views, records, TTLs, policies and rotation, the same
-// queries having advanced the same rotations in both.
+// queries having advanced the same rotations in both; Names lists the same
+// names with records, and EachRotated every rotated set answered.
 func TestLayeredSnapshotsAnswerAsAFullBuild(t *testing.T) {
 	cfgs := []struct {
 		name string
@@ -133,9 +134,28 @@ func driveBoth(t *testing.T, cfg Config, seed uint64, steps int) int {
 				t.Fatalf("seed %d step %d (%s): client %s networks %v, want %v", seed, step, what, a, got, want)
 			}
 		}
+		if got, want := namesWithRecords(ls), namesWithRecords(fs); !slices.Equal(got, want) {
+			t.Fatalf("seed %d step %d (%s): Names lists %d names with records, want %d", seed, step, what, len(got), len(want))
+		}
 		checkRotatedSets(t, ls, keys)
 	}
 	return overlays
+}
+
+// namesWithRecords returns the keys Names lists that have records, sorted
+// (which empty non-terminals it lists depends on the layout).
+func namesWithRecords(s *Snapshot) []string {
+	var keys []string
+	s.Names(func(k string, n Name) {
+		for _, v := range n.Views() {
+			if !v.Empty() {
+				keys = append(keys, k)
+				return
+			}
+		}
+	})
+	slices.Sort(keys)
+	return keys
 }
 
 // checkRotatedSets checks that EachRotated lists every rotated set a name
