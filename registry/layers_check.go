@@ -18,7 +18,7 @@ func (l *layers) checkOverlay(over, old *Snapshot, cfg Config) (*overlay, bool) 
 		if ox.find(key, nx.names[i].hash) >= 0 || nets[string(key)] {
 			continue
 		}
-		if _, ok := base.lookupBase(key); ok {
+		if _, ok := base.Lookup(key); ok {
 			return nil, false // a name of another service, or another's address
 		}
 	}
@@ -35,7 +35,7 @@ func (l *layers) checkOverlay(over, old *Snapshot, cfg Config) (*overlay, bool) 
 		if n < 0 && nets[string(key)] {
 			return nil, false // the network's empty non-terminal may stay or go
 		}
-		bn, inBase := base.lookupBase(key)
+		bn, inBase := base.Lookup(key)
 		if e.view != 0 && strings.HasSuffix(string(key), ".arpa") && ptrCount(bn) != ptrCount(old.name(int32(i))) {
 			return nil, false // another service's address too
 		}

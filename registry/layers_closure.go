@@ -175,7 +175,7 @@ func (l *layers) closeOver(d *Data, ch *change, cfg Config) bool {
 	sharers := func(addrs []netip.Addr) {
 		for _, a := range addrs {
 			key = appendReverse(key[:0], a.Unmap())
-			n, ok := l.base.lookupBase(key)
+			n, ok := l.base.Lookup(key)
 			if !ok || n.views[0].PTR == nil {
 				continue
 			}

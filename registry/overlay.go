@@ -37,29 +37,25 @@ type overlay struct {
 	tasks    int
 }
 
-// lookup is Lookup of the layered snapshot s: one probe of the overlay's
-// small index, then the base's lookup when the overlay leaves the key to
-// it.
-func (o *overlay) lookup(s *Snapshot, key []byte) (Name, bool) {
+// lookup is the overlay's part of Lookup: one probe of its small index.
+// decided is false when the base is to be asked; n is then the overlay's
+// empty non-terminal, if it has one, for when the base has no name.
+func (o *overlay) lookup(key []byte) (n Name, ok, decided bool) {
 	x := &o.snap.index
 	i := x.find(key, hashKey(key))
 	if i < 0 {
-		return s.lookupBase(key)
+		return Name{}, false, false
 	}
 	e := &x.names[i]
 	switch {
 	case e.view != 0:
-		return o.snap.name(i), true
-	case o.shadowed[i]:
-		if e.nview == 0 {
-			return Name{}, false // a tombstone
-		}
-		return Name{views: o.snap.views[0:1:1]}, true
+		return o.snap.name(i), true, true
+	case !o.shadowed[i]:
+		return Name{views: o.snap.views[0:1:1]}, true, false
+	case e.nview == 0:
+		return Name{}, false, true // a tombstone
 	}
-	if n, ok := s.lookupBase(key); ok {
-		return n, true
-	}
-	return Name{views: o.snap.views[0:1:1]}, true
+	return Name{views: o.snap.views[0:1:1]}, true, true
 }
 
 // names is Names of the layered snapshot s: the base's names the overlay
@@ -82,7 +78,7 @@ func (o *overlay) names(s *Snapshot, fn func(key string, n Name)) {
 		case o.shadowed[i]:
 			fn(string(key), Name{views: o.snap.views[0:1:1]})
 		default:
-			if _, ok := s.lookupBase(key); !ok {
+			if _, ok := o.base.Lookup(key); !ok {
 				fn(string(key), Name{views: o.snap.views[0:1:1]})
 			}
 		}
