@@ -3,6 +3,7 @@ package registry_test
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func BenchmarkPublishOneTask(b *testing.B) {
 func BenchmarkPublishOneService(b *testing.B) {
 	for _, tasks := range []int{1, 10, 100} {
 		size := benchdata.Size{Name: "tasks", Services: 100000 / tasks, Tasks: tasks}
-		b.Run(size.Name+"-"+itoa(tasks), func(b *testing.B) {
+		b.Run(size.Name+"-"+strconv.Itoa(tasks), func(b *testing.B) {
 			benchPublish(b, size, false, tasks)
 		})
 	}
@@ -51,7 +52,7 @@ func BenchmarkPublishOneService(b *testing.B) {
 // of the task list, as a source would) is measured apart and left out.
 func BenchmarkPublishSpreadChanges(b *testing.B) {
 	for _, fold := range []int{512, 1024, 2048} {
-		b.Run("fold-"+itoa(fold), func(b *testing.B) {
+		b.Run("fold-"+strconv.Itoa(fold), func(b *testing.B) {
 			defer registry.SetFoldTasks(registry.SetFoldTasks(fold))
 			benchSpread(b)
 		})
@@ -92,15 +93,6 @@ func benchSpread(b *testing.B) {
 	b.StopTimer()
 	registry.WaitFold(s)
 	b.ReportMetric(float64((cpuTime()-cpu0-making).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
-}
-
-func itoa(n int) string { return string(appendInt(nil, n)) }
-
-func appendInt(b []byte, n int) []byte {
-	if n >= 10 {
-		b = appendInt(b, n/10)
-	}
-	return append(b, byte('0'+n%10))
 }
 
 // benchPublish publishes, over a full build of the registry of size sz,
