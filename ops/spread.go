@@ -56,17 +56,29 @@ func (s *spreadSampler) sample(now time.Time) {
 	b := now.UnixNano() / int64(spreadBucket)
 	cur := s.store.Snapshot()
 	if cur != s.snap {
-		// The old snapshot's last counts, then the new one's from zero.
+		// The old snapshot's last counts, then the new one's from zero,
+		// but for the sets it shares with the old one (a snapshot layered
+		// over the same base), whose counters go on.
 		s.read(b)
-		s.snap, s.sets = cur, s.sets[:0]
-		n := 0
+		at := make(map[*registry.RRSet]int, len(s.sets))
+		off := 0
+		for _, set := range s.sets {
+			at[set] = off
+			off += set.Len()
+		}
+		old := s.last
+		s.snap, s.sets = cur, nil
+		s.last = nil
 		if cur != nil {
 			cur.EachRotated(func(set *registry.RRSet) {
 				s.sets = append(s.sets, set)
-				n += set.Len()
+				if o, ok := at[set]; ok {
+					s.last = append(s.last, old[o:o+set.Len()]...)
+				} else {
+					s.last = append(s.last, make([]uint32, set.Len())...)
+				}
 			})
 		}
-		s.last = make([]uint32, n)
 	}
 	s.read(b)
 	for id, h := range s.hist {

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -71,7 +72,7 @@ func (c *Config) Check() error {
 // fail the build; they are returned as warnings and the default applies.
 func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 	b := newBuilder(d, cfg, prev)
-	s := &Snapshot{Domain: cfg.Domain, Built: time.Now(), Data: d, tab: b.tab}
+	s := &Snapshot{Domain: cfg.Domain, Built: time.Now(), Data: d, tab: b.tab, allIndexed: cfg.allNamesIndexed}
 	s.Serial = uint32(s.Built.Unix())
 	if prev != nil && s.Serial <= prev.Serial {
 		s.Serial = prev.Serial + 1
@@ -102,14 +103,18 @@ func Build(d *Data, cfg Config, prev *Snapshot) (*Snapshot, []error) {
 }
 
 // collectServices adds every service's names, in the order of their
-// names: merged names take their TTL and policy from the first service.
+// names (of their IDs for one name): merged names take their TTL and
+// policy from the first service, and their records in this order,
+// whatever the order of the data.
 func (b *builder) collectServices() {
 	d := b.data
 	svcs := make([]*Service, len(d.Services))
 	for i := range d.Services {
 		svcs[i] = &d.Services[i]
 	}
-	slices.SortFunc(svcs, func(x, y *Service) int { return strings.Compare(x.Name, y.Name) })
+	slices.SortFunc(svcs, func(x, y *Service) int {
+		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.ID, y.ID))
+	})
 	if b.shapeIndexed {
 		b.startWorker(len(d.Tasks))
 	}
@@ -279,8 +284,13 @@ func (b *builder) makeTables() {
 
 // clients indexes the subnets of the networks and the addresses of local
 // containers, to find a client's networks.
-func (b *builder) clients(s *Snapshot) {
-	for _, n := range b.data.Networks {
+func (b *builder) clients(s *Snapshot) { s.setClients(b.data, b.cluster.ingress) }
+
+// setClients indexes the subnets of d's networks and the addresses of its
+// local containers; ingress tells the ingress network's ID.
+func (s *Snapshot) setClients(d *Data, ingress func(id string) bool) {
+	s.subnets = nil
+	for _, n := range d.Networks {
 		if n.Ingress {
 			continue
 		}
@@ -291,10 +301,10 @@ func (b *builder) clients(s *Snapshot) {
 	// Longer prefixes first, so the most specific subnet wins.
 	sort.SliceStable(s.subnets, func(i, j int) bool { return s.subnets[i].prefix.Bits() > s.subnets[j].prefix.Bits() })
 	s.clients = make(map[netip.Addr][]string)
-	for _, c := range b.data.Containers {
+	for _, c := range d.Containers {
 		var nets []string
 		for _, id := range c.Networks {
-			if !b.cluster.ingress(id) {
+			if !ingress(id) {
 				nets = append(nets, id)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 )
@@ -118,5 +119,29 @@ func TestNetworkFlagNamingNoNetworkIsAProblemUntilTheNetworkExists(t *testing.T)
 	s.Update(d)
 	if got := s.NetworkProblem(); got != "" {
 		t.Errorf("NetworkProblem = %q once the network exists", got)
+	}
+}
+
+func TestACostlyCheckOfTheDataIsPutOffAndThenTakesTheNewestData(t *testing.T) {
+	s, _ := storeWithLog(t)
+	svc := Service{ID: "s", Name: "web", EndpointMode: ModeDNSRR, Networks: []Attachment{{Network: "n1"}}}
+	s.Update(data([]Service{svc}, nil))
+	// As if that check had cost what one of 100,000 tasks does.
+	s.mu.Lock()
+	s.problems.lastCost, s.problems.lastCheck = 50*time.Millisecond, time.Now()
+	s.mu.Unlock()
+	svc.Labels = map[string]string{LabelScheduler: "weigthed"}
+	s.Update(data([]Service{svc}, nil))
+	if got := s.LabelErrors()[LabelScheduler]; got != 0 {
+		t.Fatalf("label errors right after a costly check = %d, want the check put off", got)
+	}
+	svc.Labels = map[string]string{LabelScheduler: "fastest", LabelTTL: "soon"}
+	s.Update(data([]Service{svc}, nil))
+	deadline := time.Now().Add(5 * time.Second)
+	for s.LabelErrors()[LabelTTL] != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the put-off check never reported the newest data: %v", s.LabelErrors())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -8,7 +8,9 @@
 // it. The Store is that Sink: it builds an immutable Snapshot of each Data
 // (Build: every name, its views per network and its record sets, packed
 // in wire format, with a compiled scheduler each) and publishes it with an
-// atomic swap. Queries read the published Snapshot with one atomic load
+// atomic swap. A change of a few services is built alone, as an overlay
+// over the last full build, and answers as a full build of the same Data
+// would. Queries read the published Snapshot with one atomic load
 // and never wait for a build; a failed sync leaves it serving. Observers
 // added with Store.Observe hear every publish and every sync.
 //

@@ -13,9 +13,22 @@ import (
 // (or an absolute reverse name such as "5.0.0.10.in-addr.arpa"), no
 // trailing dot.
 func (s *Snapshot) Lookup(key []byte) (Name, bool) {
+	// In a layered snapshot the overlay decides first; ent is its empty
+	// non-terminal, the answer if the base has no name here.
+	var ent Name
+	if s.over != nil {
+		n, ok, decided := s.over.lookup(key)
+		if decided {
+			return n, ok
+		}
+		ent = n
+	}
 	if s.reverse != nil && bytes.HasSuffix(key, []byte(".arpa")) {
 		// No other name ends so when reverse names have their index.
-		return s.lookupReverse(key)
+		if n, ok := s.lookupReverse(key); ok {
+			return n, true
+		}
+		return ent, ent.views != nil
 	}
 	i := s.index.find(key, hashKey(key))
 	if i >= 0 && s.index.names[i].view != 0 {
@@ -35,7 +48,7 @@ func (s *Snapshot) Lookup(key []byte) (Name, bool) {
 	if i >= 0 {
 		return s.name(i), true // an empty non-terminal
 	}
-	return Name{}, false
+	return ent, ent.views != nil
 }
 
 // lookupShaped looks key up in the index its shape points to: the slot

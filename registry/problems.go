@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/sirupsen/logrus"
 )
@@ -17,6 +18,54 @@ type problemReport struct {
 	logged      map[string]bool // the warnings of the last publish
 	labelErrors atomic.Pointer[map[string]int]
 	netProblem  atomic.Pointer[string]
+
+	// The data rules cost a quarter of a full build on a large registry,
+	// more than a layered publish: the data of a source that does not
+	// check its own is checked at most once in checkShare times what the
+	// last check took, the newest data then.
+	lastCheck time.Time
+	lastCost  time.Duration
+	later     *time.Timer // a check of the newest data is due
+	warnings  []error     // of the newest publish, for that check
+}
+
+// checkShare bounds the time spent checking data to one part in this
+// many: a small registry is checked at every publish, a registry of
+// 100,000 tasks (a check of about 50 ms) about once a second.
+const checkShare = 20
+
+// cheapCheck is a check that costs too little to put off.
+const cheapCheck = 5 * time.Millisecond
+
+// reportProblems reports the problems of d, just published with these
+// warnings, now or once the last check is checkShare times its cost old;
+// s.mu is held.
+func (s *Store) reportProblems(d *Data, warnings []error) {
+	r := &s.problems
+	wait := checkShare*r.lastCost - time.Since(r.lastCheck)
+	if r.lastCost < cheapCheck || wait <= 0 {
+		r.check(s, d, warnings)
+		return
+	}
+	r.warnings = warnings
+	if r.later != nil {
+		return
+	}
+	r.later = time.AfterFunc(wait, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		r.later = nil
+		if cur := s.cur.Load(); cur != nil {
+			r.check(s, cur.Data, r.warnings)
+		}
+	})
+}
+
+// check reports the problems of d and times it; s.mu is held.
+func (r *problemReport) check(s *Store, d *Data, warnings []error) {
+	r.lastCheck = time.Now()
+	r.published(s.log, d, s.cfg.Networks, warnings, s.Source().Checked)
+	r.lastCost = time.Since(r.lastCheck)
 }
 
 // published reports the problems of d, just built with these warnings.

@@ -48,12 +48,21 @@ type Snapshot struct {
 	subnets []subnet
 	clients map[netip.Addr][]string
 
+	// allIndexed: every name is in index (Config.allNamesIndexed).
+	allIndexed bool
+	// over, when not nil, is what this snapshot has over its base, whose
+	// indexes, views and sets the fields above are (overlay.go).
+	over *overlay
+
 	stats Stats
 }
 
 // Stats counts what a snapshot holds. Names are the names it keeps:
 // every name with records and the empty non-terminals above service-level
-// names; those under task names are answered from the task index.
+// names; those under task names are answered from the task index. A
+// layered snapshot counts its base's names with the overlay's in place of
+// those its services had (the overlay's count the empty non-terminals
+// under task names too, until the next full build).
 type Stats struct {
 	Services, Tasks, Names int
 }
@@ -223,6 +232,15 @@ func (s *Snapshot) Stats() Stats { return s.stats }
 // every name with records and the empty non-terminals above the
 // service-level names (not those under task names, see lookup.go).
 func (s *Snapshot) Names(fn func(key string, n Name)) {
+	if s.over != nil {
+		s.over.names(s, fn)
+		return
+	}
+	s.namesBase(fn)
+}
+
+// namesBase is Names of the snapshot's own indexes.
+func (s *Snapshot) namesBase(fn func(key string, n Name)) {
 	for i := range s.index.names {
 		e := &s.index.names[i]
 		fn(string(s.index.key(e)), s.name(int32(i)))

@@ -9,12 +9,18 @@ import (
 // How answers are spread: every RRSet of more than one record counts, per
 // record, the answers that put it first (RRSet.Order adds one with an
 // atomic add; no lock, no allocation). The counters belong to the
-// snapshot and start at zero when the Store publishes it; the operations
-// page reads them every second and keeps the history.
+// snapshot that packed the set and start at zero when the Store publishes
+// it; a layered snapshot shares its base's sets, counters and all, and
+// counts from zero only in the sets of its overlay. The operations page
+// reads them every second and keeps the history.
 
 // countFirsts gives every rotated set of s its counters, in one
 // allocation; the Store calls it before publishing s.
 func (s *Snapshot) countFirsts() {
+	if s.over != nil {
+		s.over.snap.countFirsts() // the base's sets count already
+		return
+	}
 	n := 0
 	for i := range s.sets {
 		if set := &s.sets[i]; set.rot != 0 {
@@ -36,6 +42,10 @@ func (s *Snapshot) countFirsts() {
 // EachRotated calls fn for every RRSet of more than one record, in the
 // same order on every call.
 func (s *Snapshot) EachRotated(fn func(set *RRSet)) {
+	if s.over != nil {
+		s.over.eachRotated(s, fn)
+		return
+	}
 	for i := range s.sets {
 		if s.sets[i].rot != 0 {
 			fn(&s.sets[i])
@@ -44,7 +54,8 @@ func (s *Snapshot) EachRotated(fn func(set *RRSet)) {
 }
 
 // FirstCounts appends to dst, for each record of the set, how many
-// answers have put it first since the snapshot was published, modulo
+// answers have put it first since the snapshot that packed it was
+// published (a layered snapshot's base, for a set it shares), modulo
 // 2^32: subtract two readings as uint32 for the answers in between. It
 // appends nothing for a set of one record or a snapshot no Store
 // published.

@@ -25,6 +25,7 @@ type Store struct {
 
 	sync     syncState     // see sync.go
 	problems problemReport // see problems.go
+	layers   layers        // the base of layered snapshots (layers.go)
 }
 
 // NewStore checks cfg and returns an empty store.
@@ -52,15 +53,77 @@ func (s *Store) Update(d *Data) {
 	s.sync.delivered(time.Now())
 }
 
-// publish builds and publishes a snapshot of d; s.mu is held.
+// publish builds and publishes a snapshot of d: an overlay of what
+// changed over the last full build when it can, else a full build
+// (layers.go); s.mu is held.
 func (s *Store) publish(d *Data) {
 	start := time.Now()
-	snap, warnings := Build(d, s.cfg, s.cur.Load())
-	took := time.Since(start)
+	cur := s.cur.Load()
+	snap, warnings, layered := s.layers.layered(d, s.cfg, cur)
+	if !layered {
+		snap, warnings = Build(d, s.cfg, cur)
+		s.layers.reset(snap, d, s.cfg)
+	}
+	s.install(snap, warnings, time.Since(start))
+	if layered {
+		s.maybeFold(snap)
+	}
+}
+
+// maybeFold starts a full build of snap's Data in the background when its
+// overlay has grown past foldTasks; once done, it is the new base.
+func (s *Store) maybeFold(snap *Snapshot) {
+	l := &s.layers
+	if l.folding || snap.over.tasks < foldTasks {
+		return
+	}
+	l.folding, l.sinceFold = true, map[string]bool{}
+	gen, cfg, d := l.gen, s.cfg, snap.Data
+	cfg.Serial = nil // asked under s.mu, of what is published
+	go func() {
+		base, _ := Build(d, cfg, snap)
+		idx := &indexing{done: make(chan struct{}), index: indexData(d, base, cfg)}
+		close(idx.done)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.layers.folding = false
+		if s.layers.gen == gen {
+			s.rebase(base, d, idx)
+		}
+	}()
+}
+
+// rebase makes base, a full build of d, the base, and publishes the
+// newest Data over it; s.mu is held.
+func (s *Store) rebase(base *Snapshot, d *Data, idx *indexing) {
+	start := time.Now()
+	cur := s.cur.Load()
+	s.layers.setBase(base, d, idx)
+	// What changed since the fold started is carried over the new base.
+	s.layers.carried = s.layers.sinceFold
+	if cur.Data == d && len(s.layers.carried) == 0 && base.Serial > cur.Serial {
+		if s.cfg.Serial != nil {
+			base.setSerial(s.cfg.Serial(base))
+		}
+		s.install(base, nil, time.Since(start))
+		return
+	}
+	snap, warnings, layered := s.layers.layered(cur.Data, s.cfg, cur)
+	if layered {
+		base.countFirsts()
+	} else {
+		snap, warnings = Build(cur.Data, s.cfg, cur)
+		s.layers.reset(snap, cur.Data, s.cfg)
+	}
+	s.install(snap, warnings, time.Since(start))
+}
+
+// install publishes snap, built in took; s.mu is held.
+func (s *Store) install(snap *Snapshot, warnings []error, took time.Duration) {
 	snap.countFirsts()
 	s.cur.Store(snap)
 	// After the swap: checking the data must not delay its answers.
-	s.problems.published(s.log, d, s.cfg.Networks, warnings, s.Source().Checked)
+	s.reportProblems(snap.Data, warnings)
 	s.swaps.Add(1)
 	s.lastBuild.Store(int64(took))
 	st := snap.Stats()
@@ -109,6 +172,7 @@ func (s *Store) Reconfigure(cfg Config) error {
 	}
 	s.mu.Lock()
 	s.cfg = cfg
+	s.layers.drop()
 	s.mu.Unlock()
 	return nil
 }

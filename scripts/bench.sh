@@ -290,6 +290,7 @@ if [ "$QUICK" != 1 ]; then
 		go test -run '^$' -bench 'BenchmarkAnswer' -benchtime 200000x ./server/
 		go test -run '^$' -bench 'BenchmarkOrder' ./scheduler/
 		go test -run '^$' -bench 'BenchmarkBuild' -benchtime 20x ./registry/
+		go test -run '^$' -bench 'BenchmarkPublishOneTask/(small|large)/' -benchtime 20x ./registry/
 	} 2>&1 | grep -E '^Benchmark' >"$GOBENCH" || true
 fi
 

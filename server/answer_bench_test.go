@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -25,6 +26,26 @@ func handlerFor(tb testing.TB, d *registry.Data, policy string) *Handler {
 	}
 	store.Update(d)
 	return NewHandler(Config{Store: store, Log: log})
+}
+
+// layeredHandlerFor serves d, then d with a task of svc3 moved to
+// another address: a snapshot layered over the full build of d, whose
+// overlay holds svc3's names.
+func layeredHandlerFor(tb testing.TB, d *registry.Data, policy string) *Handler {
+	tb.Helper()
+	h := handlerFor(tb, d, policy)
+	moved := *d
+	moved.Tasks = slices.Clone(d.Tasks)
+	for i := range moved.Tasks {
+		if t := &moved.Tasks[i]; t.ID == benchdata.TaskID(3, 0) {
+			t.Addresses = []registry.NetworkAddrs{{Network: benchdata.NetworkID, Addrs: []netip.Addr{netip.MustParseAddr("10.250.0.1")}}}
+		}
+	}
+	h.cfg.Store.Update(&moved)
+	if snap := h.cfg.Store.Snapshot(); snap.Base() == snap {
+		tb.Fatal("the change was built in full, not layered")
+	}
+	return h
 }
 
 func packQuery(tb testing.TB, name string, qtype uint16, edns bool) []byte {
@@ -76,6 +97,14 @@ func BenchmarkAnswer(b *testing.B) {
 				benchAnswer(b, h, packQuery(b, zq.qname, zq.qtype, true), zq.rcode)
 			})
 		}
+	}
+	// A snapshot layered over the large one: svc3's names in the overlay,
+	// the others one probe of it away.
+	h := layeredHandlerFor(b, benchdata.Data(benchdata.Large), scheduler.RoundRobin)
+	for _, zq := range zoneQueries {
+		b.Run("large-layered/"+zq.name, func(b *testing.B) {
+			benchAnswer(b, h, packQuery(b, zq.qname, zq.qtype, true), zq.rcode)
+		})
 	}
 }
 

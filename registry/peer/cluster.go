@@ -3,7 +3,6 @@ package peer
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/swarmdns/swarmdns/registry"
@@ -106,10 +105,10 @@ func (c *cluster) data(local LocalState) *registry.Data {
 
 // equal tells whether two clusters hold the same objects.
 func (c *cluster) equal(o *cluster) bool {
-	return slices.EqualFunc(c.services, o.services, func(a, b registry.Service) bool { return sameService(&a, &b) }) &&
-		slices.EqualFunc(c.tasks, o.tasks, func(a, b registry.Task) bool { return sameTask(&a, &b) }) &&
-		slices.EqualFunc(c.networks, o.networks, func(a, b registry.Network) bool { return sameNetwork(&a, &b) }) &&
-		slices.EqualFunc(c.nodes, o.nodes, func(a, b registry.Node) bool { return sameNode(&a, &b) })
+	return slices.EqualFunc(c.services, o.services, func(a, b registry.Service) bool { return registry.SameService(&a, &b) }) &&
+		slices.EqualFunc(c.tasks, o.tasks, func(a, b registry.Task) bool { return registry.SameTask(&a, &b) }) &&
+		slices.EqualFunc(c.networks, o.networks, func(a, b registry.Network) bool { return registry.SameNetwork(&a, &b) }) &&
+		slices.EqualFunc(c.nodes, o.nodes, func(a, b registry.Node) bool { return registry.SameNode(&a, &b) })
 }
 
 // diff returns the change that leads from old to cur, nil when they hold
@@ -117,16 +116,16 @@ func (c *cluster) equal(o *cluster) bool {
 // allocates.
 func diff(old, cur *cluster) *peerpb.Change {
 	ch := &peerpb.Change{}
-	diffList(old.services, cur.services, serviceID, sameService,
+	diffList(old.services, cur.services, serviceID, registry.SameService,
 		func(s *registry.Service) { ch.Services = append(ch.Services, servicePB(s)) },
 		func(id string) { ch.RemovedServices = append(ch.RemovedServices, id) })
-	diffList(old.tasks, cur.tasks, taskID, sameTask,
+	diffList(old.tasks, cur.tasks, taskID, registry.SameTask,
 		func(t *registry.Task) { ch.Tasks = append(ch.Tasks, taskPB(t)) },
 		func(id string) { ch.RemovedTasks = append(ch.RemovedTasks, id) })
-	diffList(old.networks, cur.networks, networkID, sameNetwork,
+	diffList(old.networks, cur.networks, networkID, registry.SameNetwork,
 		func(n *registry.Network) { ch.Networks = append(ch.Networks, networkPB(n)) },
 		func(id string) { ch.RemovedNetworks = append(ch.RemovedNetworks, id) })
-	diffList(old.nodes, cur.nodes, nodeID, sameNode,
+	diffList(old.nodes, cur.nodes, nodeID, registry.SameNode,
 		func(n *registry.Node) { ch.Nodes = append(ch.Nodes, nodePB(n)) },
 		func(id string) { ch.RemovedNodes = append(ch.RemovedNodes, id) })
 	if len(ch.Services)+len(ch.RemovedServices)+len(ch.Tasks)+len(ch.RemovedTasks)+
@@ -243,30 +242,4 @@ func applyList[T any](cur, put []T, removed []string, id func(*T) string, what s
 		return nil, nil
 	}
 	return out, nil
-}
-
-// Equality of objects as the snapshot sees them: a nil list or map equals
-// an empty one.
-
-func sameService(a, b *registry.Service) bool {
-	return a.ID == b.ID && a.Name == b.Name && a.EndpointMode == b.EndpointMode && a.Global == b.Global &&
-		maps.Equal(a.Labels, b.Labels) && slices.Equal(a.VirtualIPs, b.VirtualIPs) && slices.Equal(a.Ports, b.Ports) &&
-		slices.EqualFunc(a.Networks, b.Networks, func(x, y registry.Attachment) bool {
-			return x.Network == y.Network && slices.Equal(x.Aliases, y.Aliases)
-		})
-}
-
-func sameTask(a, b *registry.Task) bool {
-	return a.ID == b.ID && a.ServiceID == b.ServiceID && a.Slot == b.Slot && a.NodeID == b.NodeID && a.State == b.State &&
-		slices.EqualFunc(a.Addresses, b.Addresses, func(x, y registry.NetworkAddrs) bool {
-			return x.Network == y.Network && slices.Equal(x.Addrs, y.Addrs)
-		})
-}
-
-func sameNetwork(a, b *registry.Network) bool {
-	return a.ID == b.ID && a.Name == b.Name && a.Ingress == b.Ingress && slices.Equal(a.Subnets, b.Subnets)
-}
-
-func sameNode(a, b *registry.Node) bool {
-	return a.ID == b.ID && a.Hostname == b.Hostname && maps.Equal(a.Labels, b.Labels)
 }

@@ -85,6 +85,9 @@ func TestResumeAfterReconnectSendsOnlyTheMissingChanges(t *testing.T) {
 	for i := range 3 {
 		d = withTask(d, 10*i, testTask(i, 0, 1))
 		m.store.Update(d)
+		// One change each: the hub takes publishes that come while it
+		// diffs together.
+		waitHead(t, m, uint64(i+2))
 	}
 	before := fo.read.Load()
 	fo.gate.cut(false)
@@ -148,8 +151,8 @@ func TestResumeBeyondTheHistoryGetsTheWholeData(t *testing.T) {
 	for i := range 5 {
 		d = withTask(d, i, testTask(i/3, i%3, 1))
 		m.store.Update(d)
+		waitHead(t, m, uint64(i+2))
 	}
-	eventually(t, func() bool { return m.srv.Status().Head == 6 }, func() string { return "manager did not publish" })
 	fo.gate.cut(false)
 	fo.waitData(t, d, LocalState{})
 	if st := m.srv.Status(); st.Resets != 2 {

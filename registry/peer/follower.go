@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -337,6 +338,14 @@ func (f *Follower) session(ctx context.Context, addr string, h *held, sink regis
 				h.publish(sink)
 				dirty = false
 			}
+			if s.decoded && s.full == nil {
+				// Decoding whole data leaves garbage several times the
+				// registry's size (the compressed bytes, the protobuf
+				// tree): hand it back to the system now, so that a
+				// follower holds no more memory than its manager does.
+				debug.FreeOSMemory()
+				s.decoded = false
+			}
 		}
 	}
 }
@@ -481,6 +490,8 @@ type sessionState struct {
 	sink registry.Sink
 	// full is the whole data being received; nil: none.
 	full *assembly
+	// decoded: whole data was decoded since the last publish.
+	decoded bool
 }
 
 type assembly struct {
@@ -514,6 +525,7 @@ func (s *sessionState) handle(m *peerpb.ManagerMessage) (changed bool, err error
 			return false, nil
 		}
 		s.full = nil
+		s.decoded = true
 		c, err := decodeFull(a.buf)
 		if err != nil {
 			return false, fmt.Errorf("whole data of version %d: %w", a.version.Counter, err)

@@ -352,3 +352,11 @@ func withTask(d *registry.Data, i int, t registry.Task) *registry.Data {
 	nd.Tasks = c.tasks
 	return &nd
 }
+
+// waitHead waits for the manager instance to have published version head.
+func waitHead(t *testing.T, m *manager, head uint64) {
+	t.Helper()
+	eventually(t, func() bool { return m.srv.Status().Head == head }, func() string {
+		return fmt.Sprintf("manager at version %d, want %d", m.srv.Status().Head, head)
+	})
+}

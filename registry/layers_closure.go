@@ -1,0 +1,291 @@
+package registry
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// The base's Data by ID, and the closure of a change over the names its
+// services share (see layers.go).
+
+// dataIndex is the base's Data by ID, made once per base on another
+// goroutine.
+type dataIndex struct {
+	services map[string]int32   // by ID, in Data.Services
+	tasks    map[string]int32   // by ID, in Data.Tasks
+	tasksOf  map[string][]int32 // by service ID: its running tasks in Data.Tasks
+	roots    map[string][]int32 // by service name or alias, lower case: the services
+	networks map[string]bool    // lower-case names of the non-ingress networks
+	// layerable is false when some name of the base could share names
+	// with another service in ways the closure does not see (plainRoot):
+	// then every publish builds in full.
+	layerable bool
+}
+
+// indexing is a dataIndex being made.
+type indexing struct {
+	done  chan struct{}
+	index *dataIndex // once done is closed
+}
+
+func startIndexing(d *Data, snap *Snapshot, cfg Config) *indexing {
+	x := &indexing{done: make(chan struct{})}
+	go func() {
+		defer close(x.done)
+		x.index = indexData(d, snap, cfg)
+	}()
+	return x
+}
+
+// plainRoot reports whether a service name or alias can only share names
+// with services of the same name or alias: one label, not "tasks" or
+// "arpa", not starting with a digit (a slot name) or "_" (an SRV name).
+func plainRoot(r string) bool {
+	if r == "" || r == "tasks" || r == "arpa" || strings.IndexByte(r, '.') >= 0 {
+		return false
+	}
+	c := r[0]
+	return !('0' <= c && c <= '9') && c != '_'
+}
+
+// rootsOf appends the lower-case name and aliases of svc to dst.
+func rootsOf(svc *Service, dst []string) []string {
+	dst = append(dst, strings.ToLower(svc.Name))
+	for _, a := range svc.Networks {
+		for _, al := range a.Aliases {
+			dst = append(dst, strings.ToLower(al))
+		}
+	}
+	return dst
+}
+
+// nameserverKeys returns the keys of the nameserver names under the
+// domain.
+func nameserverKeys(cfg Config) map[string]bool {
+	keys := map[string]bool{}
+	for _, ns := range cfg.nameservers() {
+		if key, ok := strings.CutSuffix(ns.Name, "."+cfg.Domain); ok {
+			keys[key] = true
+		}
+	}
+	return keys
+}
+
+func indexData(d *Data, snap *Snapshot, cfg Config) *dataIndex {
+	x := &dataIndex{
+		services:  make(map[string]int32, len(d.Services)),
+		tasks:     make(map[string]int32, len(d.Tasks)),
+		tasksOf:   make(map[string][]int32, len(d.Services)),
+		roots:     make(map[string][]int32, len(d.Services)),
+		networks:  map[string]bool{},
+		layerable: !snap.allIndexed,
+	}
+	ns := nameserverKeys(cfg)
+	for i := range d.Networks {
+		if n := &d.Networks[i]; !n.Ingress {
+			name := strings.ToLower(n.Name)
+			x.layerable = x.layerable && plainRoot(name) && !ns[name]
+			x.networks[name] = true
+		}
+	}
+	var roots []string
+	for i := range d.Services {
+		svc := &d.Services[i]
+		if _, dup := x.services[svc.ID]; dup {
+			x.layerable = false
+		}
+		x.services[svc.ID] = int32(i)
+		roots = rootsOf(svc, roots[:0])
+		for _, r := range roots {
+			x.layerable = x.layerable && plainRoot(r) && !x.networks[r] && !ns[r]
+			x.roots[r] = append(x.roots[r], int32(i))
+		}
+	}
+	for i := range d.Tasks {
+		t := &d.Tasks[i]
+		if _, dup := x.tasks[t.ID]; dup || (len(x.networks) > 0 && x.networks[strings.ToLower(t.ID)]) {
+			x.layerable = false
+		}
+		x.tasks[t.ID] = int32(i)
+	}
+	x.groupRunning(d.Tasks)
+	return x
+}
+
+// groupRunning fills tasksOf with the running tasks of each service, in
+// one array. Tasks mostly come service by service: a run of one
+// service's tasks costs one map lookup.
+func (x *dataIndex) groupRunning(tasks []Task) {
+	runs := func(fn func(id string, from, to int)) {
+		for i := 0; i < len(tasks); {
+			k := i + 1
+			for k < len(tasks) && tasks[k].ServiceID == tasks[i].ServiceID {
+				k++
+			}
+			fn(tasks[i].ServiceID, i, k)
+			i = k
+		}
+	}
+	count := make(map[string]int, len(x.services))
+	total := 0
+	runs(func(id string, from, to int) {
+		n := 0
+		for k := from; k < to; k++ {
+			if tasks[k].State == TaskRunning {
+				n++
+			}
+		}
+		count[id] += n
+		total += n
+	})
+	all := make([]int32, total)
+	for id, n := range count {
+		x.tasksOf[id], all = all[:0:n], all[n:]
+	}
+	runs(func(id string, from, to int) {
+		list := x.tasksOf[id]
+		for k := from; k < to; k++ {
+			if tasks[k].State == TaskRunning {
+				list = append(list, int32(k))
+			}
+		}
+		x.tasksOf[id] = list
+	})
+}
+
+// closeOver adds to the change every unchanged service that shares a
+// name with one of its services, old or new, until none does: a service
+// name or alias, or the reverse name of an address (found by the names
+// its PTR records point to in the base). ok is false when a name of
+// theirs could share names some other way (plainRoot).
+func (l *layers) closeOver(d *Data, ch *change, cfg Config) bool {
+	bd, idx := l.baseData, l.index
+	ns := nameserverKeys(cfg)
+	var queue, roots []string
+	add := func(root string) {
+		for _, o := range idx.roots[root] {
+			if other := bd.Services[o].ID; !ch.services[other] {
+				ch.services[other] = true
+				queue = append(queue, other)
+			}
+		}
+	}
+	var key []byte
+	sharers := func(addrs []netip.Addr) {
+		for _, a := range addrs {
+			key = appendReverse(key[:0], a.Unmap())
+			n, ok := l.base.Lookup(key)
+			if !ok || n.views[0].PTR == nil {
+				continue
+			}
+			ptr := n.views[0].PTR
+			for i := range ptr.Len() {
+				// The target is <service>.…: a service name has no dot.
+				target := ptr.Info(i)
+				add(target[:max(strings.IndexByte(target, '.'), 0)])
+			}
+		}
+	}
+	for id := range ch.services {
+		queue = append(queue, id)
+	}
+	sharers(ch.addrs)
+	var addrs []netip.Addr
+	for len(queue) > 0 {
+		id := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		roots, addrs = roots[:0], addrs[:0]
+		if o, ok := idx.services[id]; ok {
+			roots = rootsOf(&bd.Services[o], roots)
+			addrs = appendVIPs(addrs, &bd.Services[o])
+		}
+		for _, o := range idx.tasksOf[id] {
+			addrs = appendAddrs(addrs, &bd.Tasks[o])
+		}
+		if svc := l.serviceNow(d, ch, id); svc != nil {
+			roots = rootsOf(svc, roots)
+			addrs = appendVIPs(addrs, svc)
+		}
+		for _, r := range roots {
+			if !plainRoot(r) || idx.networks[r] || ns[r] {
+				return false
+			}
+			add(r)
+		}
+		sharers(addrs)
+	}
+	for id := range ch.services {
+		ch.tasks += len(idx.tasksOf[id])
+	}
+	return true
+}
+
+func appendAddrs(dst []netip.Addr, t *Task) []netip.Addr {
+	for _, na := range t.Addresses {
+		dst = append(dst, na.Addrs...)
+	}
+	return dst
+}
+
+func appendVIPs(dst []netip.Addr, svc *Service) []netip.Addr {
+	for _, v := range svc.VirtualIPs {
+		dst = append(dst, v.Addr)
+	}
+	return dst
+}
+
+// serviceNow returns the service with this ID in d, nil when there is
+// none.
+func (l *layers) serviceNow(d *Data, ch *change, id string) *Service {
+	if i, ok := ch.newAt[id]; ok {
+		if i < 0 {
+			return nil
+		}
+		return &d.Services[i]
+	}
+	if o, ok := l.index.services[id]; ok {
+		return &l.baseData.Services[o] // unchanged
+	}
+	return nil
+}
+
+// subData returns the part of d the change's services are: them and
+// their tasks, in their order, with every network and node.
+func (l *layers) subData(d *Data, ch *change) *Data {
+	sub := &Data{Networks: d.Networks, Nodes: d.Nodes, LocalNode: d.LocalNode}
+	places := slices.Clone(ch.moved)
+	for id := range ch.services {
+		if svc := l.serviceNow(d, ch, id); svc != nil {
+			sub.Services = append(sub.Services, *svc)
+		}
+		for _, o := range l.index.tasksOf[id] {
+			if i := ch.newPlace(o); i >= 0 {
+				places = append(places, i)
+			}
+		}
+	}
+	slices.Sort(places)
+	places = slices.Compact(places)
+	for _, i := range places {
+		if t := &d.Tasks[i]; ch.services[t.ServiceID] {
+			sub.Tasks = append(sub.Tasks, *t)
+		}
+	}
+	return sub
+}
+
+// baseSubData is subData of the base's Data.
+func (l *layers) baseSubData(ch *change) *Data {
+	bd, idx := l.baseData, l.index
+	sub := &Data{Networks: bd.Networks, Nodes: bd.Nodes, LocalNode: bd.LocalNode}
+	for id := range ch.services {
+		if o, ok := idx.services[id]; ok {
+			sub.Services = append(sub.Services, bd.Services[o])
+		}
+		for _, o := range idx.tasksOf[id] {
+			sub.Tasks = append(sub.Tasks, bd.Tasks[o])
+		}
+	}
+	return sub
+}
