@@ -354,7 +354,7 @@ func (s *Server) send(ctx context.Context, stream peerpb.Registry_FollowServer, 
 			if reason == peerpb.ResetReason_RESET_REASON_UNSPECIFIED {
 				msgs, ok = s.hub.changesAfter(cursor)
 				if !ok {
-					reason = peerpb.ResetReason_RESET_REASON_LAGGED
+					reason = s.hub.lagReason(cursor)
 				}
 			}
 			if ok {
