@@ -80,10 +80,12 @@ func Load(path string) (*registry.Data, error) {
 // Parse parses registry file contents; path only names it in errors.
 func Parse(path string, raw []byte) (*registry.Data, error) {
 	var f fileRegistry
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlErrors(path, err)
+	if !decodeInParts(raw, &f) {
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+			return nil, yamlErrors(path, err)
+		}
 	}
 	v := newValidator(path, nil)
 	d := v.data(&f)
