@@ -66,10 +66,17 @@ type followerSpec struct {
 	// drained; pause followers read for 3 s, then nothing for PauseMS,
 	// again and again until drained.
 	Stall, Pause, PauseMS int
+	// KeepaliveMS is the followers' ack interval, their peer timeout
+	// three times it (0: the defaults).
+	KeepaliveMS int
 }
 
 func (s followerSpec) String() string {
-	return fmt.Sprintf("store=%d,proto=%d,stall=%d,pause=%d,ms=%d", s.Store, s.Proto, s.Stall, s.Pause, s.PauseMS)
+	return fmt.Sprintf("store=%d,proto=%d,stall=%d,pause=%d,ms=%d,keepalive=%d", s.Store, s.Proto, s.Stall, s.Pause, s.PauseMS, s.KeepaliveMS)
+}
+
+func (s followerSpec) keepalive() time.Duration {
+	return orDefault(time.Duration(s.KeepaliveMS)*time.Millisecond, DefaultKeepalive)
 }
 
 func parseFollowerSpec(s string) (followerSpec, error) {
@@ -91,6 +98,8 @@ func parseFollowerSpec(s string) (followerSpec, error) {
 			spec.Pause = n
 		case "ms":
 			spec.PauseMS = n
+		case "keepalive":
+			spec.KeepaliveMS = n
 		default:
 			return spec, fmt.Errorf("follower spec %q: unknown kind %q", s, k)
 		}
@@ -106,8 +115,10 @@ type (
 		Reached []int64
 		// Bytes is what all followers read from the manager since armed.
 		Bytes int64
-		// Errors are protocol errors seen so far.
-		Errors []string
+		// Errors are protocol errors seen so far; Reconnects counts the
+		// streams of normal followers that ended (they came back).
+		Errors     []string
+		Reconnects int64
 	}
 	drainedReply struct {
 		// Resets counts the whole data each pause follower got after its
@@ -157,6 +168,9 @@ type followerProcess struct {
 	errs   []string
 	// drain is closed to let the stall followers read again.
 	drain chan struct{}
+	// reconnects counts the normal followers' streams that ended (each
+	// comes back); logged the problems written on stderr.
+	reconnects, logged atomic.Int64
 }
 
 // runFollowerProcess is the followers' process; it returns its exit code.
@@ -224,10 +238,11 @@ func followerProcessMain(in io.Reader, out io.Writer) error {
 	return sc.Err()
 }
 
-// start connects every follower, at most 128 in their first whole data at
-// once so that the process does not hold thousands of them in memory.
+// start connects every follower, at most 32 in their first whole data at
+// once, as followers reconnect with jitter: thousands at once would queue
+// every stream's keepalives behind them.
 func (p *followerProcess) start(ctx context.Context) {
-	first := make(chan struct{}, 128)
+	first := make(chan struct{}, 32)
 	n := 0
 	spawn := func(run func(f *scaleFollower, i int, firstDone func())) *scaleFollower {
 		f := &scaleFollower{}
@@ -299,6 +314,7 @@ func (p *followerProcess) wait(ctx context.Context, list []*scaleFollower, timeo
 	for _, f := range p.all() {
 		r.Bytes += f.read.Load()
 	}
+	r.Reconnects = p.reconnects.Load()
 	p.mu.Lock()
 	r.Errors = append(r.Errors, p.errs...)
 	p.mu.Unlock()
@@ -333,12 +349,21 @@ func (p *followerProcess) drained(ctx context.Context) drainedReply {
 	return r
 }
 
+// fail records a protocol error, and logs the first few on stderr.
 func (p *followerProcess) fail(err error) {
 	p.mu.Lock()
 	if len(p.errs) < 20 {
 		p.errs = append(p.errs, err.Error())
 	}
 	p.mu.Unlock()
+	p.logFirst(err.Error())
+}
+
+// logFirst writes the first 20 problems on stderr.
+func (p *followerProcess) logFirst(msg string) {
+	if p.logged.Add(1) <= 20 {
+		fmt.Fprintln(os.Stderr, "scale followers:", msg)
+	}
 }
 
 // digests are the data of the checking followers.
@@ -406,6 +431,7 @@ func (p *followerProcess) runStore(ctx context.Context, f *scaleFollower, i int,
 	}
 	fo, err := NewFollower(FollowerConfig{
 		Managers: []string{p.addr}, Credentials: p.creds, Log: logrus.NewEntry(l), Dial: p.dialer(i, f, 0),
+		Keepalive: p.spec.keepalive(), PeerTimeout: 3 * p.spec.keepalive(),
 	})
 	if err != nil {
 		p.fail(err)
@@ -520,14 +546,16 @@ func (p *followerProcess) runProto(ctx context.Context, f *scaleFollower, i int,
 		msg := why.Code().String() + ": " + why.Message()
 		f.endedBy.Store(&msg)
 		f.ends.Add(1)
-		if mode != protoPause {
-			break
+		if mode == protoStall {
+			return
 		}
-		// A pausing follower comes back, as a real one does, and says
-		// what it holds.
-	}
-	if mode == protoNormal {
-		p.fail(fmt.Errorf("follower stream ended: %s", *f.endedBy.Load()))
+		// Others come back, as a real follower does, and say what they
+		// hold.
+		if mode == protoNormal {
+			p.reconnects.Add(1)
+			p.logFirst("follower stream ended: " + msg)
+			time.Sleep(retryDelay(0))
+		}
 	}
 }
 
@@ -548,7 +576,7 @@ func (p *followerProcess) protoSession(ctx context.Context, conn *grpc.ClientCon
 		return err
 	}
 	go func() {
-		tick := time.NewTicker(DefaultKeepalive)
+		tick := time.NewTicker(p.spec.keepalive())
 		defer tick.Stop()
 		for {
 			select {

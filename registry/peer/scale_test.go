@@ -55,6 +55,10 @@ type fanout struct {
 	kind   string // "store" or "proto"
 	n      int
 	rounds int
+	// keepalive is the interval of keepalives both ways, the peer
+	// timeout three times it (0: the defaults, 1 s and 3 s); a manager
+	// instance of its own runs those.
+	keepalive time.Duration
 	// assert holds the targets, scaled to n (false: report only).
 	assert bool
 }
@@ -92,7 +96,7 @@ var scalePlans = map[string]scalePlanSpec{
 			{kind: "store", n: 8, rounds: 5},
 			{kind: "proto", n: 200, rounds: 10, assert: true},
 			{kind: "proto", n: 1000, rounds: 10, assert: true},
-			{kind: "proto", n: 10000, rounds: 5},
+			{kind: "proto", n: 10000, rounds: 5, keepalive: 5 * time.Second},
 		},
 		slow: slowScenario{normal: 50, stall: 4, pause: 4, pauseMS: 6000, changes: 40, services: 1000},
 	},
@@ -131,17 +135,23 @@ func TestScale(t *testing.T) {
 	if err := raiseFileLimit(1 << 20); err != nil {
 		t.Fatal(err)
 	}
-	m := startScaleManager(t, plan.stallTimeout, plan.history)
+	managers := map[time.Duration]*scaleManager{}
+	manager := func(keepalive time.Duration) *scaleManager {
+		if managers[keepalive] == nil {
+			managers[keepalive] = startScaleManager(t, plan.stallTimeout, plan.history, keepalive)
+		}
+		return managers[keepalive]
+	}
 	var rows []fanoutRow
 	for _, fo := range plan.fanouts {
-		row := m.fanout(fo)
+		row := manager(fo.keepalive).fanout(fo)
 		rows = append(rows, row)
 		t.Logf("%s", row)
 		if fo.assert {
 			row.check(t)
 		}
 	}
-	sr := m.slow(plan.slow)
+	sr := manager(0).slow(plan.slow)
 	t.Logf("%s", sr)
 	sr.check(t, plan.slow)
 	table := scaleTable(rows, sr)
@@ -153,7 +163,7 @@ func TestScale(t *testing.T) {
 	}
 }
 
-func startScaleManager(t *testing.T, stall time.Duration, history int) *scaleManager {
+func startScaleManager(t *testing.T, stall time.Duration, history int, keepalive time.Duration) *scaleManager {
 	sw := newSwarm(t)
 	mcreds, _ := sw.node(swarmpki.RoleManager, "mgr1")
 	_, wdir := sw.node(swarmpki.RoleWorker, "w1")
@@ -162,7 +172,8 @@ func startScaleManager(t *testing.T, stall time.Duration, history int) *scaleMan
 	l.SetLevel(logrus.WarnLevel)
 	warns := &warnCounter{seen: map[string]int{}}
 	l.AddHook(warns)
-	srv, err := NewServer(ServerConfig{Credentials: mcreds, Log: logrus.NewEntry(l), StallTimeout: stall, History: history})
+	srv, err := NewServer(ServerConfig{Credentials: mcreds, Log: logrus.NewEntry(l), StallTimeout: stall, History: history,
+		Keepalive: keepalive, PeerTimeout: 3 * keepalive})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,19 +331,21 @@ type fanoutRow struct {
 	followerCPU             time.Duration // the followers' process, whole run
 	late                    int           // followers not current within the wait
 	errors                  []string
+	reconnects              int64 // streams dropped and begun again, connecting included
+	keepaliveUsed           time.Duration
 	digestOK                bool
 	protoDigest, wantDigest string
 }
 
 func (m *scaleManager) fanout(fo fanout) fanoutRow {
 	t := m.t
-	spec := followerSpec{}
+	spec := followerSpec{KeepaliveMS: int(fo.keepalive / time.Millisecond)}
 	if fo.kind == "store" {
 		spec.Store = fo.n
 	} else {
 		spec.Proto = fo.n
 	}
-	row := fanoutRow{fanout: fo}
+	row := fanoutRow{fanout: fo, keepaliveUsed: m.srv.cfg.Keepalive}
 	start := time.Now()
 	p := m.startFollowers(spec)
 	p.arm(m.head())
@@ -360,6 +373,7 @@ func (m *scaleManager) fanout(fo fanout) fanoutRow {
 		row.build += build
 		row.late += late(reply)
 		row.errors = append(row.errors, reply.Errors...)
+		row.reconnects = reply.Reconnects
 		bytes += reply.Bytes
 		for _, at := range reply.Reached {
 			if at != 0 {
@@ -430,9 +444,9 @@ func procStatus(field string) uint64 {
 }
 
 func (r fanoutRow) String() string {
-	return fmt.Sprintf("%d %s followers: connected in %s; p50 %s p99 %s max %s (manager build %s); %.0f B/follower; manager CPU %s/change (max %s), idle %.1f%% of a core; heap %d MiB, RSS %d MiB; followers' CPU %s; late %d; errors %v; data %s (manager %s)",
+	return fmt.Sprintf("%d %s followers: connected in %s; p50 %s p99 %s max %s (manager build %s); %.0f B/follower; manager CPU %s/change (max %s), idle %.1f%% of a core; heap %d MiB, RSS %d MiB; followers' CPU %s; late %d; reconnects %d; errors %v; data %s (manager %s)",
 		r.n, r.kind, r.connect.Round(time.Millisecond), ms(r.p50), ms(r.p99), ms(r.max), ms(r.build), r.wire,
-		ms(r.cpu), ms(r.cpuMax), r.idle*100, r.heap>>20, r.rss>>20, r.followerCPU.Round(time.Millisecond), r.late, r.errors,
+		ms(r.cpu), ms(r.cpuMax), r.idle*100, r.heap>>20, r.rss>>20, r.followerCPU.Round(time.Millisecond), r.late, r.reconnects, r.errors,
 		r.protoDigest, r.wantDigest)
 }
 
@@ -441,8 +455,8 @@ func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String(
 // check holds the row to the targets, the CPU one scaled to n.
 func (r fanoutRow) check(t *testing.T) {
 	t.Helper()
-	if r.late > 0 || len(r.errors) > 0 {
-		t.Errorf("%d %s followers: %d late, errors %v", r.n, r.kind, r.late, r.errors)
+	if r.late > 0 || len(r.errors) > 0 || r.reconnects > 0 {
+		t.Errorf("%d %s followers: %d late, %d reconnects, errors %v", r.n, r.kind, r.late, r.reconnects, r.errors)
 	}
 	if !r.digestOK {
 		t.Errorf("%d %s followers: a follower's data %s, the manager's %s", r.n, r.kind, r.protoDigest, r.wantDigest)
@@ -472,6 +486,7 @@ type slowRow struct {
 	normalMax        time.Duration
 	late             int
 	errors           []string
+	reconnects       int64
 	drained          drainedReply
 	resets, dropped  uint64
 	tooSlowLogged    int
@@ -525,7 +540,7 @@ func (m *scaleManager) slow(sc slowScenario) slowRow {
 	}
 	row.publishing = time.Since(t0)
 	r := p.wait("normal", time.Minute)
-	row.late, row.errors = late(r), r.Errors
+	row.late, row.errors, row.reconnects = late(r), r.Errors, r.Reconnects
 	for _, at := range r.Reached {
 		row.normalMax = max(row.normalMax, time.Unix(0, at).Sub(t0))
 	}
@@ -561,8 +576,8 @@ func (m *scaleManager) lastChangeBytes() int {
 }
 
 func (r slowRow) String() string {
-	return fmt.Sprintf("slow followers: %d MiB of changes published in %s; normal followers current after %s (late %d, errors %v); stalled ones ended %v; pausing ones sent the whole data again %v times, current %v, ended %v; manager resets %d, drops %d (logged %d); heap %d MiB before, %d MiB at most, %d MiB after (history holds %d MiB)",
-		r.published>>20, ms(r.publishing), ms(r.normalMax), r.late, r.errors, r.drained.Dropped, r.drained.Resets, r.drained.Current, r.drained.PauseEnded,
+	return fmt.Sprintf("slow followers: %d MiB of changes published in %s; normal followers current after %s (late %d, reconnects %d, errors %v); stalled ones ended %v; pausing ones sent the whole data again %v times, current %v, ended %v; manager resets %d, drops %d (logged %d); heap %d MiB before, %d MiB at most, %d MiB after (history holds %d MiB)",
+		r.published>>20, ms(r.publishing), ms(r.normalMax), r.late, r.reconnects, r.errors, r.drained.Dropped, r.drained.Resets, r.drained.Current, r.drained.PauseEnded,
 		r.resets, r.dropped, r.tooSlowLogged, r.heapBefore>>20, r.heapMax>>20, r.heapAfter>>20, r.historyBytesHeld>>20)
 }
 
@@ -571,8 +586,8 @@ func (r slowRow) String() string {
 // manager's heap after a collection grew by no more than its history.
 func (r slowRow) check(t *testing.T, sc slowScenario) {
 	t.Helper()
-	if r.late > 0 || len(r.errors) > 0 {
-		t.Errorf("normal followers beside slow ones: %d late, errors %v", r.late, r.errors)
+	if r.late > 0 || len(r.errors) > 0 || r.reconnects > 0 {
+		t.Errorf("normal followers beside slow ones: %d late, %d reconnects, errors %v", r.late, r.reconnects, r.errors)
 	}
 	if r.dropped < uint64(sc.stall) || r.tooSlowLogged != int(r.dropped) {
 		t.Errorf("%d followers stalled: %d dropped, %d logged as too slow", sc.stall, r.dropped, r.tooSlowLogged)
@@ -606,12 +621,12 @@ func (r slowRow) check(t *testing.T, sc slowScenario) {
 
 func scaleTable(rows []fanoutRow, sr slowRow) string {
 	var b strings.Builder
-	b.WriteString("| followers | connect | p50 | p99 | max | manager build | wire B/follower | manager CPU/change | manager idle | manager heap | manager RSS |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| followers | keepalive | connect | p50 | p99 | max | manager build | wire B/follower | manager CPU/change | manager idle | manager heap | manager RSS | reconnects |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %d %s | %s | %s | %s | %s | %s | %.0f | %s | %.1f%% | %d MiB | %d MiB |\n",
-			r.n, r.kind, r.connect.Round(100*time.Millisecond), ms(r.p50), ms(r.p99), ms(r.max), ms(r.build), r.wire,
-			ms(r.cpu), r.idle*100, r.heap>>20, r.rss>>20)
+		fmt.Fprintf(&b, "| %d %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %.1f%% | %d MiB | %d MiB | %d |\n",
+			r.n, r.kind, r.keepaliveUsed, r.connect.Round(100*time.Millisecond), ms(r.p50), ms(r.p99), ms(r.max), ms(r.build), r.wire,
+			ms(r.cpu), r.idle*100, r.heap>>20, r.rss>>20, r.reconnects)
 	}
 	fmt.Fprintf(&b, "\nSlow followers: %s\n", sr)
 	return b.String()
