@@ -272,17 +272,15 @@ func (p *followerProcess) start(ctx context.Context) {
 }
 
 // arm starts timing the followers' way to version c.
+// The manager arms before it publishes C: no follower can hold it yet,
+// unless C is already the head.
 func (p *followerProcess) arm(c uint64) {
-	for _, list := range [][]*scaleFollower{p.normal, p.stall, p.pause} {
-		for _, f := range list {
-			f.reached.Store(0)
-			if f.counter.Load() >= c {
-				f.reached.Store(time.Now().UnixNano())
-			}
-		}
-	}
 	p.armed.Store(c)
 	for _, f := range p.all() {
+		f.reached.Store(0)
+		if f.counter.Load() >= c {
+			f.reached.Store(time.Now().UnixNano())
+		}
 		f.read.Store(0)
 	}
 }
