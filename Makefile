@@ -4,7 +4,7 @@ BIN       := bin/swarmdns
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test unit lint e2e bench fuzz clean image e2e-stack multinode-up multinode-down e2e-multinode proto manager-load
+.PHONY: all build run test unit lint e2e bench fuzz clean image e2e-stack multinode-up multinode-down e2e-multinode proto manager-load scale scale-short
 
 all: build
 
@@ -44,7 +44,7 @@ e2e: build
 # Each fuzz target for FUZZTIME (CI: 20s each). Failing inputs land in
 # testdata/fuzz/ of the package: commit them with the fix.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./server:FuzzHandler ./server:FuzzTCPStream ./registry:FuzzParseFile ./registry:FuzzParsePorts ./server/transfer:FuzzTransferQuery
+FUZZ_TARGETS := ./server:FuzzHandler ./server:FuzzTCPStream ./registry:FuzzParseFile ./registry:FuzzParsePorts ./server/transfer:FuzzTransferQuery ./registry/file:FuzzDecodeInParts
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
@@ -96,6 +96,21 @@ e2e-multinode: multinode-up build
 # benchmarks; results go to docs/benchmarks.md. BENCH_QUICK=1: small only.
 bench:
 	scripts/bench.sh
+
+# The follow protocol at scale (docs/benchmarks.md): one manager instance
+# with the large registry, followers on loopback in a second process.
+# scale: 8 followers with a Store, 200, 1,000 and 10,000 protocol
+# followers, and slow ones (15-20 minutes, several GB of memory);
+# scale-short: 2 with a Store, 200 and the slow ones, asserting the
+# targets scaled (CI, about a minute). SCALE_OUT=FILE writes the table.
+SCALE_OUT ?=
+scale:
+	$(GO) vet -tags scale ./registry/peer/
+	$(GO) test -tags scale -run '^TestScale$$' -count=1 -timeout 60m -v ./registry/peer/ -args -scale=full $(if $(SCALE_OUT),-scale.out $(abspath $(SCALE_OUT)))
+
+scale-short:
+	$(GO) vet -tags scale ./registry/peer/
+	$(GO) test -tags scale -run '^TestScale$$' -count=1 -timeout 5m -v ./registry/peer/ -args -scale=short $(if $(SCALE_OUT),-scale.out $(abspath $(SCALE_OUT)))
 
 # Regenerate the follow protocol's Go code (committed) from its .proto:
 # protoc from Debian's protobuf-compiler, the plugins at pinned versions.

@@ -63,9 +63,25 @@ type nodeRole struct {
 // swarmSource asks the local engine where this node stands and returns the
 // source for it: the Swarm source on a manager, a follower on a worker.
 func (o *serveOptions) swarmSource(log *logrus.Entry) (registry.Source, *nodeRole, error) {
-	info, err := readEngineInfo(context.Background(), o.dockerHost, log)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), engineWait)
+	info, err := readEngineInfo(ctx, o.dockerHost, log)
+	cancel()
+	switch {
+	case errors.Is(err, swarm.ErrNotInSwarm):
 		return nil, nil, fmt.Errorf("swarm source: %w", err)
+	case err != nil:
+		// DNS must not wait for the engine: serve as a manager does (SERVFAIL
+		// and not ready while the engine is down, its names once it is up).
+		// A worker's engine then refuses the Swarm source, which ends serve,
+		// and its restart follows a manager.
+		log.WithError(err).Warn("the Docker engine does not answer: the node's role is unknown; reading it as a Swarm manager, with no followers served until swarmdns restarts")
+		src, err := swarm.NewSource(swarm.Config{
+			DockerHost: o.dockerHost, PollInterval: o.pollInterval, ReconcileMax: o.reconcileMax, Logger: log.WithField("component", "swarm"),
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("swarm source: %w", err)
+		}
+		return src, nil, nil
 	}
 	n := &nodeRole{opts: &o.peer, info: info, log: log.WithField("node", info.NodeID)}
 	creds, credsErr := o.peer.credentials(info)
@@ -113,9 +129,13 @@ func (o *serveOptions) swarmSource(log *logrus.Entry) (registry.Source, *nodeRol
 // readEngineInfo asks the engine where this node stands, again and again
 // while it cannot be reached (dockerd starting): an engine in no Swarm is
 // an error at once.
+// engineWait is how long serve asks the engine for the node's role before
+// it serves without knowing it.
+const engineWait = 2 * time.Second
+
 func readEngineInfo(ctx context.Context, dockerHost string, log *logrus.Entry) (swarm.EngineInfo, error) {
 	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		info, err := swarm.ReadEngineInfo(cctx, dockerHost)
 		cancel()
 		if err == nil || errors.Is(err, swarm.ErrNotInSwarm) {

@@ -85,13 +85,15 @@ var ErrEmpty = errors.New("the file is empty (nothing but whitespace and comment
 // Parse parses registry file contents; path only names it in errors.
 func Parse(path string, raw []byte) (*registry.Data, error) {
 	var f fileRegistry
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: %w", path, ErrEmpty)
+	if !decodeInParts(raw, &f) {
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&f); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: %w", path, ErrEmpty)
+			}
+			return nil, decodeErrors(path, raw, err)
 		}
-		return nil, decodeErrors(path, raw, err)
 	}
 	v := newValidator(path, nil)
 	d := v.data(&f)

@@ -34,11 +34,14 @@ type hub struct {
 	pending atomic.Pointer[registry.Data]
 	kick    chan struct{}
 
-	mu        sync.Mutex
-	head      uint64  // counter of the latest version; 0 before any data
-	cur       cluster // the data at head
-	base      uint64  // history holds the changes to base+1 … head
-	history   []encoded
+	mu      sync.Mutex
+	head    uint64  // counter of the latest version; 0 before any data
+	cur     cluster // the data at head
+	base    uint64  // history holds the changes to base+1 … head
+	history []encoded
+	// tooLarge is the last version whose change was too large to send
+	// as one: the history starts at it.
+	tooLarge  uint64
 	histBytes int
 	full      *fullState
 	// wake is closed when head or the keepalive changes, and replaced.
@@ -133,9 +136,15 @@ func (h *hub) process(d *registry.Data) {
 	h.mu.Lock()
 	h.head++
 	h.cur = next
+	if len(msg) > chunkSize {
+		// Larger than a message a follower takes (chunkSize): followers
+		// behind this version get the whole data of it instead.
+		h.tooLarge = h.head
+		msg = nil
+	}
 	h.history = append(h.history, msg)
 	h.histBytes += len(msg)
-	for len(h.history) > 0 && (len(h.history) > h.maxCount || h.histBytes > h.maxBytes) {
+	for len(h.history) > 0 && (len(h.history) > h.maxCount || h.histBytes > h.maxBytes || h.base < h.tooLarge) {
 		h.histBytes -= len(h.history[0])
 		h.history[0] = nil
 		h.history = h.history[1:]
@@ -202,6 +211,18 @@ func (h *hub) position() position {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return position{head: h.head, base: h.base, wake: h.wake, keepalive: h.keepalive}
+}
+
+// lagReason says why a follower at counter, which the history no longer
+// serves, gets the whole data: the change after it was too large to send,
+// or it fell behind.
+func (h *hub) lagReason(counter uint64) peerpb.ResetReason {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if counter+1 == h.tooLarge {
+		return peerpb.ResetReason_RESET_REASON_HISTORY
+	}
+	return peerpb.ResetReason_RESET_REASON_LAGGED
 }
 
 // changesAfter returns the encoded changes after counter up to head, or

@@ -23,15 +23,18 @@ import (
 // TestMain runs the manager instance or the follower of BenchmarkMemory
 // when this binary is started as one (SWARMDNS_MEMORY_ROLE), else the
 // tests.
-func TestMain(m *testing.M) {
-	if role := os.Getenv("SWARMDNS_MEMORY_ROLE"); role != "" {
+func init() {
+	helperRoles = append(helperRoles, func() (int, bool) {
+		role := os.Getenv("SWARMDNS_MEMORY_ROLE")
+		if role == "" {
+			return 0, false
+		}
 		if err := memoryRole(role); err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			return 1, true
 		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+		return 0, true
+	})
 }
 
 // BenchmarkMemory runs a manager instance serving the large registry and

@@ -162,6 +162,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		grpc.ConnectionTimeout(5*time.Second),
 		grpc.MaxRecvMsgSize(1<<20),
 		grpc.MaxConcurrentStreams(8),
+		// Thousands of mostly quiet streams: a write buffer only while
+		// writing, and a small read buffer for acks and hints.
+		grpc.SharedWriteBuffer(true),
+		grpc.ReadBufferSize(4<<10),
 	)
 	peerpb.RegisterRegistryServer(gs, registryService{s: s})
 	errc := make(chan error, 1)
@@ -354,7 +358,7 @@ func (s *Server) send(ctx context.Context, stream peerpb.Registry_FollowServer, 
 			if reason == peerpb.ResetReason_RESET_REASON_UNSPECIFIED {
 				msgs, ok = s.hub.changesAfter(cursor)
 				if !ok {
-					reason = peerpb.ResetReason_RESET_REASON_LAGGED
+					reason = s.hub.lagReason(cursor)
 				}
 			}
 			if ok {
