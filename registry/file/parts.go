@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -22,6 +23,12 @@ import (
 func decodeInParts(raw []byte, f *fileRegistry) bool {
 	if bytes.ContainsAny(raw, "&*!") {
 		return false // anchors, aliases and tags can tie the parts together
+	}
+	if !utf8.Valid(raw) {
+		return false // the whole decoder says where, and refuses it
+	}
+	if bytes.ContainsRune(raw, '\r') || bytes.ContainsRune(raw, '\u0085') || bytes.ContainsRune(raw, '\u2028') || bytes.ContainsRune(raw, '\u2029') {
+		return false // YAML line breaks other than \n: the parts are cut at \n
 	}
 	header, items, ok := splitServices(raw)
 	if !ok {
