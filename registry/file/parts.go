@@ -27,8 +27,8 @@ func decodeInParts(raw []byte, f *fileRegistry) bool {
 	if !utf8.Valid(raw) {
 		return false // the whole decoder says where, and refuses it
 	}
-	if bytes.ContainsRune(raw, '\r') || bytes.ContainsRune(raw, '\u0085') || bytes.ContainsRune(raw, '\u2028') || bytes.ContainsRune(raw, '\u2029') {
-		return false // YAML line breaks other than \n: the parts are cut at \n
+	if bytes.Count(raw, []byte("\r")) != bytes.Count(raw, []byte("\r\n")) || bytes.ContainsRune(raw, '\u0085') || bytes.ContainsRune(raw, '\u2028') || bytes.ContainsRune(raw, '\u2029') {
+		return false // YAML line breaks other than \n and \r\n: the parts are cut at \n
 	}
 	header, items, ok := splitServices(raw)
 	if !ok {
