@@ -154,23 +154,7 @@ func servicesView(d *registry.Data, cfg registry.Config, names dataNames) []serv
 	out := []serviceJSON{}
 	for i := range d.Services {
 		svc := &d.Services[i]
-		sj := serviceJSON{
-			ID: svc.ID, Name: svc.Name, EndpointMode: svc.EndpointMode, Global: svc.Global,
-			Scheduler: servicePolicy(svc, cfg), Labels: svc.Labels,
-		}
-		for _, vip := range svc.VirtualIPs {
-			if sj.VIPs == nil {
-				sj.VIPs = map[string]string{}
-			}
-			sj.VIPs[names.network(vip.Network)] = vip.Addr.String()
-		}
-		for _, a := range svc.Networks {
-			sj.Networks = append(sj.Networks, attachmentJSON{Network: names.network(a.Network), Aliases: a.Aliases})
-		}
-		for _, p := range svc.Ports {
-			sj.Ports = append(sj.Ports, portJSON{Name: p.Name, Protocol: p.Protocol, Target: p.Target, Published: p.Published})
-		}
-		out = append(out, sj)
+		out = append(out, newServiceJSON(svc, cfg, names.network))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -271,4 +255,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// newServiceJSON is svc as the API shows it, its networks named by
+// network (an ID to a name).
+func newServiceJSON(svc *registry.Service, cfg registry.Config, network func(id string) string) serviceJSON {
+	sj := serviceJSON{
+		ID: svc.ID, Name: svc.Name, EndpointMode: svc.EndpointMode, Global: svc.Global,
+		Scheduler: servicePolicy(svc, cfg), Labels: svc.Labels,
+	}
+	for _, vip := range svc.VirtualIPs {
+		if sj.VIPs == nil {
+			sj.VIPs = map[string]string{}
+		}
+		sj.VIPs[network(vip.Network)] = vip.Addr.String()
+	}
+	for _, a := range svc.Networks {
+		sj.Networks = append(sj.Networks, attachmentJSON{Network: network(a.Network), Aliases: a.Aliases})
+	}
+	for _, p := range svc.Ports {
+		sj.Ports = append(sj.Ports, portJSON{Name: p.Name, Protocol: p.Protocol, Target: p.Target, Published: p.Published})
+	}
+	return sj
 }

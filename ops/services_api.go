@@ -186,20 +186,7 @@ func (o *Ops) service(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *catalog) item(svc *registry.Service, cfg registry.Config) serviceItemJSON {
-	sj := serviceJSON{ID: svc.ID, Name: svc.Name, EndpointMode: svc.EndpointMode, Global: svc.Global,
-		Scheduler: servicePolicy(svc, cfg), Labels: svc.Labels}
-	for _, vip := range svc.VirtualIPs {
-		if sj.VIPs == nil {
-			sj.VIPs = map[string]string{}
-		}
-		sj.VIPs[c.network(vip.Network)] = vip.Addr.String()
-	}
-	for _, a := range svc.Networks {
-		sj.Networks = append(sj.Networks, attachmentJSON{Network: c.network(a.Network), Aliases: a.Aliases})
-	}
-	for _, p := range svc.Ports {
-		sj.Ports = append(sj.Ports, portJSON{Name: p.Name, Protocol: p.Protocol, Target: p.Target, Published: p.Published})
-	}
+	sj := newServiceJSON(svc, cfg, c.network)
 	ttl := cfg.TTL
 	if n, ok := c.snap.Lookup([]byte(strings.ToLower(svc.Name))); ok {
 		if sets := n.View(nil).Sets(); len(sets) > 0 {
