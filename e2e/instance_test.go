@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/swarmdns/swarmdns/internal/freeport"
 )
 
 // instance is one `swarmdns serve` a test runs besides the suite's two, with
@@ -44,20 +46,16 @@ func startInstance(t *testing.T, addr string, withOps bool, args ...string) *ins
 		t.Fatal(err)
 	}
 	if port == "0" {
-		p, err := freePort(host)
+		p, err := freeport.On(host)
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr = net.JoinHostPort(host, strconv.Itoa(p))
+		addr = net.JoinHostPort(host, strconv.Itoa(int(p)))
 	}
 	in := &instance{t: t, addr: addr, log: filepath.Join(t.TempDir(), "swarmdns.log")}
 	in.args = []string{"serve", "--listen", addr, "--resolv-conf", "/dev/null", "--log-level", "debug", "--http-listen", ""}
 	if withOps {
-		p, err := freePort("127.0.0.1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.ops = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		in.ops = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(freeport.Loopback(t))))
 		in.args[len(in.args)-1] = in.ops
 	}
 	in.args = append(in.args, args...)

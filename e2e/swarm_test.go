@@ -25,6 +25,8 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 	"github.com/miekg/dns"
+
+	"github.com/swarmdns/swarmdns/internal/freeport"
 )
 
 // image is the busybox image scripts/swarm-up.sh builds.
@@ -247,24 +249,6 @@ func binary() (string, error) {
 	return b, nil
 }
 
-// freePort returns a port that is free for UDP and TCP on host.
-func freePort(host string) (int, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no free port on %s", host)
-}
-
 // gatewayAddr is the host's address on docker_gwbridge, which every task
 // container and attachable-overlay container can reach.
 func (f *fixture) gatewayAddr() (string, error) {
@@ -293,11 +277,11 @@ func (f *fixture) start() error {
 		return err
 	}
 	for i, host := range []string{"127.0.0.1", gw} {
-		port, err := freePort(host)
+		port, err := freeport.On(host)
 		if err != nil {
 			return err
 		}
-		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
 		logf, err := os.Create(filepath.Join(f.logDir, fmt.Sprintf("swarmdns-%d.log", i)))
 		if err != nil {
 			return err

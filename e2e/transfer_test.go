@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/swarmdns/swarmdns/internal/freeport"
 	"github.com/swarmdns/swarmdns/internal/secondary"
 )
 
@@ -52,7 +53,7 @@ type scaleUpTimes struct {
 // of swarmdns; it logs the times as a table.
 func TestScaleUpReachesAKnotSecondary(t *testing.T) {
 	ctx := context.Background()
-	knotPort := secondary.FreePort(t)
+	knotPort := freeport.Loopback(t)
 	knotAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), knotPort)
 	in := startInstance(t, "127.0.0.1:0", false, "--transfer-allow", "127.0.0.0/8", "--notify", knotAddr.String())
 	primary := netip.MustParseAddrPort(in.addr)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -10,27 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// freePort returns a loopback port free for both UDP and TCP just now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		u.Close()
-		if err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return 0
-}
+	"github.com/swarmdns/swarmdns/internal/freeport"
+)
 
 // TestMakeRunServesWhereItSaysAndItsDigLineAnswers runs the real `make run`
 // with LISTEN and HTTP_LISTEN on free ports, then the dig line it prints
@@ -41,8 +22,8 @@ func TestMakeRunServesWhereItSaysAndItsDigLineAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dig not found (Debian package dnsutils): %v", err)
 	}
-	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	httpListen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(int(freeport.Loopback(t)))
+	httpListen := "127.0.0.1:" + strconv.Itoa(int(freeport.Loopback(t)))
 	cmd := exec.Command("make", "--no-print-directory", "-C", "../..", "run", "LISTEN="+listen, "HTTP_LISTEN="+httpListen)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // make and swarmdns stop together
 	out, err := cmd.StdoutPipe()

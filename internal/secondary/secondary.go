@@ -7,7 +7,6 @@ package secondary
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/swarmdns/swarmdns/internal/freeport"
 )
 
 // Kind names a secondary server.
@@ -76,26 +77,6 @@ func Binary(k Kind) (string, error) {
 	return "", fmt.Errorf("%s not found: install the Debian package %s", name, k)
 }
 
-// FreePort returns a port free for both UDP and TCP on 127.0.0.1 now.
-func FreePort(t testing.TB) uint16 {
-	t.Helper()
-	for try := 0; try < 20; try++ {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		u.Close()
-		if err == nil {
-			l.Close()
-			return uint16(port)
-		}
-	}
-	t.Fatal("no free port on 127.0.0.1")
-	return 0
-}
-
 // Start writes the configuration and starts the server; it is stopped at
 // the end of the test.
 func Start(t testing.TB, cfg Config) *Secondary {
@@ -105,7 +86,7 @@ func Start(t testing.TB, cfg Config) *Secondary {
 		t.Fatal(err)
 	}
 	if cfg.Port == 0 {
-		cfg.Port = FreePort(t)
+		cfg.Port = freeport.Loopback(t)
 	}
 	dir, err := os.MkdirTemp("", "swarmdns-"+string(cfg.Kind)+"-")
 	if err != nil {

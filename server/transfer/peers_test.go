@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/swarmdns/swarmdns/internal/freeport"
 	"github.com/swarmdns/swarmdns/internal/secondary"
 	"github.com/swarmdns/swarmdns/server/transfer"
 )
@@ -48,7 +49,7 @@ func TestRealSecondariesTransferTheZone(t *testing.T) {
 	ports := map[secondary.Kind]uint16{}
 	var notify []netip.AddrPort
 	for _, k := range secondary.Kinds {
-		ports[k] = secondary.FreePort(t)
+		ports[k] = freeport.Loopback(t)
 		notify = append(notify, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ports[k]))
 	}
 	p := startPrimary(t, file, transfer.Config{

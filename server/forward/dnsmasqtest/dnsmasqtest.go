@@ -5,7 +5,6 @@ package dnsmasqtest
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/swarmdns/swarmdns/internal/freeport"
 )
 
 // manyRecords is enough A records for many.test that the answer (about 1.9
@@ -72,7 +73,7 @@ func Start(t testing.TB) *Dnsmasq {
 		args = append(args, "--user="+u.Username) // keep our user: it owns dir
 	}
 	for attempt := 0; ; attempt++ {
-		port := freePort(t)
+		port := freeport.Loopback(t)
 		cmd := exec.Command(bin, append(args, fmt.Sprintf("--port=%d", port))...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -140,25 +141,6 @@ func (d *Dnsmasq) Queries(t testing.TB, qtype uint16, name string) int {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func freePort(t testing.TB) uint16 {
-	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return uint16(port)
-		}
-	}
-	t.Fatal("no free port")
-	return 0
 }
 
 func question(name string) *dns.Msg {
