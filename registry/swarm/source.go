@@ -78,6 +78,7 @@ type Source struct {
 	pollInterval time.Duration
 	reconcileMax time.Duration
 	debounce     time.Duration
+	holdFor      time.Duration // hold.go
 	localNode    string
 	local        localTasks
 	nodes        *liveness // liveness.go
@@ -108,6 +109,7 @@ func NewSource(cfg Config) (*Source, error) {
 		pollInterval: cfg.PollInterval,
 		reconcileMax: cfg.ReconcileMax,
 		debounce:     cfg.Debounce,
+		holdFor:      holdFor,
 		hints:        newHints(),
 	}
 	if s.log == nil {
@@ -220,6 +222,8 @@ type loop struct {
 	// settle holds the services whose tasks are on their way to running
 	// (cluster.settling), which are read again on their own schedule.
 	settle map[string]*settleState
+	// held is when each held service's hold ends (hold.go).
+	held map[string]time.Time
 	// reading holds the result of the read under way; nil: none.
 	reading chan readResult
 	// lastRead is when the last read ended.
@@ -262,9 +266,11 @@ func (l *loop) changed(w wants) {
 	if w.empty() {
 		return
 	}
+	now := time.Now()
 	if l.due.empty() {
-		l.dueSince = time.Now()
+		l.dueSince = now
 	}
+	l.hold(w, now)
 	l.due.add(w)
 	l.recent.add(w)
 	l.followUp = followUpFirst
@@ -444,8 +450,9 @@ func (l *loop) readSucceeded(r readResult) {
 	l.unreachable.reached(l.src.log)
 	l.failures, l.synced = 0, true
 	if r.kind != readHeartbeat {
+		first := l.cluster == nil
 		read := l.apply(r)
-		l.settled(r.start, read)
+		l.settled(r.start, l.lastRead.Sub(r.start), read, first)
 		found := l.publish(l.data()) && l.missed(read)
 		switch {
 		case r.kind == readReconcile && !found:
@@ -498,27 +505,45 @@ type settleState struct {
 	at    time.Time
 }
 
-// settled schedules the next read of each service a read brought (read
-// says whether its tasks changed) while it is settling: at the poll
-// interval after a change, then doubling up to ReconcileMax while its
-// tasks stay as they were. A task placed on another node thus reaches
+// settled schedules the next read of each service a read begun at start
+// brought (read says whether its tasks changed; first: the first read).
+// A held service that converges is read again at the hold's pace
+// (hold.go), and a change holds it afresh. Else, while it is settling: at
+// the poll interval after a change, then doubling up to ReconcileMax while
+// its tasks stay as they were. A task placed on another node thus reaches
 // running in DNS within about a poll interval with no event to tell it.
-func (l *loop) settled(start time.Time, read map[string]bool) {
+func (l *loop) settled(start time.Time, took time.Duration, read map[string]bool, first bool) {
 	if l.settle == nil {
 		l.settle = map[string]*settleState{}
 	}
-	for id, changed := range read {
+	var changed wants
+	for id, c := range read {
+		if c && !first && l.cluster.services[id] != nil {
+			changed.addService(id)
+		}
+	}
+	l.hold(changed, start)
+	for id, c := range read {
 		e := l.cluster.services[id]
-		if e == nil || !e.settling() {
+		if e == nil {
+			delete(l.settle, id)
+			delete(l.held, id)
+			continue
+		}
+		if every, held := l.heldEvery(id, e, start, took); held {
+			l.settle[id] = &settleState{every: every, at: start.Add(every)}
+			continue
+		}
+		if !e.settling() {
 			delete(l.settle, id)
 			continue
 		}
 		st := l.settle[id]
 		switch {
-		case st == nil || changed:
+		case st == nil || c:
 			st = &settleState{every: l.src.pollInterval}
 		default:
-			st.every = min(2*st.every, l.src.reconcileMax)
+			st.every = min(max(2*st.every, l.src.pollInterval), l.src.reconcileMax)
 		}
 		st.at = start.Add(st.every)
 		l.settle[id] = st
