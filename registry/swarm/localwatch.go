@@ -120,8 +120,8 @@ func (l *LocalContainers) Watch(ctx context.Context, update func(peer.LocalState
 					l.log.Info("local containers read again")
 				}
 				failures = 0
-				if !reflect.DeepEqual(containers, st.Containers) {
-					st = peer.LocalState{NodeID: l.nodeID, Containers: containers}
+				if !st.Listed || !reflect.DeepEqual(containers, st.Containers) {
+					st = peer.LocalState{NodeID: l.nodeID, Containers: containers, Listed: true}
 					update(st)
 				}
 				poll.Reset(l.poll)
