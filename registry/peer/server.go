@@ -59,7 +59,8 @@ type ServerConfig struct {
 }
 
 // Hints receives what followers know and the manager instance may use:
-// services to read again now, and which nodes a follower can reach. Its
+// services to read again now (from the followers of this instance and,
+// through Hint, of the others), and which nodes a follower can reach. Its
 // methods are called on the followers' stream goroutines; they must not
 // block.
 type Hints interface {
@@ -197,6 +198,20 @@ type registryService struct {
 // Follow implements peerpb.RegistryServer.
 func (r registryService) Follow(stream peerpb.Registry_FollowServer) error {
 	return r.s.follow(stream)
+}
+
+// Hint implements peerpb.RegistryServer: a Reread from a node of the
+// Swarm that follows another manager instance, handed to Hints as one
+// on a follow stream is.
+func (r registryService) Hint(ctx context.Context, m *peerpb.Reread) (*peerpb.HintReply, error) {
+	p, err := peerOf(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Unauthenticated, err.Error())
+	}
+	if r.s.cfg.Hints != nil {
+		r.s.cfg.Hints.Reread(p, m.ServiceIds, m.NodeIds)
+	}
+	return &peerpb.HintReply{}, nil
 }
 
 // follow serves one follower's stream until it ends, goes silent, stalls
