@@ -111,24 +111,38 @@ func TestSwarmSourceStopsReadingAForeverPendingServiceAfterTheHold(t *testing.T)
 	// The hold's pace: at holdPoll, a costly read spacing the next.
 	l := &loop{src: &Source{holdFor: holdFor}}
 	now := time.Now()
-	l.hold(serviceWant("svc-db"), now)
-	e := &serviceEntry{tasks: []swarmtypes.Task{{Status: swarmtypes.TaskStatus{State: swarmtypes.TaskStatePending}}}}
+	l.hold(serviceWant("svc-db"), now, false)
+	pending := &serviceEntry{tasks: []swarmtypes.Task{{Status: swarmtypes.TaskStatus{State: swarmtypes.TaskStatePending}}}}
+	running := &serviceEntry{tasks: []swarmtypes.Task{{Status: swarmtypes.TaskStatus{State: swarmtypes.TaskStateRunning}}}}
+	l.hold(serviceWant("svc-web"), now, true)
 	tests := []struct {
-		name string
-		at   time.Time
-		took time.Duration
-		want time.Duration // 0: not held
+		name    string
+		service string
+		e       *serviceEntry
+		at      time.Time
+		took    time.Duration
+		changed bool
+		want    time.Duration // 0: not held
 	}{
-		{"held: read at the hold's pace", now.Add(time.Second), time.Millisecond, holdPoll},
-		{"a costly read spaces the next by holdCost", now.Add(time.Second), time.Second, holdCost * time.Second},
-		{"past the hold: not held", now.Add(holdFor + time.Millisecond), time.Millisecond, 0},
-		{"and the hold is forgotten", now, time.Millisecond, 0},
+		{"held and converging: read at the hold's pace", "svc-db", pending, now.Add(time.Second), time.Millisecond, false, holdPoll},
+		{"a costly read spaces the next by holdCost", "svc-db", pending, now.Add(time.Second), time.Second, false, holdCost * time.Second},
+		{"past the hold: not held", "svc-db", pending, now.Add(holdFor + time.Millisecond), time.Millisecond, false, 0},
+		{"and the hold is forgotten", "svc-db", pending, now, time.Millisecond, false, 0},
+		{"told, running, unchanged: waits for the change", "svc-web", running, now.Add(time.Second), time.Millisecond, false, holdPoll},
+		{"told, running, unchanged past holdWait: not read", "svc-web", running, now.Add(holdWait + time.Millisecond), time.Millisecond, false, 0},
 	}
 	for _, tt := range tests {
-		every, held := l.heldEvery("svc-db", e, tt.at, tt.took)
+		every, held := l.heldEvery(tt.service, tt.e, tt.at, tt.took, tt.changed)
 		if held != (tt.want != 0) || every != tt.want {
 			t.Errorf("%s: every %v held %v, want %v", tt.name, every, held, tt.want)
 		}
+	}
+	l.hold(serviceWant("svc-api"), now, true)
+	if _, held := l.heldEvery("svc-api", running, now.Add(time.Second), time.Millisecond, true); held {
+		t.Error("told, running, changed: read on at the hold's pace, want its wait over")
+	}
+	if _, held := l.heldEvery("svc-api", running, now.Add(time.Second), time.Millisecond, false); held {
+		t.Error("told, its change seen, running: read on at the hold's pace, want not")
 	}
 
 	// The running source, with a hold cut short: read about every hold

@@ -205,3 +205,27 @@ func TestLocalContainersNameTheTaskTheyRunAndWhetherItIsHealthy(t *testing.T) {
 		}
 	}
 }
+
+// The engine lists a dead container until it has torn its networks down:
+// the die event takes it out at once, and a start brings it back.
+func TestLocalContainersLeaveOutAContainerThatDiedBeforeTheEngineUnlistsIt(t *testing.T) {
+	f := newFakeEngine(t)
+	f.set(func(f *fakeEngine) {
+		f.networks = fixtureNetworks()
+		f.containers = []container.Summary{onNetworks("c1", map[string][2]string{"appnet": {appnetID, "10.0.1.21"}})}
+	})
+	states := watchLocal(t, f, LocalConfig{NodeID: "worker-1", PollInterval: time.Hour})
+	nextState(t, states) // the node ID
+	if got := nextState(t, states); len(got.Containers) != 1 {
+		t.Fatalf("state %+v, want c1", got)
+	}
+	waitSubscribed(t, f)
+	f.emit(events.Message{Type: events.ContainerEventType, Action: events.ActionDie, Actor: events.Actor{ID: "c1"}})
+	if got := nextState(t, states); len(got.Containers) != 0 || !got.Listed {
+		t.Fatalf("after the die, still listed by the engine: %+v, want no containers", got)
+	}
+	f.emit(events.Message{Type: events.ContainerEventType, Action: events.ActionStart, Actor: events.Actor{ID: "c1"}})
+	if got := nextState(t, states); len(got.Containers) != 1 {
+		t.Fatalf("after the start: %+v, want c1 again", got)
+	}
+}

@@ -223,7 +223,7 @@ type loop struct {
 	// (cluster.settling), which are read again on their own schedule.
 	settle map[string]*settleState
 	// held is when each held service's hold ends (hold.go).
-	held map[string]time.Time
+	held map[string]holdState
 	// reading holds the result of the read under way; nil: none.
 	reading chan readResult
 	// lastRead is when the last read ended.
@@ -270,7 +270,7 @@ func (l *loop) changed(w wants) {
 	if l.due.empty() {
 		l.dueSince = now
 	}
-	l.hold(w, now)
+	l.hold(w, now, true)
 	l.due.add(w)
 	l.recent.add(w)
 	l.followUp = followUpFirst
@@ -376,18 +376,24 @@ func (l *loop) plan(now time.Time) (readKind, wants) {
 	// w is a copy: the read runs beside the loop, which changes due,
 	// recent and settle.
 	var w wants
+	followed := false
 	if !l.due.empty() && !now.Before(l.dueSince.Add(l.src.debounce)) {
 		w, l.due = l.due, wants{}
 	} else if l.followUp > 0 && !now.Before(l.lastRead.Add(l.followUp)) {
 		w.add(l.recent)
-		l.followUp *= 2
-		if l.followUp >= l.src.pollInterval {
-			l.followUp, l.recent = 0, wants{}
-		}
+		followed = true
 	}
 	for id, st := range l.settle {
 		if !now.Before(st.at) {
 			w.addService(id)
+		}
+	}
+	// A read of what the follow-ups read again (a held service's) is one
+	// of them.
+	if l.followUp > 0 && (followed || w.covers(l.recent)) {
+		l.followUp *= 2
+		if l.followUp >= l.src.pollInterval {
+			l.followUp, l.recent = 0, wants{}
 		}
 	}
 	switch {
@@ -522,7 +528,7 @@ func (l *loop) settled(start time.Time, took time.Duration, read map[string]bool
 			changed.addService(id)
 		}
 	}
-	l.hold(changed, start)
+	l.hold(changed, start, false)
 	for id, c := range read {
 		e := l.cluster.services[id]
 		if e == nil {
@@ -530,7 +536,7 @@ func (l *loop) settled(start time.Time, took time.Duration, read map[string]bool
 			delete(l.held, id)
 			continue
 		}
-		if every, held := l.heldEvery(id, e, start, took); held {
+		if every, held := l.heldEvery(id, e, start, took, c); held {
 			l.settle[id] = &settleState{every: every, at: start.Add(every)}
 			continue
 		}
