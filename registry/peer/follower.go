@@ -162,7 +162,10 @@ func (f *Follower) Status() FollowerStatus {
 // (hintothers.go), to read these services and nodes again; it returns
 // false when the hint to the one followed was dropped (too many queued).
 func (f *Follower) Reread(serviceIDs, nodeIDs []string) bool {
-	m := &peerpb.Reread{ServiceIds: serviceIDs, NodeIds: nodeIDs}
+	return f.reread(&peerpb.Reread{ServiceIds: serviceIDs, NodeIds: nodeIDs})
+}
+
+func (f *Follower) reread(m *peerpb.Reread) bool {
 	if len(f.cfg.Managers) > 1 {
 		select {
 		case f.others <- m:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/registry/peer/peerpb"
 )
 
 // diedFor is how long a task container's death on this node overrides
@@ -14,19 +15,20 @@ const diedFor = 30 * time.Second
 
 // gone returns the services whose running tasks on this node had the
 // addresses of a container that old listed and cur no longer does (a task
-// container that died or stopped), and notes those addresses as died.
+// container that died or stopped), and those tasks, and notes their
+// addresses as died.
 // The manager has no task events, so a follower that sees its own engine
 // lose one stops answering the task at once, as a manager does for its
 // own node, and tells its manager instance which services to read again
 // (Reread), which then publishes the change to every node at once instead
 // of at its next reconciliation.
-func (h *held) gone(old, cur LocalState) []string {
+func (h *held) gone(old, cur LocalState) (services, tasks []string) {
 	return h.goneAt(old, cur, time.Now())
 }
 
-func (h *held) goneAt(old, cur LocalState, now time.Time) []string {
+func (h *held) goneAt(old, cur LocalState, now time.Time) (services, tasks []string) {
 	if len(old.Containers) == 0 || cur.NodeID == "" {
-		return nil
+		return nil, nil
 	}
 	kept := make(map[string]bool, len(cur.Containers))
 	for _, c := range cur.Containers {
@@ -45,9 +47,8 @@ func (h *held) goneAt(old, cur LocalState, now time.Time) []string {
 		}
 	}
 	if lost == nil {
-		return nil
+		return nil, nil
 	}
-	var services []string
 	for i := range h.cluster.tasks {
 		t := &h.cluster.tasks[i]
 		if t.NodeID != cur.NodeID || t.State != registry.TaskRunning || !hasAny(t, lost) {
@@ -61,11 +62,12 @@ func (h *held) goneAt(old, cur LocalState, now time.Time) []string {
 				h.died[a] = now
 			}
 		}
+		tasks = append(tasks, t.ID)
 		if !slices.Contains(services, t.ServiceID) {
 			services = append(services, t.ServiceID)
 		}
 	}
-	return services
+	return services, tasks
 }
 
 func hasAny[V any](t *registry.Task, addrs map[netip.Addr]V) bool {
@@ -187,16 +189,17 @@ func beforeRunning(s string) bool {
 const taskDied = "shutdown"
 
 // localChanged takes the local node's new state: the services of task
-// containers gone or started are sent to the manager to re-read, and the data is
+// containers gone or started are sent to the managers to re-read, with
+// the tasks whose containers are gone, and the data is
 // published again once the follower holds the manager's.
 func (f *Follower) localChanged(h *held, ls LocalState, sink registry.Sink) {
-	services := h.gone(h.local, ls)
+	services, died := h.gone(h.local, ls)
 	for _, s := range started(h.local, ls) {
 		if !slices.Contains(services, s) {
 			services = append(services, s)
 		}
 	}
-	if len(services) > 0 && !f.Reread(services, nil) {
+	if len(services) > 0 && !f.reread(&peerpb.Reread{ServiceIds: services, DiedTaskIds: died}) {
 		f.log.WithField("services", len(services)).Debug("re-read hint dropped: too many queued")
 	}
 	h.local = ls

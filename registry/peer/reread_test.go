@@ -42,7 +42,7 @@ func TestAFollowerNamesTheServicesOfItsTaskContainersThatWentAway(t *testing.T) 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h.died = nil
-			got := h.gone(tt.old, tt.cur)
+			got, _ := h.gone(tt.old, tt.cur)
 			slices.Sort(got)
 			want := slices.Clone(tt.want)
 			slices.Sort(want)
@@ -176,5 +176,29 @@ func TestAFollowerAsksItsManagerToRereadAServiceWhoseTaskStartedHere(t *testing.
 	}
 	if len(f.hints) != 0 {
 		t.Errorf("%d more hints queued, want none", len(f.hints))
+	}
+}
+
+func TestAFollowerTellsItsManagerWhichOfItsTasksDied(t *testing.T) {
+	creds, _ := newSwarm(t).node("swarm-worker", "here")
+	f, err := NewFollower(FollowerConfig{Managers: []string{"manager:1"}, Credentials: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := registry.Task{ID: "t1", ServiceID: "web", NodeID: "here", State: registry.TaskRunning}
+	tk.AddAddrs("net", netip.MustParseAddr("10.0.0.1"))
+	h := &held{cluster: cluster{tasks: []registry.Task{tk}}}
+	c := registry.Container{ID: "c1", TaskID: "t1", ServiceID: "web", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")}, Networks: []string{"net"}}
+	sink := registrytest.UpdateFunc(func(*registry.Data) {})
+	f.localChanged(h, LocalState{NodeID: "here", Listed: true, Containers: []registry.Container{c}}, sink)
+	f.localChanged(h, LocalState{NodeID: "here", Listed: true}, sink)
+	select {
+	case m := <-f.hints:
+		r := m.GetReread()
+		if !slices.Equal(r.GetServiceIds(), []string{"web"}) || !slices.Equal(r.GetDiedTaskIds(), []string{"t1"}) {
+			t.Errorf("reread of services %v, died tasks %v; want web and t1", r.GetServiceIds(), r.GetDiedTaskIds())
+		}
+	default:
+		t.Fatal("no reread hint queued for the manager")
 	}
 }

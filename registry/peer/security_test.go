@@ -180,15 +180,17 @@ func TestCertificateRotationKeepsFollowersAndAdmitsTheNewCertificates(t *testing
 type hintRecorder struct {
 	mu      sync.Mutex
 	rereads []string
+	died    []string
 	reach   []string
 	from    []Peer
 }
 
-func (h *hintRecorder) Reread(from Peer, services, nodes []string) {
+func (h *hintRecorder) Reread(from Peer, services, nodes, died []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.from = append(h.from, from)
 	h.rereads = append(h.rereads, services...)
+	h.died = append(h.died, died...)
 }
 
 func (h *hintRecorder) Reachability(from Peer, reachable, unreachable []string) {

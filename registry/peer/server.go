@@ -60,11 +60,12 @@ type ServerConfig struct {
 
 // Hints receives what followers know and the manager instance may use:
 // services to read again now (from the followers of this instance and,
-// through Hint, of the others), and which nodes a follower can reach. Its
+// through Hint, of the others) with the tasks of the follower's node whose
+// containers died there, and which nodes a follower can reach. Its
 // methods are called on the followers' stream goroutines; they must not
 // block.
 type Hints interface {
-	Reread(from Peer, serviceIDs, nodeIDs []string)
+	Reread(from Peer, serviceIDs, nodeIDs, diedTaskIDs []string)
 	Reachability(from Peer, reachable, unreachable []string)
 }
 
@@ -209,7 +210,7 @@ func (r registryService) Hint(ctx context.Context, m *peerpb.Reread) (*peerpb.Hi
 		return nil, status.Error(codes.Unauthenticated, err.Error())
 	}
 	if r.s.cfg.Hints != nil {
-		r.s.cfg.Hints.Reread(p, m.ServiceIds, m.NodeIds)
+		r.s.cfg.Hints.Reread(p, m.ServiceIds, m.NodeIds, m.DiedTaskIds)
 	}
 	return &peerpb.HintReply{}, nil
 }
@@ -338,7 +339,7 @@ func (s *Server) receive(stream peerpb.Registry_FollowServer, f *follower, log *
 			}
 		case *peerpb.FollowerMessage_Reread:
 			if s.cfg.Hints != nil {
-				s.cfg.Hints.Reread(f.peer, m.Reread.ServiceIds, m.Reread.NodeIds)
+				s.cfg.Hints.Reread(f.peer, m.Reread.ServiceIds, m.Reread.NodeIds, m.Reread.DiedTaskIds)
 			}
 		case *peerpb.FollowerMessage_Reachability:
 			if s.cfg.Hints != nil {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	swarmtypes "github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmdns/swarmdns/registry"
 )
 
 // withReplicas sets the replica count of the service with that ID. The
@@ -187,5 +189,37 @@ func TestConvergingServices(t *testing.T) {
 		if got := tt.e.converging(); got != tt.want {
 			t.Errorf("%s: converging %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// A follower tells that its node's task containers died: the source stops
+// answering those tasks at once, with no read (the manager records the
+// death later), and only on the node that told.
+func TestSwarmSourceStopsTheTasksAFollowerSawDieAtOnce(t *testing.T) {
+	f := newFakeEngine(t)
+	churnCluster(f)
+	rs := startSourceWith(t, f, Config{PollInterval: time.Hour, ReconcileMax: time.Hour})
+	d := rs.next(t, 5*time.Second)
+	byNode := map[string]string{} // node → a task of svc-web there
+	for _, tk := range d.Tasks {
+		if tk.ServiceID == "svc-web" {
+			byNode[tk.NodeID] = tk.ID
+		}
+	}
+	f.forget()
+	rs.src.TasksDied("node-2", byNode["node-2"])
+	rs.src.TasksDied("node-2", byNode["node-3"]) // not node-2's: a follower speaks for its own node
+	d = rs.next(t, time.Second)
+	for _, tk := range d.Tasks {
+		want := registry.TaskRunning
+		if tk.ID == byNode["node-2"] {
+			want = TaskContainerStopped
+		}
+		if tk.State != want {
+			t.Errorf("task %s on %s: %s, want %s", tk.ID, tk.NodeID, tk.State, want)
+		}
+	}
+	if reqs := f.seenFiltered(); len(reqs) != 0 {
+		t.Errorf("the engine was read for it: %v", reqs)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"sync/atomic"
@@ -84,6 +85,9 @@ type Source struct {
 	nodes        *liveness // liveness.go
 	// hints is what events and Reread say changed, for the loop to read.
 	hints *hints
+	// localKick tells the loop that what the local engine or a follower
+	// said of task containers changed (localTasks).
+	localKick chan struct{}
 	// streamDown is set while the event stream is not connected.
 	streamDown atomic.Bool
 }
@@ -111,6 +115,7 @@ func NewSource(cfg Config) (*Source, error) {
 		debounce:     cfg.Debounce,
 		holdFor:      holdFor,
 		hints:        newHints(),
+		localKick:    make(chan struct{}, 1),
 	}
 	if s.log == nil {
 		s.log = logrus.NewEntry(logrus.StandardLogger())
@@ -140,6 +145,20 @@ func (s *Source) Reread(serviceIDs ...string) {
 	s.hints.add(serviceWant(serviceIDs...))
 }
 
+// TasksDied records that the containers of these tasks of node died
+// there, as the follower on that node saw: they stop being answered at
+// once, as a local task container's death is, until the manager says what
+// became of them. It never blocks; it may be called from any goroutine.
+func (s *Source) TasksDied(node string, taskIDs ...string) {
+	now := time.Now()
+	for _, id := range taskIDs {
+		s.local.noteTaskDied(node, id, now)
+	}
+	if len(taskIDs) > 0 {
+		kick(s.localKick)
+	}
+}
+
 // Run implements registry.Source. It reads the whole cluster at once;
 // then on each engine event it reads what the event names (a service and
 // its tasks, a node and its tasks, the networks; and the local engine's
@@ -164,8 +183,7 @@ func (s *Source) Run(ctx context.Context, sink registry.Sink) error {
 	// The event watcher must stop also when Run returns an error.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	local := make(chan struct{}, 1)
-	go s.watchEvents(ctx, local)
+	go s.watchEvents(ctx, s.localKick)
 
 	now := time.Now()
 	l := &loop{src: s, sink: sink, timer: time.NewTimer(0), deadline: now, reconcileEvery: s.pollInterval}
@@ -175,7 +193,7 @@ func (s *Source) Run(ctx context.Context, sink registry.Sink) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-local:
+		case <-s.localKick:
 			l.localChanged()
 		case <-s.hints.notify:
 			l.changed(s.hints.take())
@@ -245,18 +263,20 @@ func (l *loop) publish(d *registry.Data) bool {
 	return true
 }
 
-// localChanged publishes at once that a local task container started;
-// the read that came with its event brings the manager's word. A death
-// waits for that read: dockerd stopping kills every local container, and
-// while the manager cannot be read the last good data keeps serving (the
-// die is applied at the next successful read, ahead of the engine's own
+// localChanged publishes at once that a local task container started, or
+// that a follower saw one of its node's die; the read that came with its
+// event or hint brings the manager's word. A local death waits for that
+// read: dockerd stopping kills every local container, and while the
+// manager cannot be read the last good data keeps serving (the die is
+// applied at the next successful read, ahead of the engine's own
 // listing).
 func (l *loop) localChanged() {
 	if l.cluster == nil {
 		return
 	}
-	_, started := l.src.local.current(time.Now())
-	l.publish(withLocalTasks(l.last, nil, started, l.cluster.readAt))
+	died, started := l.src.local.current(time.Now())
+	maps.DeleteFunc(died, func(_ string, c diedContainer) bool { return c.node == "" })
+	l.publish(withLocalTasks(l.last, died, started, l.cluster.readAt))
 }
 
 // changed takes what events or Reread say changed: it is read after the

@@ -365,11 +365,14 @@ func (x *Ack) GetApplied() *Version {
 }
 
 // Reread asks the manager instance to read these services and nodes again
-// now (their tasks changed on the follower's node).
+// now (their tasks changed on the follower's node). died_task_ids are the
+// tasks of the follower's node whose containers died there: the manager
+// instance stops answering them at once, before the manager records it.
 type Reread struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ServiceIds    []string               `protobuf:"bytes,1,rep,name=service_ids,json=serviceIds,proto3" json:"service_ids,omitempty"`
 	NodeIds       []string               `protobuf:"bytes,2,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
+	DiedTaskIds   []string               `protobuf:"bytes,3,rep,name=died_task_ids,json=diedTaskIds,proto3" json:"died_task_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -414,6 +417,13 @@ func (x *Reread) GetServiceIds() []string {
 func (x *Reread) GetNodeIds() []string {
 	if x != nil {
 		return x.NodeIds
+	}
+	return nil
+}
+
+func (x *Reread) GetDiedTaskIds() []string {
+	if x != nil {
+		return x.DiedTaskIds
 	}
 	return nil
 }
@@ -1573,11 +1583,12 @@ const file_peer_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12-\n" +
 	"\x04last\x18\x03 \x01(\v2\x19.swarmdns.peer.v1.VersionR\x04last\":\n" +
 	"\x03Ack\x123\n" +
-	"\aapplied\x18\x01 \x01(\v2\x19.swarmdns.peer.v1.VersionR\aapplied\"D\n" +
+	"\aapplied\x18\x01 \x01(\v2\x19.swarmdns.peer.v1.VersionR\aapplied\"h\n" +
 	"\x06Reread\x12\x1f\n" +
 	"\vservice_ids\x18\x01 \x03(\tR\n" +
 	"serviceIds\x12\x19\n" +
-	"\bnode_ids\x18\x02 \x03(\tR\anodeIds\"\v\n" +
+	"\bnode_ids\x18\x02 \x03(\tR\anodeIds\x12\"\n" +
+	"\rdied_task_ids\x18\x03 \x03(\tR\vdiedTaskIds\"\v\n" +
 	"\tHintReply\"N\n" +
 	"\fReachability\x12\x1c\n" +
 	"\treachable\x18\x01 \x03(\tR\treachable\x12 \n" +
