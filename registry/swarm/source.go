@@ -137,9 +137,9 @@ func NewSource(cfg Config) (*Source, error) {
 
 // Reread asks for the services named to be read again (each with its
 // tasks), as an event about them would: at once, then at the follow-up
-// delays. It is for what the manager gives no event of: a follower whose
-// own engine saw a task container of a service die tells its manager
-// instance which service to re-read. It never blocks; it may be called
+// delays, and holds them (hold.go). It is for what the manager gives no
+// event of: a follower whose own engine saw a task container of a service
+// die or start tells the manager instances which service to re-read. It never blocks; it may be called
 // from any goroutine, before or while Run runs.
 func (s *Source) Reread(serviceIDs ...string) {
 	s.hints.add(serviceWant(serviceIDs...))
