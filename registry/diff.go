@@ -48,7 +48,8 @@ func SameNode(a, b *Node) bool {
 
 // SameContainer reports whether two local containers are the same.
 func SameContainer(a, b *Container) bool {
-	return a.ID == b.ID && slices.Equal(a.Addresses, b.Addresses) && slices.Equal(a.Networks, b.Networks)
+	return a.ID == b.ID && slices.Equal(a.Addresses, b.Addresses) && slices.Equal(a.Networks, b.Networks) &&
+		a.TaskID == b.TaskID && a.ServiceID == b.ServiceID && a.Unhealthy == b.Unhealthy
 }
 
 // sameList reports whether two lists hold equal objects in one order.

@@ -59,6 +59,12 @@ type Container struct {
 	ID        string
 	Addresses []netip.Addr
 	Networks  []string
+	// TaskID and ServiceID name the Swarm task the container runs and its
+	// service (its labels); empty for a container that is no task's.
+	TaskID, ServiceID string
+	// Unhealthy is true while the container's healthcheck has not passed
+	// (starting or failing): it runs, but its task is not ready.
+	Unhealthy bool
 }
 
 // Service is a Swarm service as far as naming is concerned.

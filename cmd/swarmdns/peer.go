@@ -357,11 +357,16 @@ func (o *peerOptions) nodeLocalSelf(port uint16) []netip.AddrPort {
 }
 
 // rereadHints hands what followers tell to the Swarm source: a follower
-// whose engine saw a task container die names its service, which the
-// source reads again at once (the manager has no task events).
+// whose engine saw a task container die or start names its service, which
+// the source reads again at once (the manager has no task events), and
+// the tasks of its node that died, which the source stops answering at
+// once. Node IDs are not sent by followers.
 type rereadHints struct{ src *swarm.Source }
 
-func (h rereadHints) Reread(_ peer.Peer, serviceIDs, _ []string) { h.src.Reread(serviceIDs...) }
+func (h rereadHints) Reread(from peer.Peer, serviceIDs, _, diedTaskIDs []string) {
+	h.src.TasksDied(from.NodeID, diedTaskIDs...)
+	h.src.Reread(serviceIDs...)
+}
 
 // Reachability is not used: the manager instance probes the nodes itself
 // (registry/swarm, liveness.go).

@@ -269,9 +269,6 @@ func TestPropagationOnEveryNode(t *testing.T) {
 		drain *Node // the node the change drains, sidecar included
 		tasks int   // running when the change is complete
 		idle  bool  // an update that must have completed
-		// gap, if set, is why swarmdns may still be later than Docker on
-		// this change: a miss is logged as that known gap, not failed.
-		gap string
 		// before, if set, waits for what the step needs, unmeasured.
 		before func(ctx context.Context, svc string) error
 		apply  func(ctx context.Context, svc string) error
@@ -292,7 +289,7 @@ func TestPropagationOnEveryNode(t *testing.T) {
 			_, err := bed.Manager().Docker(ctx, "service", "scale", "--detach", svc+"=3")
 			return err
 		}},
-		{name: "docker kill of the task on the worker", tasks: 3, gap: managerGap, before: func(ctx context.Context, svc string) error {
+		{name: "docker kill of the task on the worker", tasks: 3, before: func(ctx context.Context, svc string) error {
 			// A task the scale down stopped may still be exiting there.
 			_, err := worker.TaskContainer(ctx, svc)
 			for deadline := time.Now().Add(15 * time.Second); err != nil && time.Now().Before(deadline); {
@@ -307,8 +304,8 @@ func TestPropagationOnEveryNode(t *testing.T) {
 			}
 			return err
 		}},
-		{name: "rolling update --force", tasks: 3, idle: true, gap: managerGap, apply: mgr("service", "update", "--detach", "--force")},
-		{name: "drain the worker", drain: worker, tasks: 3, gap: managerGap, apply: func(ctx context.Context, svc string) error {
+		{name: "rolling update --force", tasks: 3, idle: true, apply: mgr("service", "update", "--detach", "--force")},
+		{name: "drain the worker", drain: worker, tasks: 3, apply: func(ctx context.Context, svc string) error {
 			_, err := bed.Manager().Docker(ctx, "node", "update", "--availability", "drain", worker.Name)
 			return err
 		}, after: func(ctx context.Context, svc string) error {
@@ -407,16 +404,12 @@ func TestPropagationOnEveryNode(t *testing.T) {
 				continue
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", s.name, n, dF, oF, dG, oG)
-			miss := t.Errorf
-			if s.gap != "" {
-				miss = func(format string, args ...any) { t.Logf("known gap ("+s.gap+"): "+format, args...) }
-			}
 			if oFm > dFm+propMargin {
-				miss("%s on %s: swarmdns answered the final set after %d ms, Docker's DNS after %d ms: later than Docker by more than %s",
+				t.Errorf("%s on %s: swarmdns answered the final set after %d ms, Docker's DNS after %d ms: later than Docker by more than %s",
 					s.name, n, oFm.Milliseconds(), dFm.Milliseconds(), propMargin)
 			}
 			if oGm > dGm+propMargin {
-				miss("%s on %s: swarmdns dropped the removed addresses after %d ms, Docker's DNS after %d ms: later than Docker by more than %s",
+				t.Errorf("%s on %s: swarmdns dropped the removed addresses after %d ms, Docker's DNS after %d ms: later than Docker by more than %s",
 					s.name, n, oGm.Milliseconds(), dGm.Milliseconds(), propMargin)
 			}
 		}
@@ -428,12 +421,6 @@ func TestPropagationOnEveryNode(t *testing.T) {
 		}
 	}
 }
-
-// managerGap is why a replacement task reaches swarmdns later than Docker's
-// gossip: the manager has no task events, and the Swarm source reads a
-// service again only on a hint, an event or its settling schedule (issue
-// 15 is where this is to be closed).
-const managerGap = "replacement tasks wait for the manager's next read of the service"
 
 // SortedTasks returns the tasks' addresses on network, sorted, as text.
 func SortedTasks(tasks []Task, network string) []string {

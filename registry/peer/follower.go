@@ -60,6 +60,9 @@ type Follower struct {
 	log *logrus.Entry
 
 	hints chan *peerpb.FollowerMessage
+	// others holds the Rereads for the instances not followed
+	// (hintothers.go).
+	others chan *peerpb.Reread
 
 	mu sync.Mutex
 	st FollowerStatus
@@ -117,7 +120,8 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 		d := &net.Dialer{Timeout: cfg.DialTimeout}
 		cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
 	}
-	return &Follower{cfg: cfg, log: cfg.Log.WithField("component", "follower"), hints: make(chan *peerpb.FollowerMessage, 64)}, nil
+	return &Follower{cfg: cfg, log: cfg.Log.WithField("component", "follower"),
+		hints: make(chan *peerpb.FollowerMessage, 64), others: make(chan *peerpb.Reread, otherHintsQueue)}, nil
 }
 
 // PeerAddr returns addr as host:port, with port when addr names none.
@@ -154,10 +158,22 @@ func (f *Follower) Status() FollowerStatus {
 	return f.st
 }
 
-// Reread asks the manager followed to read these services and nodes again;
-// it returns false when the hint was dropped (too many queued).
+// Reread asks the manager followed, and every other manager instance
+// (hintothers.go), to read these services and nodes again; it returns
+// false when the hint to the one followed was dropped (too many queued).
 func (f *Follower) Reread(serviceIDs, nodeIDs []string) bool {
-	return f.hint(&peerpb.FollowerMessage{Msg: &peerpb.FollowerMessage_Reread{Reread: &peerpb.Reread{ServiceIds: serviceIDs, NodeIds: nodeIDs}}})
+	return f.reread(&peerpb.Reread{ServiceIds: serviceIDs, NodeIds: nodeIDs})
+}
+
+func (f *Follower) reread(m *peerpb.Reread) bool {
+	if len(f.cfg.Managers) > 1 {
+		select {
+		case f.others <- m:
+		default:
+			f.log.Debug("re-read hint to the other manager instances dropped: too many queued")
+		}
+	}
+	return f.hint(&peerpb.FollowerMessage{Msg: &peerpb.FollowerMessage_Reread{Reread: m}})
 }
 
 // Reachability tells the manager followed which nodes this node can reach;
@@ -194,6 +210,7 @@ func (f *Follower) Run(ctx context.Context, sink registry.Sink) error {
 	sink.Describe(registry.SourceInfo{Kind: "follower", Stales: true})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go f.hintOthers(ctx)
 	locals := make(chan LocalState, 1)
 	go func() {
 		err := f.cfg.Local.Watch(ctx, func(ls LocalState) {

@@ -12,6 +12,10 @@ import (
 type LocalState struct {
 	NodeID     string
 	Containers []registry.Container
+	// Listed is true when Containers come from a listing of the engine;
+	// false while only the node ID is known. Containers new in a listing
+	// after a listing started (reread.go).
+	Listed bool
 }
 
 // Local tells a follower its LocalState. The follower's Data is the

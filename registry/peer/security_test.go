@@ -180,15 +180,17 @@ func TestCertificateRotationKeepsFollowersAndAdmitsTheNewCertificates(t *testing
 type hintRecorder struct {
 	mu      sync.Mutex
 	rereads []string
+	died    []string
 	reach   []string
 	from    []Peer
 }
 
-func (h *hintRecorder) Reread(from Peer, services, nodes []string) {
+func (h *hintRecorder) Reread(from Peer, services, nodes, died []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.from = append(h.from, from)
 	h.rereads = append(h.rereads, services...)
+	h.died = append(h.died, died...)
 }
 
 func (h *hintRecorder) Reachability(from Peer, reachable, unreachable []string) {
@@ -216,5 +218,50 @@ func TestHintsReachTheManagerWithTheFollowersIdentity(t *testing.T) {
 	}, func() string { return "hints did not arrive" })
 	if p := hints.from[0]; p.NodeID != "w1" || p.Role != swarmpki.RoleWorker {
 		t.Fatalf("hint from %+v, want worker w1 as its certificate says", p)
+	}
+}
+
+// Every manager instance reads the Swarm itself: a follower's re-read
+// hint reaches the one it follows on the stream and every other one by
+// the Hint call, each with the follower's identity, once each.
+func TestRereadHintsReachEveryManagerInstance(t *testing.T) {
+	sw := newSwarm(t)
+	wcreds, _ := sw.node(swarmpki.RoleWorker, "w1")
+	var managers []*manager
+	var hints []*hintRecorder
+	var addrs []string
+	d := testData(2, 1)
+	for _, name := range []string{"mgr1", "mgr2", "mgr3"} {
+		creds, _ := sw.node(swarmpki.RoleManager, name)
+		h := &hintRecorder{}
+		m := startManager(t, creds, ServerConfig{Hints: h})
+		m.store.Update(d)
+		managers, hints, addrs = append(managers, m), append(hints, h), append(addrs, m.addr)
+	}
+	fo := startFollower(t, wcreds, addrs, nil)
+	fo.waitData(t, d, LocalState{})
+	svc := id("svc", 1)
+	fo.f.Reread([]string{svc}, nil)
+	eventually(t, func() bool {
+		for _, h := range hints {
+			h.mu.Lock()
+			n := len(h.rereads)
+			h.mu.Unlock()
+			if n != 1 {
+				return false
+			}
+		}
+		return true
+	}, func() string { return "the hint did not reach every manager instance" })
+	time.Sleep(200 * time.Millisecond) // nothing more comes
+	for i, h := range hints {
+		h.mu.Lock()
+		if len(h.rereads) != 1 || h.rereads[0] != svc {
+			t.Errorf("manager %d: rereads %v, want [%s] once", i+1, h.rereads, svc)
+		}
+		if p := h.from[0]; p.NodeID != "w1" || p.Role != swarmpki.RoleWorker {
+			t.Errorf("manager %d: hint from %+v, want worker w1 as its certificate says", i+1, p)
+		}
+		h.mu.Unlock()
 	}
 }

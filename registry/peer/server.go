@@ -59,11 +59,13 @@ type ServerConfig struct {
 }
 
 // Hints receives what followers know and the manager instance may use:
-// services to read again now, and which nodes a follower can reach. Its
+// services to read again now (from the followers of this instance and,
+// through Hint, of the others) with the tasks of the follower's node whose
+// containers died there, and which nodes a follower can reach. Its
 // methods are called on the followers' stream goroutines; they must not
 // block.
 type Hints interface {
-	Reread(from Peer, serviceIDs, nodeIDs []string)
+	Reread(from Peer, serviceIDs, nodeIDs, diedTaskIDs []string)
 	Reachability(from Peer, reachable, unreachable []string)
 }
 
@@ -199,6 +201,20 @@ func (r registryService) Follow(stream peerpb.Registry_FollowServer) error {
 	return r.s.follow(stream)
 }
 
+// Hint implements peerpb.RegistryServer: a Reread from a node of the
+// Swarm that follows another manager instance, handed to Hints as one
+// on a follow stream is.
+func (r registryService) Hint(ctx context.Context, m *peerpb.Reread) (*peerpb.HintReply, error) {
+	p, err := peerOf(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Unauthenticated, err.Error())
+	}
+	if r.s.cfg.Hints != nil {
+		r.s.cfg.Hints.Reread(p, m.ServiceIds, m.NodeIds, m.DiedTaskIds)
+	}
+	return &peerpb.HintReply{}, nil
+}
+
 // follow serves one follower's stream until it ends, goes silent, stalls
 // or the server stops.
 func (s *Server) follow(stream peerpb.Registry_FollowServer) error {
@@ -323,7 +339,7 @@ func (s *Server) receive(stream peerpb.Registry_FollowServer, f *follower, log *
 			}
 		case *peerpb.FollowerMessage_Reread:
 			if s.cfg.Hints != nil {
-				s.cfg.Hints.Reread(f.peer, m.Reread.ServiceIds, m.Reread.NodeIds)
+				s.cfg.Hints.Reread(f.peer, m.Reread.ServiceIds, m.Reread.NodeIds, m.Reread.DiedTaskIds)
 			}
 		case *peerpb.FollowerMessage_Reachability:
 			if s.cfg.Hints != nil {

@@ -37,9 +37,12 @@ type localTasks struct {
 	started map[string]startedTask   // container ID →
 }
 
+// diedContainer is a task container that died: on the local engine, or,
+// told by the follower on node, on that node.
 type diedContainer struct {
 	task string
 	at   time.Time
+	node string // "": the local engine
 }
 
 // startedTask is a local task whose container runs and is healthy (or has
@@ -82,6 +85,21 @@ func (l *localTasks) noteStarted(st startedTask) bool {
 	}
 	l.started[st.container] = st
 	return true
+}
+
+// noteTaskDied records that the container of a task on another node died,
+// as the follower there told. It is keyed by task: the container's ID is
+// that node's business.
+func (l *localTasks) noteTaskDied(node, task string, now time.Time) {
+	if node == "" || task == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.died == nil {
+		l.died = make(map[string]diedContainer)
+	}
+	l.died["task/"+task] = diedContainer{task: task, at: now, node: node}
 }
 
 // forgetDied drops the death of a container that started again.
@@ -207,19 +225,20 @@ func slotOf(name, task string) int {
 	return slot
 }
 
-// withLocalTasks returns d with what the local engine said since the reads
-// d came from (the read of each service began at readAt(service ID)): a
-// task whose container died is stopped, a task whose container started
+// withLocalTasks returns d with what the local engine (and the followers,
+// of their nodes' deaths) said since the reads d came from (the read of
+// each service began at readAt(service ID)): a task whose container died
+// is stopped, a task whose container started
 // runs, and a started task the manager had not listed yet joins its
 // service. d is not modified; unchanged, it is returned as is.
 func withLocalTasks(d *registry.Data, died map[string]diedContainer, started map[string]startedTask, readAt func(service string) time.Time) *registry.Data {
 	if d == nil || (len(died) == 0 && len(started) == 0) {
 		return d
 	}
-	stopped := make(map[string]bool, len(died))
+	stopped := make(map[string]string, len(died)) // task ID → its node ("": any)
 	for _, c := range died {
 		if c.task != "" {
-			stopped[c.task] = true
+			stopped[c.task] = c.node
 		}
 	}
 	byTask := make(map[string]startedTask, len(started))
@@ -233,7 +252,7 @@ func withLocalTasks(d *registry.Data, died map[string]diedContainer, started map
 		st, isStarted := byTask[t.ID]
 		seen[t.ID] = isStarted
 		switch {
-		case stopped[t.ID] && t.State == registry.TaskRunning:
+		case diedOn(stopped, t) && t.State == registry.TaskRunning:
 			t.State = TaskContainerStopped
 		case isStarted && beforeRunning(t.State):
 			t.State = registry.TaskRunning
@@ -284,6 +303,13 @@ func withLocalTasks(d *registry.Data, died map[string]diedContainer, started map
 	out := *d
 	out.Tasks = tasks
 	return &out
+}
+
+// diedOn tells whether stopped says t's container died: on the local
+// engine, or on t's node as its follower told.
+func diedOn(stopped map[string]string, t registry.Task) bool {
+	node, ok := stopped[t.ID]
+	return ok && (node == "" || node == t.NodeID)
 }
 
 // beforeRunning reports whether a task in state s is on its way to running.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -51,6 +52,58 @@ type LocalContainers struct {
 	poll     time.Duration
 	debounce time.Duration
 	log      *logrus.Entry
+	// dead holds the containers a die event named, left out of what Watch
+	// tells at once: the engine lists a dead container until it has torn
+	// its networks down, half a second later.
+	dead deadContainers
+}
+
+// deadContainers is the set of containers that died and that the engine
+// may still list.
+type deadContainers struct {
+	mu  sync.Mutex
+	ids map[string]time.Time // container ID → when it died
+}
+
+func (d *deadContainers) died(id string, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ids == nil {
+		d.ids = map[string]time.Time{}
+	}
+	d.ids[id] = now
+}
+
+func (d *deadContainers) alive(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.ids, id)
+}
+
+// without returns cs without the dead containers; listed (cs is a fresh
+// listing) forgets the dead that it no longer lists, and those older than
+// localTaskMemory.
+func (d *deadContainers) without(cs []registry.Container, listed bool, now time.Time) []registry.Container {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.ids) == 0 {
+		return cs
+	}
+	var out []registry.Container
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if _, dead := d.ids[c.ID]; dead {
+			seen[c.ID] = true
+			continue
+		}
+		out = append(out, c)
+	}
+	for id, at := range d.ids {
+		if (listed && !seen[id]) || now.Sub(at) > localTaskMemory {
+			delete(d.ids, id)
+		}
+	}
+	return out
 }
 
 var _ peer.Local = (*LocalContainers)(nil)
@@ -120,8 +173,9 @@ func (l *LocalContainers) Watch(ctx context.Context, update func(peer.LocalState
 					l.log.Info("local containers read again")
 				}
 				failures = 0
-				if !reflect.DeepEqual(containers, st.Containers) {
-					st = peer.LocalState{NodeID: l.nodeID, Containers: containers}
+				containers = l.dead.without(containers, true, time.Now())
+				if !st.Listed || !reflect.DeepEqual(containers, st.Containers) {
+					st = peer.LocalState{NodeID: l.nodeID, Containers: containers, Listed: true}
 					update(st)
 				}
 				poll.Reset(l.poll)
@@ -131,6 +185,11 @@ func (l *LocalContainers) Watch(ctx context.Context, update func(peer.LocalState
 		case <-ctx.Done():
 			return nil
 		case <-kicks:
+			// A death is told at once; the read confirms it.
+			if cs := l.dead.without(st.Containers, false, time.Now()); len(cs) != len(st.Containers) {
+				st = peer.LocalState{NodeID: l.nodeID, Containers: cs, Listed: st.Listed}
+				update(st)
+			}
 			read = sleep(ctx, l.debounce)
 		case <-poll.C:
 			read = true
@@ -190,7 +249,7 @@ func (l *LocalContainers) watchEvents(ctx context.Context, kicks chan<- struct{}
 	for {
 		connected := time.Now()
 		msgs, errs := l.src.eventsCli.Events(ctx, opts)
-		err := forwardLocalEvents(ctx, msgs, errs, kicks)
+		err := l.forwardLocalEvents(ctx, msgs, errs, kicks)
 		if ctx.Err() != nil {
 			return
 		}
@@ -207,8 +266,9 @@ func (l *LocalContainers) watchEvents(ctx context.Context, kicks chan<- struct{}
 }
 
 // forwardLocalEvents kicks on the events that change which containers are
-// on which networks, until the stream ends.
-func forwardLocalEvents(ctx context.Context, msgs <-chan events.Message, errs <-chan error, kicks chan<- struct{}) error {
+// on which networks, noting the containers that died, until the stream
+// ends.
+func (l *LocalContainers) forwardLocalEvents(ctx context.Context, msgs <-chan events.Message, errs <-chan error, kicks chan<- struct{}) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -216,9 +276,18 @@ func forwardLocalEvents(ctx context.Context, msgs <-chan events.Message, errs <-
 		case err := <-errs:
 			return err
 		case m := <-msgs:
-			if localChange(m) {
-				kick(kicks)
+			if !localChange(m) {
+				continue
 			}
+			if m.Type == events.ContainerEventType {
+				switch m.Action {
+				case events.ActionDie:
+					l.dead.died(m.Actor.ID, time.Now())
+				case events.ActionStart:
+					l.dead.alive(m.Actor.ID)
+				}
+			}
+			kick(kicks)
 		}
 	}
 }

@@ -85,6 +85,9 @@ func TestLocalContainersFollowsContainerAndNetworkEvents(t *testing.T) {
 	// A poll far away: only events can bring the changes in time.
 	states := watchLocal(t, f, LocalConfig{NodeID: "worker-1", PollInterval: time.Hour})
 	nextState(t, states) // the node ID
+	if got := nextState(t, states); !got.Listed || len(got.Containers) != 0 {
+		t.Fatalf("state %+v, want the first listing, empty", got)
+	}
 	waitSubscribed(t, f)
 
 	steps := []struct {
@@ -158,5 +161,71 @@ func waitSubscribed(t *testing.T, f *fakeEngine) {
 			t.Fatal("no event stream within 5 s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLocalContainersNameTheTaskTheyRunAndWhetherItIsHealthy(t *testing.T) {
+	f := newFakeEngine(t)
+	taskCtr := func(id, status string) container.Summary {
+		c := onNetworks(id, map[string][2]string{"appnet": {appnetID, "10.0.1.2" + id[len(id)-1:]}})
+		c.Labels = map[string]string{labelTaskID: "task-" + id, labelServiceID: "svc-web"}
+		c.Status = status
+		return c
+	}
+	f.set(func(f *fakeEngine) {
+		f.networks = fixtureNetworks()
+		f.containers = []container.Summary{
+			taskCtr("c1", "Up 3 seconds"),
+			taskCtr("c2", "Up 3 seconds (health: starting)"),
+			taskCtr("c3", "Up 3 minutes (unhealthy)"),
+			taskCtr("c4", "Up 3 minutes (healthy)"),
+			onNetworks("c5", map[string][2]string{"appnet": {appnetID, "10.0.1.25"}}),
+		}
+	})
+	states := watchLocal(t, f, LocalConfig{NodeID: "worker-1"})
+	nextState(t, states) // the node ID
+	got := nextState(t, states)
+	if !got.Listed {
+		t.Error("a state from a listing is not marked Listed")
+	}
+	want := map[string]registry.Container{
+		"c1": {TaskID: "task-c1", ServiceID: "svc-web"},
+		"c2": {TaskID: "task-c2", ServiceID: "svc-web", Unhealthy: true},
+		"c3": {TaskID: "task-c3", ServiceID: "svc-web", Unhealthy: true},
+		"c4": {TaskID: "task-c4", ServiceID: "svc-web"},
+		"c5": {},
+	}
+	if len(got.Containers) != len(want) {
+		t.Fatalf("%d containers, want %d", len(got.Containers), len(want))
+	}
+	for _, c := range got.Containers {
+		w := want[c.ID]
+		if c.TaskID != w.TaskID || c.ServiceID != w.ServiceID || c.Unhealthy != w.Unhealthy {
+			t.Errorf("%s: task %q service %q unhealthy %v, want %q %q %v", c.ID, c.TaskID, c.ServiceID, c.Unhealthy, w.TaskID, w.ServiceID, w.Unhealthy)
+		}
+	}
+}
+
+// The engine lists a dead container until it has torn its networks down:
+// the die event takes it out at once, and a start brings it back.
+func TestLocalContainersLeaveOutAContainerThatDiedBeforeTheEngineUnlistsIt(t *testing.T) {
+	f := newFakeEngine(t)
+	f.set(func(f *fakeEngine) {
+		f.networks = fixtureNetworks()
+		f.containers = []container.Summary{onNetworks("c1", map[string][2]string{"appnet": {appnetID, "10.0.1.21"}})}
+	})
+	states := watchLocal(t, f, LocalConfig{NodeID: "worker-1", PollInterval: time.Hour})
+	nextState(t, states) // the node ID
+	if got := nextState(t, states); len(got.Containers) != 1 {
+		t.Fatalf("state %+v, want c1", got)
+	}
+	waitSubscribed(t, f)
+	f.emit(events.Message{Type: events.ContainerEventType, Action: events.ActionDie, Actor: events.Actor{ID: "c1"}})
+	if got := nextState(t, states); len(got.Containers) != 0 || !got.Listed {
+		t.Fatalf("after the die, still listed by the engine: %+v, want no containers", got)
+	}
+	f.emit(events.Message{Type: events.ContainerEventType, Action: events.ActionStart, Actor: events.Actor{ID: "c1"}})
+	if got := nextState(t, states); len(got.Containers) != 1 {
+		t.Fatalf("after the start: %+v, want c1 again", got)
 	}
 }

@@ -54,6 +54,27 @@ func (w *wants) add(o wants) {
 	}
 }
 
+// covers tells whether a read of w reads all that o asks for.
+func (w wants) covers(o wants) bool {
+	if w.full {
+		return true
+	}
+	if o.full || o.networks && !w.networks {
+		return false // every targeted read lists the local containers
+	}
+	for id := range o.nodes {
+		if !w.nodes[id] {
+			return false
+		}
+	}
+	for id := range o.services {
+		if !w.services[id] {
+			return false
+		}
+	}
+	return true
+}
+
 func (w *wants) addService(id string) {
 	if w.services == nil {
 		w.services = map[string]bool{}

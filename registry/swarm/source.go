@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"sync/atomic"
@@ -78,11 +79,15 @@ type Source struct {
 	pollInterval time.Duration
 	reconcileMax time.Duration
 	debounce     time.Duration
+	holdFor      time.Duration // hold.go
 	localNode    string
 	local        localTasks
 	nodes        *liveness // liveness.go
 	// hints is what events and Reread say changed, for the loop to read.
 	hints *hints
+	// localKick tells the loop that what the local engine or a follower
+	// said of task containers changed (localTasks).
+	localKick chan struct{}
 	// streamDown is set while the event stream is not connected.
 	streamDown atomic.Bool
 }
@@ -108,7 +113,9 @@ func NewSource(cfg Config) (*Source, error) {
 		pollInterval: cfg.PollInterval,
 		reconcileMax: cfg.ReconcileMax,
 		debounce:     cfg.Debounce,
+		holdFor:      holdFor,
 		hints:        newHints(),
+		localKick:    make(chan struct{}, 1),
 	}
 	if s.log == nil {
 		s.log = logrus.NewEntry(logrus.StandardLogger())
@@ -130,12 +137,26 @@ func NewSource(cfg Config) (*Source, error) {
 
 // Reread asks for the services named to be read again (each with its
 // tasks), as an event about them would: at once, then at the follow-up
-// delays. It is for what the manager gives no event of: a follower whose
-// own engine saw a task container of a service die tells its manager
-// instance which service to re-read. It never blocks; it may be called
+// delays, and holds them (hold.go). It is for what the manager gives no
+// event of: a follower whose own engine saw a task container of a service
+// die or start tells the manager instances which service to re-read. It never blocks; it may be called
 // from any goroutine, before or while Run runs.
 func (s *Source) Reread(serviceIDs ...string) {
 	s.hints.add(serviceWant(serviceIDs...))
+}
+
+// TasksDied records that the containers of these tasks of node died
+// there, as the follower on that node saw: they stop being answered at
+// once, as a local task container's death is, until the manager says what
+// became of them. It never blocks; it may be called from any goroutine.
+func (s *Source) TasksDied(node string, taskIDs ...string) {
+	now := time.Now()
+	for _, id := range taskIDs {
+		s.local.noteTaskDied(node, id, now)
+	}
+	if len(taskIDs) > 0 {
+		kick(s.localKick)
+	}
 }
 
 // Run implements registry.Source. It reads the whole cluster at once;
@@ -162,8 +183,7 @@ func (s *Source) Run(ctx context.Context, sink registry.Sink) error {
 	// The event watcher must stop also when Run returns an error.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	local := make(chan struct{}, 1)
-	go s.watchEvents(ctx, local)
+	go s.watchEvents(ctx, s.localKick)
 
 	now := time.Now()
 	l := &loop{src: s, sink: sink, timer: time.NewTimer(0), deadline: now, reconcileEvery: s.pollInterval}
@@ -173,7 +193,7 @@ func (s *Source) Run(ctx context.Context, sink registry.Sink) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-local:
+		case <-s.localKick:
 			l.localChanged()
 		case <-s.hints.notify:
 			l.changed(s.hints.take())
@@ -220,6 +240,8 @@ type loop struct {
 	// settle holds the services whose tasks are on their way to running
 	// (cluster.settling), which are read again on their own schedule.
 	settle map[string]*settleState
+	// held is when each held service's hold ends (hold.go).
+	held map[string]holdState
 	// reading holds the result of the read under way; nil: none.
 	reading chan readResult
 	// lastRead is when the last read ended.
@@ -241,18 +263,20 @@ func (l *loop) publish(d *registry.Data) bool {
 	return true
 }
 
-// localChanged publishes at once that a local task container started;
-// the read that came with its event brings the manager's word. A death
-// waits for that read: dockerd stopping kills every local container, and
-// while the manager cannot be read the last good data keeps serving (the
-// die is applied at the next successful read, ahead of the engine's own
+// localChanged publishes at once that a local task container started, or
+// that a follower saw one of its node's die; the read that came with its
+// event or hint brings the manager's word. A local death waits for that
+// read: dockerd stopping kills every local container, and while the
+// manager cannot be read the last good data keeps serving (the die is
+// applied at the next successful read, ahead of the engine's own
 // listing).
 func (l *loop) localChanged() {
 	if l.cluster == nil {
 		return
 	}
-	_, started := l.src.local.current(time.Now())
-	l.publish(withLocalTasks(l.last, nil, started, l.cluster.readAt))
+	died, started := l.src.local.current(time.Now())
+	maps.DeleteFunc(died, func(_ string, c diedContainer) bool { return c.node == "" })
+	l.publish(withLocalTasks(l.last, died, started, l.cluster.readAt))
 }
 
 // changed takes what events or Reread say changed: it is read after the
@@ -262,9 +286,11 @@ func (l *loop) changed(w wants) {
 	if w.empty() {
 		return
 	}
+	now := time.Now()
 	if l.due.empty() {
-		l.dueSince = time.Now()
+		l.dueSince = now
 	}
+	l.hold(w, now, true)
 	l.due.add(w)
 	l.recent.add(w)
 	l.followUp = followUpFirst
@@ -370,18 +396,24 @@ func (l *loop) plan(now time.Time) (readKind, wants) {
 	// w is a copy: the read runs beside the loop, which changes due,
 	// recent and settle.
 	var w wants
+	followed := false
 	if !l.due.empty() && !now.Before(l.dueSince.Add(l.src.debounce)) {
 		w, l.due = l.due, wants{}
 	} else if l.followUp > 0 && !now.Before(l.lastRead.Add(l.followUp)) {
 		w.add(l.recent)
-		l.followUp *= 2
-		if l.followUp >= l.src.pollInterval {
-			l.followUp, l.recent = 0, wants{}
-		}
+		followed = true
 	}
 	for id, st := range l.settle {
 		if !now.Before(st.at) {
 			w.addService(id)
+		}
+	}
+	// A read of what the follow-ups read again (a held service's) is one
+	// of them.
+	if l.followUp > 0 && (followed || w.covers(l.recent)) {
+		l.followUp *= 2
+		if l.followUp >= l.src.pollInterval {
+			l.followUp, l.recent = 0, wants{}
 		}
 	}
 	switch {
@@ -444,8 +476,9 @@ func (l *loop) readSucceeded(r readResult) {
 	l.unreachable.reached(l.src.log)
 	l.failures, l.synced = 0, true
 	if r.kind != readHeartbeat {
+		first := l.cluster == nil
 		read := l.apply(r)
-		l.settled(r.start, read)
+		l.settled(r.start, l.lastRead.Sub(r.start), read, first)
 		found := l.publish(l.data()) && l.missed(read)
 		switch {
 		case r.kind == readReconcile && !found:
@@ -498,27 +531,45 @@ type settleState struct {
 	at    time.Time
 }
 
-// settled schedules the next read of each service a read brought (read
-// says whether its tasks changed) while it is settling: at the poll
-// interval after a change, then doubling up to ReconcileMax while its
-// tasks stay as they were. A task placed on another node thus reaches
+// settled schedules the next read of each service a read begun at start
+// brought (read says whether its tasks changed; first: the first read).
+// A held service that converges is read again at the hold's pace
+// (hold.go), and a change holds it afresh. Else, while it is settling: at
+// the poll interval after a change, then doubling up to ReconcileMax while
+// its tasks stay as they were. A task placed on another node thus reaches
 // running in DNS within about a poll interval with no event to tell it.
-func (l *loop) settled(start time.Time, read map[string]bool) {
+func (l *loop) settled(start time.Time, took time.Duration, read map[string]bool, first bool) {
 	if l.settle == nil {
 		l.settle = map[string]*settleState{}
 	}
-	for id, changed := range read {
+	var changed wants
+	for id, c := range read {
+		if c && !first && l.cluster.services[id] != nil {
+			changed.addService(id)
+		}
+	}
+	l.hold(changed, start, false)
+	for id, c := range read {
 		e := l.cluster.services[id]
-		if e == nil || !e.settling() {
+		if e == nil {
+			delete(l.settle, id)
+			delete(l.held, id)
+			continue
+		}
+		if every, held := l.heldEvery(id, e, start, took, c); held {
+			l.settle[id] = &settleState{every: every, at: start.Add(every)}
+			continue
+		}
+		if !e.settling() {
 			delete(l.settle, id)
 			continue
 		}
 		st := l.settle[id]
 		switch {
-		case st == nil || changed:
+		case st == nil || c:
 			st = &settleState{every: l.src.pollInterval}
 		default:
-			st.every = min(2*st.every, l.src.reconcileMax)
+			st.every = min(max(2*st.every, l.src.pollInterval), l.src.reconcileMax)
 		}
 		st.at = start.Add(st.every)
 		l.settle[id] = st

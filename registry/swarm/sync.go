@@ -412,7 +412,10 @@ func serviceOf(svc swarmtypes.Service, overlay, ingress map[string]bool, byName 
 
 // containerOf keeps a local container that sits on an overlay network: its
 // addresses on every network (the ones it may query from) and its overlay
-// networks, ordered by name as the engine orders a container's endpoints.
+// networks, ordered by name as the engine orders a container's endpoints;
+// and the task it runs, if any (its labels), with whether its healthcheck
+// has not passed (the engine's status line says so: a listing has no
+// health of its own).
 func containerOf(c container.Summary, overlay, ingress map[string]bool, gateway []netip.Addr, strs registry.Interner) (registry.Container, bool) {
 	if c.NetworkSettings == nil {
 		return registry.Container{}, false
@@ -422,7 +425,8 @@ func containerOf(c container.Summary, overlay, ingress map[string]bool, gateway 
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	out := registry.Container{ID: c.ID}
+	out := registry.Container{ID: c.ID, TaskID: strs.Get(c.Labels[labelTaskID]), ServiceID: strs.Get(c.Labels[labelServiceID]),
+		Unhealthy: strings.Contains(c.Status, "(health: starting)") || strings.Contains(c.Status, "(unhealthy)")}
 	for _, name := range names {
 		ep := c.NetworkSettings.Networks[name]
 		if ep == nil || ingress[ep.NetworkID] {

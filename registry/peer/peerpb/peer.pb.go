@@ -365,11 +365,14 @@ func (x *Ack) GetApplied() *Version {
 }
 
 // Reread asks the manager instance to read these services and nodes again
-// now (their tasks changed on the follower's node).
+// now (their tasks changed on the follower's node). died_task_ids are the
+// tasks of the follower's node whose containers died there: the manager
+// instance stops answering them at once, before the manager records it.
 type Reread struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ServiceIds    []string               `protobuf:"bytes,1,rep,name=service_ids,json=serviceIds,proto3" json:"service_ids,omitempty"`
 	NodeIds       []string               `protobuf:"bytes,2,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
+	DiedTaskIds   []string               `protobuf:"bytes,3,rep,name=died_task_ids,json=diedTaskIds,proto3" json:"died_task_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -418,6 +421,50 @@ func (x *Reread) GetNodeIds() []string {
 	return nil
 }
 
+func (x *Reread) GetDiedTaskIds() []string {
+	if x != nil {
+		return x.DiedTaskIds
+	}
+	return nil
+}
+
+// HintReply acknowledges a Hint; it carries nothing.
+type HintReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HintReply) Reset() {
+	*x = HintReply{}
+	mi := &file_peer_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HintReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HintReply) ProtoMessage() {}
+
+func (x *HintReply) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HintReply.ProtoReflect.Descriptor instead.
+func (*HintReply) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{5}
+}
+
 // Reachability is the follower's view of the other nodes: the whole set
 // each time, not a change.
 type Reachability struct {
@@ -430,7 +477,7 @@ type Reachability struct {
 
 func (x *Reachability) Reset() {
 	*x = Reachability{}
-	mi := &file_peer_proto_msgTypes[5]
+	mi := &file_peer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +489,7 @@ func (x *Reachability) String() string {
 func (*Reachability) ProtoMessage() {}
 
 func (x *Reachability) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[5]
+	mi := &file_peer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +502,7 @@ func (x *Reachability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reachability.ProtoReflect.Descriptor instead.
 func (*Reachability) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{5}
+	return file_peer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Reachability) GetReachable() []string {
@@ -487,7 +534,7 @@ type ManagerMessage struct {
 
 func (x *ManagerMessage) Reset() {
 	*x = ManagerMessage{}
-	mi := &file_peer_proto_msgTypes[6]
+	mi := &file_peer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +546,7 @@ func (x *ManagerMessage) String() string {
 func (*ManagerMessage) ProtoMessage() {}
 
 func (x *ManagerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[6]
+	mi := &file_peer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +559,7 @@ func (x *ManagerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManagerMessage.ProtoReflect.Descriptor instead.
 func (*ManagerMessage) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{6}
+	return file_peer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ManagerMessage) GetMsg() isManagerMessage_Msg {
@@ -599,7 +646,7 @@ type Reset struct {
 
 func (x *Reset) Reset() {
 	*x = Reset{}
-	mi := &file_peer_proto_msgTypes[7]
+	mi := &file_peer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +658,7 @@ func (x *Reset) String() string {
 func (*Reset) ProtoMessage() {}
 
 func (x *Reset) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[7]
+	mi := &file_peer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +671,7 @@ func (x *Reset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reset.ProtoReflect.Descriptor instead.
 func (*Reset) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{7}
+	return file_peer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Reset) GetVersion() *Version {
@@ -657,7 +704,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_peer_proto_msgTypes[8]
+	mi := &file_peer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +716,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[8]
+	mi := &file_peer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +729,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{8}
+	return file_peer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -712,7 +759,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_peer_proto_msgTypes[9]
+	mi := &file_peer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +771,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[9]
+	mi := &file_peer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +784,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{9}
+	return file_peer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Change) GetVersion() *Version {
@@ -815,7 +862,7 @@ type Keepalive struct {
 
 func (x *Keepalive) Reset() {
 	*x = Keepalive{}
-	mi := &file_peer_proto_msgTypes[10]
+	mi := &file_peer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +874,7 @@ func (x *Keepalive) String() string {
 func (*Keepalive) ProtoMessage() {}
 
 func (x *Keepalive) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[10]
+	mi := &file_peer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +887,7 @@ func (x *Keepalive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Keepalive.ProtoReflect.Descriptor instead.
 func (*Keepalive) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{10}
+	return file_peer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Keepalive) GetHead() *Version {
@@ -871,7 +918,7 @@ type ClusterData struct {
 
 func (x *ClusterData) Reset() {
 	*x = ClusterData{}
-	mi := &file_peer_proto_msgTypes[11]
+	mi := &file_peer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +930,7 @@ func (x *ClusterData) String() string {
 func (*ClusterData) ProtoMessage() {}
 
 func (x *ClusterData) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[11]
+	mi := &file_peer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +943,7 @@ func (x *ClusterData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterData.ProtoReflect.Descriptor instead.
 func (*ClusterData) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{11}
+	return file_peer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ClusterData) GetServices() []*Service {
@@ -943,7 +990,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_peer_proto_msgTypes[12]
+	mi := &file_peer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1002,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[12]
+	mi := &file_peer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1015,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{12}
+	return file_peer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Service) GetId() string {
@@ -1038,7 +1085,7 @@ type VirtualIP struct {
 
 func (x *VirtualIP) Reset() {
 	*x = VirtualIP{}
-	mi := &file_peer_proto_msgTypes[13]
+	mi := &file_peer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1097,7 @@ func (x *VirtualIP) String() string {
 func (*VirtualIP) ProtoMessage() {}
 
 func (x *VirtualIP) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[13]
+	mi := &file_peer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1110,7 @@ func (x *VirtualIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VirtualIP.ProtoReflect.Descriptor instead.
 func (*VirtualIP) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{13}
+	return file_peer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *VirtualIP) GetNetwork() string {
@@ -1092,7 +1139,7 @@ type Port struct {
 
 func (x *Port) Reset() {
 	*x = Port{}
-	mi := &file_peer_proto_msgTypes[14]
+	mi := &file_peer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1151,7 @@ func (x *Port) String() string {
 func (*Port) ProtoMessage() {}
 
 func (x *Port) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[14]
+	mi := &file_peer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1164,7 @@ func (x *Port) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Port.ProtoReflect.Descriptor instead.
 func (*Port) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{14}
+	return file_peer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Port) GetName() string {
@@ -1158,7 +1205,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_peer_proto_msgTypes[15]
+	mi := &file_peer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1217,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[15]
+	mi := &file_peer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1230,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{15}
+	return file_peer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Attachment) GetNetwork() string {
@@ -1214,7 +1261,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_peer_proto_msgTypes[16]
+	mi := &file_peer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1273,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[16]
+	mi := &file_peer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1286,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{16}
+	return file_peer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Task) GetId() string {
@@ -1294,7 +1341,7 @@ type NetworkAddrs struct {
 
 func (x *NetworkAddrs) Reset() {
 	*x = NetworkAddrs{}
-	mi := &file_peer_proto_msgTypes[17]
+	mi := &file_peer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1353,7 @@ func (x *NetworkAddrs) String() string {
 func (*NetworkAddrs) ProtoMessage() {}
 
 func (x *NetworkAddrs) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[17]
+	mi := &file_peer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1366,7 @@ func (x *NetworkAddrs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkAddrs.ProtoReflect.Descriptor instead.
 func (*NetworkAddrs) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{17}
+	return file_peer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NetworkAddrs) GetNetwork() string {
@@ -1348,7 +1395,7 @@ type Network struct {
 
 func (x *Network) Reset() {
 	*x = Network{}
-	mi := &file_peer_proto_msgTypes[18]
+	mi := &file_peer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1407,7 @@ func (x *Network) String() string {
 func (*Network) ProtoMessage() {}
 
 func (x *Network) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[18]
+	mi := &file_peer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1420,7 @@ func (x *Network) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Network.ProtoReflect.Descriptor instead.
 func (*Network) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{18}
+	return file_peer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Network) GetId() string {
@@ -1414,7 +1461,7 @@ type Prefix struct {
 
 func (x *Prefix) Reset() {
 	*x = Prefix{}
-	mi := &file_peer_proto_msgTypes[19]
+	mi := &file_peer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1473,7 @@ func (x *Prefix) String() string {
 func (*Prefix) ProtoMessage() {}
 
 func (x *Prefix) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[19]
+	mi := &file_peer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1486,7 @@ func (x *Prefix) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prefix.ProtoReflect.Descriptor instead.
 func (*Prefix) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{19}
+	return file_peer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Prefix) GetAddr() []byte {
@@ -1467,7 +1514,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_peer_proto_msgTypes[20]
+	mi := &file_peer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1526,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[20]
+	mi := &file_peer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1539,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{20}
+	return file_peer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Node) GetId() string {
@@ -1536,11 +1583,13 @@ const file_peer_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12-\n" +
 	"\x04last\x18\x03 \x01(\v2\x19.swarmdns.peer.v1.VersionR\x04last\":\n" +
 	"\x03Ack\x123\n" +
-	"\aapplied\x18\x01 \x01(\v2\x19.swarmdns.peer.v1.VersionR\aapplied\"D\n" +
+	"\aapplied\x18\x01 \x01(\v2\x19.swarmdns.peer.v1.VersionR\aapplied\"h\n" +
 	"\x06Reread\x12\x1f\n" +
 	"\vservice_ids\x18\x01 \x03(\tR\n" +
 	"serviceIds\x12\x19\n" +
-	"\bnode_ids\x18\x02 \x03(\tR\anodeIds\"N\n" +
+	"\bnode_ids\x18\x02 \x03(\tR\anodeIds\x12\"\n" +
+	"\rdied_task_ids\x18\x03 \x03(\tR\vdiedTaskIds\"\v\n" +
+	"\tHintReply\"N\n" +
 	"\fReachability\x12\x1c\n" +
 	"\treachable\x18\x01 \x03(\tR\treachable\x12 \n" +
 	"\vunreachable\x18\x02 \x03(\tR\vunreachable\"\xea\x01\n" +
@@ -1630,9 +1679,10 @@ const file_peer_proto_rawDesc = "" +
 	"\x12RESET_REASON_FIRST\x10\x01\x12\x16\n" +
 	"\x12RESET_REASON_EPOCH\x10\x02\x12\x18\n" +
 	"\x14RESET_REASON_HISTORY\x10\x03\x12\x17\n" +
-	"\x13RESET_REASON_LAGGED\x10\x042]\n" +
+	"\x13RESET_REASON_LAGGED\x10\x042\x9c\x01\n" +
 	"\bRegistry\x12Q\n" +
-	"\x06Follow\x12!.swarmdns.peer.v1.FollowerMessage\x1a .swarmdns.peer.v1.ManagerMessage(\x010\x01B3Z1github.com/swarmdns/swarmdns/registry/peer/peerpbb\x06proto3"
+	"\x06Follow\x12!.swarmdns.peer.v1.FollowerMessage\x1a .swarmdns.peer.v1.ManagerMessage(\x010\x01\x12=\n" +
+	"\x04Hint\x12\x18.swarmdns.peer.v1.Reread\x1a\x1b.swarmdns.peer.v1.HintReplyB3Z1github.com/swarmdns/swarmdns/registry/peer/peerpbb\x06proto3"
 
 var (
 	file_peer_proto_rawDescOnce sync.Once
@@ -1647,7 +1697,7 @@ func file_peer_proto_rawDescGZIP() []byte {
 }
 
 var file_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_peer_proto_goTypes = []any{
 	(ResetReason)(0),        // 0: swarmdns.peer.v1.ResetReason
 	(*Version)(nil),         // 1: swarmdns.peer.v1.Version
@@ -1655,59 +1705,62 @@ var file_peer_proto_goTypes = []any{
 	(*Hello)(nil),           // 3: swarmdns.peer.v1.Hello
 	(*Ack)(nil),             // 4: swarmdns.peer.v1.Ack
 	(*Reread)(nil),          // 5: swarmdns.peer.v1.Reread
-	(*Reachability)(nil),    // 6: swarmdns.peer.v1.Reachability
-	(*ManagerMessage)(nil),  // 7: swarmdns.peer.v1.ManagerMessage
-	(*Reset)(nil),           // 8: swarmdns.peer.v1.Reset
-	(*Chunk)(nil),           // 9: swarmdns.peer.v1.Chunk
-	(*Change)(nil),          // 10: swarmdns.peer.v1.Change
-	(*Keepalive)(nil),       // 11: swarmdns.peer.v1.Keepalive
-	(*ClusterData)(nil),     // 12: swarmdns.peer.v1.ClusterData
-	(*Service)(nil),         // 13: swarmdns.peer.v1.Service
-	(*VirtualIP)(nil),       // 14: swarmdns.peer.v1.VirtualIP
-	(*Port)(nil),            // 15: swarmdns.peer.v1.Port
-	(*Attachment)(nil),      // 16: swarmdns.peer.v1.Attachment
-	(*Task)(nil),            // 17: swarmdns.peer.v1.Task
-	(*NetworkAddrs)(nil),    // 18: swarmdns.peer.v1.NetworkAddrs
-	(*Network)(nil),         // 19: swarmdns.peer.v1.Network
-	(*Prefix)(nil),          // 20: swarmdns.peer.v1.Prefix
-	(*Node)(nil),            // 21: swarmdns.peer.v1.Node
-	nil,                     // 22: swarmdns.peer.v1.Service.LabelsEntry
-	nil,                     // 23: swarmdns.peer.v1.Node.LabelsEntry
+	(*HintReply)(nil),       // 6: swarmdns.peer.v1.HintReply
+	(*Reachability)(nil),    // 7: swarmdns.peer.v1.Reachability
+	(*ManagerMessage)(nil),  // 8: swarmdns.peer.v1.ManagerMessage
+	(*Reset)(nil),           // 9: swarmdns.peer.v1.Reset
+	(*Chunk)(nil),           // 10: swarmdns.peer.v1.Chunk
+	(*Change)(nil),          // 11: swarmdns.peer.v1.Change
+	(*Keepalive)(nil),       // 12: swarmdns.peer.v1.Keepalive
+	(*ClusterData)(nil),     // 13: swarmdns.peer.v1.ClusterData
+	(*Service)(nil),         // 14: swarmdns.peer.v1.Service
+	(*VirtualIP)(nil),       // 15: swarmdns.peer.v1.VirtualIP
+	(*Port)(nil),            // 16: swarmdns.peer.v1.Port
+	(*Attachment)(nil),      // 17: swarmdns.peer.v1.Attachment
+	(*Task)(nil),            // 18: swarmdns.peer.v1.Task
+	(*NetworkAddrs)(nil),    // 19: swarmdns.peer.v1.NetworkAddrs
+	(*Network)(nil),         // 20: swarmdns.peer.v1.Network
+	(*Prefix)(nil),          // 21: swarmdns.peer.v1.Prefix
+	(*Node)(nil),            // 22: swarmdns.peer.v1.Node
+	nil,                     // 23: swarmdns.peer.v1.Service.LabelsEntry
+	nil,                     // 24: swarmdns.peer.v1.Node.LabelsEntry
 }
 var file_peer_proto_depIdxs = []int32{
 	3,  // 0: swarmdns.peer.v1.FollowerMessage.hello:type_name -> swarmdns.peer.v1.Hello
 	4,  // 1: swarmdns.peer.v1.FollowerMessage.ack:type_name -> swarmdns.peer.v1.Ack
 	5,  // 2: swarmdns.peer.v1.FollowerMessage.reread:type_name -> swarmdns.peer.v1.Reread
-	6,  // 3: swarmdns.peer.v1.FollowerMessage.reachability:type_name -> swarmdns.peer.v1.Reachability
+	7,  // 3: swarmdns.peer.v1.FollowerMessage.reachability:type_name -> swarmdns.peer.v1.Reachability
 	1,  // 4: swarmdns.peer.v1.Hello.last:type_name -> swarmdns.peer.v1.Version
 	1,  // 5: swarmdns.peer.v1.Ack.applied:type_name -> swarmdns.peer.v1.Version
-	8,  // 6: swarmdns.peer.v1.ManagerMessage.reset:type_name -> swarmdns.peer.v1.Reset
-	9,  // 7: swarmdns.peer.v1.ManagerMessage.chunk:type_name -> swarmdns.peer.v1.Chunk
-	10, // 8: swarmdns.peer.v1.ManagerMessage.change:type_name -> swarmdns.peer.v1.Change
-	11, // 9: swarmdns.peer.v1.ManagerMessage.keepalive:type_name -> swarmdns.peer.v1.Keepalive
+	9,  // 6: swarmdns.peer.v1.ManagerMessage.reset:type_name -> swarmdns.peer.v1.Reset
+	10, // 7: swarmdns.peer.v1.ManagerMessage.chunk:type_name -> swarmdns.peer.v1.Chunk
+	11, // 8: swarmdns.peer.v1.ManagerMessage.change:type_name -> swarmdns.peer.v1.Change
+	12, // 9: swarmdns.peer.v1.ManagerMessage.keepalive:type_name -> swarmdns.peer.v1.Keepalive
 	1,  // 10: swarmdns.peer.v1.Reset.version:type_name -> swarmdns.peer.v1.Version
 	0,  // 11: swarmdns.peer.v1.Reset.reason:type_name -> swarmdns.peer.v1.ResetReason
 	1,  // 12: swarmdns.peer.v1.Change.version:type_name -> swarmdns.peer.v1.Version
-	13, // 13: swarmdns.peer.v1.Change.services:type_name -> swarmdns.peer.v1.Service
-	17, // 14: swarmdns.peer.v1.Change.tasks:type_name -> swarmdns.peer.v1.Task
-	19, // 15: swarmdns.peer.v1.Change.networks:type_name -> swarmdns.peer.v1.Network
-	21, // 16: swarmdns.peer.v1.Change.nodes:type_name -> swarmdns.peer.v1.Node
+	14, // 13: swarmdns.peer.v1.Change.services:type_name -> swarmdns.peer.v1.Service
+	18, // 14: swarmdns.peer.v1.Change.tasks:type_name -> swarmdns.peer.v1.Task
+	20, // 15: swarmdns.peer.v1.Change.networks:type_name -> swarmdns.peer.v1.Network
+	22, // 16: swarmdns.peer.v1.Change.nodes:type_name -> swarmdns.peer.v1.Node
 	1,  // 17: swarmdns.peer.v1.Keepalive.head:type_name -> swarmdns.peer.v1.Version
-	13, // 18: swarmdns.peer.v1.ClusterData.services:type_name -> swarmdns.peer.v1.Service
-	17, // 19: swarmdns.peer.v1.ClusterData.tasks:type_name -> swarmdns.peer.v1.Task
-	19, // 20: swarmdns.peer.v1.ClusterData.networks:type_name -> swarmdns.peer.v1.Network
-	21, // 21: swarmdns.peer.v1.ClusterData.nodes:type_name -> swarmdns.peer.v1.Node
-	22, // 22: swarmdns.peer.v1.Service.labels:type_name -> swarmdns.peer.v1.Service.LabelsEntry
-	14, // 23: swarmdns.peer.v1.Service.virtual_ips:type_name -> swarmdns.peer.v1.VirtualIP
-	15, // 24: swarmdns.peer.v1.Service.ports:type_name -> swarmdns.peer.v1.Port
-	16, // 25: swarmdns.peer.v1.Service.networks:type_name -> swarmdns.peer.v1.Attachment
-	18, // 26: swarmdns.peer.v1.Task.addresses:type_name -> swarmdns.peer.v1.NetworkAddrs
-	20, // 27: swarmdns.peer.v1.Network.subnets:type_name -> swarmdns.peer.v1.Prefix
-	23, // 28: swarmdns.peer.v1.Node.labels:type_name -> swarmdns.peer.v1.Node.LabelsEntry
+	14, // 18: swarmdns.peer.v1.ClusterData.services:type_name -> swarmdns.peer.v1.Service
+	18, // 19: swarmdns.peer.v1.ClusterData.tasks:type_name -> swarmdns.peer.v1.Task
+	20, // 20: swarmdns.peer.v1.ClusterData.networks:type_name -> swarmdns.peer.v1.Network
+	22, // 21: swarmdns.peer.v1.ClusterData.nodes:type_name -> swarmdns.peer.v1.Node
+	23, // 22: swarmdns.peer.v1.Service.labels:type_name -> swarmdns.peer.v1.Service.LabelsEntry
+	15, // 23: swarmdns.peer.v1.Service.virtual_ips:type_name -> swarmdns.peer.v1.VirtualIP
+	16, // 24: swarmdns.peer.v1.Service.ports:type_name -> swarmdns.peer.v1.Port
+	17, // 25: swarmdns.peer.v1.Service.networks:type_name -> swarmdns.peer.v1.Attachment
+	19, // 26: swarmdns.peer.v1.Task.addresses:type_name -> swarmdns.peer.v1.NetworkAddrs
+	21, // 27: swarmdns.peer.v1.Network.subnets:type_name -> swarmdns.peer.v1.Prefix
+	24, // 28: swarmdns.peer.v1.Node.labels:type_name -> swarmdns.peer.v1.Node.LabelsEntry
 	2,  // 29: swarmdns.peer.v1.Registry.Follow:input_type -> swarmdns.peer.v1.FollowerMessage
-	7,  // 30: swarmdns.peer.v1.Registry.Follow:output_type -> swarmdns.peer.v1.ManagerMessage
-	30, // [30:31] is the sub-list for method output_type
-	29, // [29:30] is the sub-list for method input_type
+	5,  // 30: swarmdns.peer.v1.Registry.Hint:input_type -> swarmdns.peer.v1.Reread
+	8,  // 31: swarmdns.peer.v1.Registry.Follow:output_type -> swarmdns.peer.v1.ManagerMessage
+	6,  // 32: swarmdns.peer.v1.Registry.Hint:output_type -> swarmdns.peer.v1.HintReply
+	31, // [31:33] is the sub-list for method output_type
+	29, // [29:31] is the sub-list for method input_type
 	29, // [29:29] is the sub-list for extension type_name
 	29, // [29:29] is the sub-list for extension extendee
 	0,  // [0:29] is the sub-list for field type_name
@@ -1724,7 +1777,7 @@ func file_peer_proto_init() {
 		(*FollowerMessage_Reread)(nil),
 		(*FollowerMessage_Reachability)(nil),
 	}
-	file_peer_proto_msgTypes[6].OneofWrappers = []any{
+	file_peer_proto_msgTypes[7].OneofWrappers = []any{
 		(*ManagerMessage_Reset_)(nil),
 		(*ManagerMessage_Chunk)(nil),
 		(*ManagerMessage_Change)(nil),
@@ -1736,7 +1789,7 @@ func file_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peer_proto_rawDesc), len(file_peer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

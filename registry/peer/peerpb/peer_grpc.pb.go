@@ -24,6 +24,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Registry_Follow_FullMethodName = "/swarmdns.peer.v1.Registry/Follow"
+	Registry_Hint_FullMethodName   = "/swarmdns.peer.v1.Registry/Hint"
 )
 
 // RegistryClient is the client API for Registry service.
@@ -37,6 +38,10 @@ type RegistryClient interface {
 	// a Keepalive whenever it has been quiet for a keepalive interval. The
 	// follower sends an Ack at least as often, and hints when it has any.
 	Follow(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[FollowerMessage, ManagerMessage], error)
+	// Hint hands a manager instance a Reread from a follower that follows
+	// another one: every manager instance reads the Swarm itself, and the
+	// manager tells none of them when a task changes.
+	Hint(ctx context.Context, in *Reread, opts ...grpc.CallOption) (*HintReply, error)
 }
 
 type registryClient struct {
@@ -60,6 +65,16 @@ func (c *registryClient) Follow(ctx context.Context, opts ...grpc.CallOption) (g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Registry_FollowClient = grpc.BidiStreamingClient[FollowerMessage, ManagerMessage]
 
+func (c *registryClient) Hint(ctx context.Context, in *Reread, opts ...grpc.CallOption) (*HintReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HintReply)
+	err := c.cc.Invoke(ctx, Registry_Hint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServer is the server API for Registry service.
 // All implementations must embed UnimplementedRegistryServer
 // for forward compatibility.
@@ -71,6 +86,10 @@ type RegistryServer interface {
 	// a Keepalive whenever it has been quiet for a keepalive interval. The
 	// follower sends an Ack at least as often, and hints when it has any.
 	Follow(grpc.BidiStreamingServer[FollowerMessage, ManagerMessage]) error
+	// Hint hands a manager instance a Reread from a follower that follows
+	// another one: every manager instance reads the Swarm itself, and the
+	// manager tells none of them when a task changes.
+	Hint(context.Context, *Reread) (*HintReply, error)
 	mustEmbedUnimplementedRegistryServer()
 }
 
@@ -83,6 +102,9 @@ type UnimplementedRegistryServer struct{}
 
 func (UnimplementedRegistryServer) Follow(grpc.BidiStreamingServer[FollowerMessage, ManagerMessage]) error {
 	return status.Error(codes.Unimplemented, "method Follow not implemented")
+}
+func (UnimplementedRegistryServer) Hint(context.Context, *Reread) (*HintReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Hint not implemented")
 }
 func (UnimplementedRegistryServer) mustEmbedUnimplementedRegistryServer() {}
 func (UnimplementedRegistryServer) testEmbeddedByValue()                  {}
@@ -112,13 +134,36 @@ func _Registry_Follow_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Registry_FollowServer = grpc.BidiStreamingServer[FollowerMessage, ManagerMessage]
 
+func _Registry_Hint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Reread)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServer).Hint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Registry_Hint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServer).Hint(ctx, req.(*Reread))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Registry_ServiceDesc is the grpc.ServiceDesc for Registry service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var Registry_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "swarmdns.peer.v1.Registry",
 	HandlerType: (*RegistryServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Hint",
+			Handler:    _Registry_Hint_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Follow",
