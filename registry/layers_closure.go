@@ -2,7 +2,6 @@ package registry
 
 import (
 	"net/netip"
-	"slices"
 	"strings"
 )
 
@@ -154,26 +153,52 @@ func (x *dataIndex) groupRunning(tasks []Task) {
 	})
 }
 
-// closeOver adds to the change every unchanged service that shares a
-// name with one of its services, old or new, until none does: a service
+// closure is the next group: its services and the groups it takes.
+type closure struct {
+	services map[string]bool
+	taken    map[*group]bool
+	// tasks counts the tasks of its services, now and in the base.
+	tasks int
+}
+
+// closeOver returns the closure of the dirty services: every service
+// that shares a name with one of them, old or new, until none does, and
+// with each the whole group it is in. A name is shared through a service
 // name or alias, or the reverse name of an address (found by the names
-// its PTR records point to in the base). ok is false when a name of
-// theirs could share names some other way (plainRoot).
-func (l *layers) closeOver(d *Data, ch *change, cfg Config) bool {
+// its PTR records point to in the base, and by the addresses of the
+// groups' versions). ok is false when a name of theirs could share names
+// some other way (plainRoot).
+func (l *layers) closeOver(now *present, dirty map[string]bool, cfg Config) (*closure, bool) {
 	bd, idx := l.baseData, l.index
 	ns := nameserverKeys(cfg)
+	cl := &closure{services: map[string]bool{}, taken: map[*group]bool{}}
 	var queue, roots []string
-	add := func(root string) {
-		for _, o := range idx.roots[root] {
-			if other := bd.Services[o].ID; !ch.services[other] {
-				ch.services[other] = true
-				queue = append(queue, other)
+	take := func(id string) {
+		if !cl.services[id] {
+			cl.services[id] = true
+			queue = append(queue, id)
+		}
+	}
+	takeGroup := func(g *group) {
+		if g != nil && !cl.taken[g] {
+			cl.taken[g] = true
+			for id := range g.members {
+				take(id)
 			}
 		}
+	}
+	add := func(root string) {
+		for _, o := range idx.roots[root] {
+			id := bd.Services[o].ID
+			take(id)
+			takeGroup(l.groupOf[id])
+		}
+		takeGroup(l.rootGroup[root])
 	}
 	var key []byte
 	sharers := func(addrs []netip.Addr) {
 		for _, a := range addrs {
+			takeGroup(l.addrGroup[a])
 			key = appendReverse(key[:0], a.Unmap())
 			n, ok := l.base.Lookup(key)
 			if !ok || n.views[0].PTR == nil {
@@ -187,10 +212,10 @@ func (l *layers) closeOver(d *Data, ch *change, cfg Config) bool {
 			}
 		}
 	}
-	for id := range ch.services {
-		queue = append(queue, id)
+	for id := range dirty {
+		take(id)
+		takeGroup(l.groupOf[id])
 	}
-	sharers(ch.addrs)
 	var addrs []netip.Addr
 	for len(queue) > 0 {
 		id := queue[len(queue)-1]
@@ -203,22 +228,28 @@ func (l *layers) closeOver(d *Data, ch *change, cfg Config) bool {
 		for _, o := range idx.tasksOf[id] {
 			addrs = appendAddrs(addrs, &bd.Tasks[o])
 		}
-		if svc := l.serviceNow(d, ch, id); svc != nil {
-			roots = rootsOf(svc, roots)
-			addrs = appendVIPs(addrs, svc)
+		if now.ch.services[id] {
+			v := now.version(id)
+			if v.svc != nil {
+				roots = rootsOf(v.svc, roots)
+				addrs = appendVIPs(addrs, v.svc)
+			}
+			for _, t := range v.tasks {
+				addrs = appendAddrs(addrs, t)
+			}
 		}
 		for _, r := range roots {
 			if !plainRoot(r) || idx.networks[r] || ns[r] {
-				return false
+				return nil, false
 			}
 			add(r)
 		}
 		sharers(addrs)
 	}
-	for id := range ch.services {
-		ch.tasks += len(idx.tasksOf[id])
+	for id := range cl.services {
+		cl.tasks += len(idx.tasksOf[id]) + len(now.version(id).tasks)
 	}
-	return true
+	return cl, true
 }
 
 func appendAddrs(dst []netip.Addr, t *Task) []netip.Addr {
@@ -248,44 +279,4 @@ func (l *layers) serviceNow(d *Data, ch *change, id string) *Service {
 		return &l.baseData.Services[o] // unchanged
 	}
 	return nil
-}
-
-// subData returns the part of d the change's services are: them and
-// their tasks, in their order, with every network and node.
-func (l *layers) subData(d *Data, ch *change) *Data {
-	sub := &Data{Networks: d.Networks, Nodes: d.Nodes, LocalNode: d.LocalNode}
-	places := slices.Clone(ch.moved)
-	for id := range ch.services {
-		if svc := l.serviceNow(d, ch, id); svc != nil {
-			sub.Services = append(sub.Services, *svc)
-		}
-		for _, o := range l.index.tasksOf[id] {
-			if i := ch.newPlace(o); i >= 0 {
-				places = append(places, i)
-			}
-		}
-	}
-	slices.Sort(places)
-	places = slices.Compact(places)
-	for _, i := range places {
-		if t := &d.Tasks[i]; ch.services[t.ServiceID] {
-			sub.Tasks = append(sub.Tasks, *t)
-		}
-	}
-	return sub
-}
-
-// baseSubData is subData of the base's Data.
-func (l *layers) baseSubData(ch *change) *Data {
-	bd, idx := l.baseData, l.index
-	sub := &Data{Networks: bd.Networks, Nodes: bd.Nodes, LocalNode: bd.LocalNode}
-	for id := range ch.services {
-		if o, ok := idx.services[id]; ok {
-			sub.Services = append(sub.Services, bd.Services[o])
-		}
-		for _, o := range idx.tasksOf[id] {
-			sub.Tasks = append(sub.Tasks, bd.Tasks[o])
-		}
-	}
-	return sub
 }
