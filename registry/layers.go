@@ -133,21 +133,51 @@ func (l *layers) layered(d *Data, cfg Config, cur *Snapshot) (*Snapshot, []error
 	}
 	now := newPresent(l, d, &ch)
 	dirty := l.dirty(now)
-	cl, ok := l.closeOver(now, dirty, cfg)
-	if !ok || cl.tasks > maxLayerTasks {
+	cls, ok := l.closeOver(now, dirty, cfg)
+	tasks := 0
+	for _, cl := range cls {
+		tasks += cl.tasks
+	}
+	if !ok || tasks > maxLayerTasks {
 		return nil, nil, false
 	}
 	sub := cfg
 	sub.allNamesIndexed, sub.Serial = true, nil
-	over, warnings := Build(now.subData(cl.services), sub, cur)
-	old, _ := Build(l.baseSubData(cl.services), sub, nil)
-	g, ok := l.checkGroup(over, old, cfg, cl.taken)
-	if !ok {
-		return nil, nil, false
+	var (
+		warnings []error
+		groups   []*group
+		taken    = map[*group]bool{}
+	)
+	for _, cl := range cls {
+		for g := range cl.taken {
+			taken[g] = true
+		}
 	}
-	g.tasks = cl.tasks
-	l.commit(now, g, cl)
-	s := l.assemble(d, over, cfg)
+	for _, cl := range cls {
+		over, warned := Build(now.subData(cl.services), sub, cur)
+		old, _ := Build(l.baseSubData(cl.services), sub, nil)
+		g, ok := l.checkGroup(over, old, cfg, taken)
+		if !ok {
+			return nil, nil, false
+		}
+		g.tasks = cl.tasks
+		g.setMembers(l, now, cl)
+		groups = append(groups, g)
+		warnings = append(warnings, warned...)
+	}
+	if shared(groups, l.index.networks) {
+		return nil, nil, false // a task ID two services have, new to them
+	}
+	// The apex, with the new serial, is the last group's, or an empty
+	// build's when nothing is dirty.
+	fresh := cur
+	if len(groups) > 0 {
+		fresh = groups[len(groups)-1].snap
+	} else {
+		fresh, _ = Build(&Data{Networks: d.Networks, Nodes: d.Nodes, LocalNode: d.LocalNode}, sub, cur)
+	}
+	l.commit(groups, taken)
+	s := l.assemble(d, fresh, cfg)
 	if l.folding {
 		for id := range dirty {
 			l.sinceFold[id] = true
@@ -178,9 +208,8 @@ func (l *layers) dirty(now *present) map[string]bool {
 	return dirty
 }
 
-// commit makes g, of the services of cl, a group of the overlay in place
-// of those cl took.
-func (l *layers) commit(now *present, g *group, cl *closure) {
+// setMembers makes the services of cl, as built in g, its members.
+func (g *group) setMembers(l *layers, now *present, cl *closure) {
 	// The versions kept are the group's own Data's, not the whole Data's.
 	built := versionsOf(g.snap.Data)
 	g.members = make(map[string]member, len(cl.services))
@@ -199,15 +228,22 @@ func (l *layers) commit(now *present, g *group, cl *closure) {
 			}
 		}
 	}
-	groups := make([]*group, 0, len(l.groups)+1)
+}
+
+// commit makes the new groups groups of the overlay in place of those
+// taken.
+func (l *layers) commit(added []*group, taken map[*group]bool) {
+	groups := make([]*group, 0, len(l.groups)+len(added))
 	for _, o := range l.groups {
-		if !cl.taken[o] {
+		if !taken[o] {
 			groups = append(groups, o)
 		}
 	}
-	for o := range cl.taken {
+	for o := range taken {
 		for id := range o.members {
-			delete(l.groupOf, id)
+			if l.groupOf[id] == o {
+				delete(l.groupOf, id)
+			}
 		}
 		for _, r := range o.roots {
 			if l.rootGroup[r] == o {
@@ -220,8 +256,12 @@ func (l *layers) commit(now *present, g *group, cl *closure) {
 			}
 		}
 	}
-	if len(g.members) > 0 {
-		groups = append(groups, g)
+	var kept []*group
+	for _, g := range added {
+		if len(g.members) == 0 {
+			continue
+		}
+		kept = append(kept, g)
 		for id := range g.members {
 			l.groupOf[id] = g
 		}
@@ -232,6 +272,7 @@ func (l *layers) commit(now *present, g *group, cl *closure) {
 			l.addrGroup[a] = g
 		}
 	}
-	l.routes = l.routes.with(groups, cl.taken, g)
+	groups = append(groups, kept...)
+	l.routes = l.routes.with(groups, taken, kept)
 	l.groups = groups
 }

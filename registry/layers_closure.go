@@ -153,7 +153,7 @@ func (x *dataIndex) groupRunning(tasks []Task) {
 	})
 }
 
-// closure is the next group: its services and the groups it takes.
+// closure is a new group: its services and the groups it takes.
 type closure struct {
 	services map[string]bool
 	taken    map[*group]bool
@@ -161,66 +161,135 @@ type closure struct {
 	tasks int
 }
 
-// closeOver returns the closure of the dirty services: every service
-// that shares a name with one of them, old or new, until none does, and
-// with each the whole group it is in. A name is shared through a service
-// name or alias, or the reverse name of an address (found by the names
-// its PTR records point to in the base, and by the addresses of the
-// groups' versions). ok is false when a name of theirs could share names
-// some other way (plainRoot).
-func (l *layers) closeOver(now *present, dirty map[string]bool, cfg Config) (*closure, bool) {
-	bd, idx := l.baseData, l.index
-	ns := nameserverKeys(cfg)
-	cl := &closure{services: map[string]bool{}, taken: map[*group]bool{}}
-	var queue, roots []string
-	take := func(id string) {
-		if !cl.services[id] {
-			cl.services[id] = true
-			queue = append(queue, id)
-		}
-	}
-	takeGroup := func(g *group) {
-		if g != nil && !cl.taken[g] {
-			cl.taken[g] = true
-			for id := range g.members {
-				take(id)
-			}
-		}
-	}
-	add := func(root string) {
-		for _, o := range idx.roots[root] {
-			id := bd.Services[o].ID
-			take(id)
-			takeGroup(l.groupOf[id])
-		}
-		takeGroup(l.rootGroup[root])
-	}
-	var key []byte
-	sharers := func(addrs []netip.Addr) {
-		for _, a := range addrs {
-			takeGroup(l.addrGroup[a])
-			key = appendReverse(key[:0], a.Unmap())
-			n, ok := l.base.Lookup(key)
-			if !ok || n.views[0].PTR == nil {
-				continue
-			}
-			ptr := n.views[0].PTR
-			for i := range ptr.Len() {
-				// The target is <service>.…: a service name has no dot.
-				target := ptr.Info(i)
-				add(target[:max(strings.IndexByte(target, '.'), 0)])
-			}
-		}
-	}
+// closeOver returns the closures of the dirty services: with each, every
+// service that shares a name with it, old or new, until none does, and
+// with each service the whole group it is in. A name is shared through a
+// service name or alias, or the reverse name of an address (found by the
+// names its PTR records point to in the base, and by the addresses of
+// the groups' versions). Services that share nothing, through each other
+// or not, are in closures of their own, each a new group. ok is false
+// when a name of theirs could share names some other way (plainRoot).
+func (l *layers) closeOver(now *present, dirty map[string]bool, cfg Config) ([]*closure, bool) {
+	c := closing{l: l, now: now, ns: nameserverKeys(cfg), parent: map[string]string{}, taken: map[*group]bool{}}
 	for id := range dirty {
-		take(id)
-		takeGroup(l.groupOf[id])
+		c.from = id
+		c.take(id)
+		c.takeGroup(l.groupOf[id])
 	}
-	var addrs []netip.Addr
-	for len(queue) > 0 {
-		id := queue[len(queue)-1]
-		queue = queue[:len(queue)-1]
-		roots, addrs = roots[:0], addrs[:0]
+	if !c.close() {
+		return nil, false
+	}
+	// One closure for each set of services joined by what they share.
+	byRoot := map[string]*closure{}
+	var all []*closure
+	for id := range c.parent {
+		r := c.find(id)
+		cl := byRoot[r]
+		if cl == nil {
+			cl = &closure{services: map[string]bool{}, taken: map[*group]bool{}}
+			byRoot[r] = cl
+			all = append(all, cl)
+		}
+		cl.services[id] = true
+		cl.tasks += len(l.index.tasksOf[id]) + len(now.version(id).tasks)
+	}
+	for g := range c.taken {
+		for id := range g.members {
+			byRoot[c.find(id)].taken[g] = true
+			break
+		}
+	}
+	return all, true
+}
+
+// closing is the state of closeOver: the services taken, joined (a
+// union-find forest by ID) with those that share a name with them.
+type closing struct {
+	l      *layers
+	now    *present
+	ns     map[string]bool
+	parent map[string]string
+	taken  map[*group]bool
+	from   string // the service whose names are being followed
+	queue  []string
+	roots  []string
+	addrs  []netip.Addr
+	key    []byte
+}
+
+func (c *closing) find(id string) string {
+	for {
+		p := c.parent[id]
+		if p == id {
+			return id
+		}
+		gp := c.parent[p]
+		c.parent[id] = gp
+		id = p
+	}
+}
+
+// take takes the service with this ID, joined with c.from.
+func (c *closing) take(id string) {
+	if _, ok := c.parent[id]; !ok {
+		c.parent[id] = id
+		c.queue = append(c.queue, id)
+	}
+	if a, b := c.find(id), c.find(c.from); a != b {
+		c.parent[a] = b
+	}
+}
+
+// takeGroup takes every service of g.
+func (c *closing) takeGroup(g *group) {
+	if g != nil && !c.taken[g] {
+		c.taken[g] = true
+		for id := range g.members {
+			c.take(id)
+		}
+	}
+}
+
+// addRoot takes the services with this name or alias, in the base or in
+// a group.
+func (c *closing) addRoot(root string) {
+	bd, idx := c.l.baseData, c.l.index
+	for _, o := range idx.roots[root] {
+		id := bd.Services[o].ID
+		c.take(id)
+		c.takeGroup(c.l.groupOf[id])
+	}
+	c.takeGroup(c.l.rootGroup[root])
+}
+
+// addSharers takes the services with one of the addresses, in the base
+// or in a group.
+func (c *closing) addSharers(addrs []netip.Addr) {
+	for _, a := range addrs {
+		c.takeGroup(c.l.addrGroup[a])
+		c.key = appendReverse(c.key[:0], a.Unmap())
+		n, ok := c.l.base.Lookup(c.key)
+		if !ok || n.views[0].PTR == nil {
+			continue
+		}
+		ptr := n.views[0].PTR
+		for i := range ptr.Len() {
+			// The target is <service>.…: a service name has no dot.
+			target := ptr.Info(i)
+			c.addRoot(target[:max(strings.IndexByte(target, '.'), 0)])
+		}
+	}
+}
+
+// close takes what the queued services share names with, until none
+// does.
+func (c *closing) close() bool {
+	bd, idx := c.l.baseData, c.l.index
+	for len(c.queue) > 0 {
+		id := c.queue[len(c.queue)-1]
+		c.queue = c.queue[:len(c.queue)-1]
+		c.from = id
+		roots, addrs := c.roots[:0], c.addrs[:0]
 		if o, ok := idx.services[id]; ok {
 			roots = rootsOf(&bd.Services[o], roots)
 			addrs = appendVIPs(addrs, &bd.Services[o])
@@ -228,28 +297,32 @@ func (l *layers) closeOver(now *present, dirty map[string]bool, cfg Config) (*cl
 		for _, o := range idx.tasksOf[id] {
 			addrs = appendAddrs(addrs, &bd.Tasks[o])
 		}
-		if now.ch.services[id] {
-			v := now.version(id)
+		if c.now.ch.services[id] {
+			v := c.now.version(id)
 			if v.svc != nil {
 				roots = rootsOf(v.svc, roots)
 				addrs = appendVIPs(addrs, v.svc)
 			}
 			for _, t := range v.tasks {
 				addrs = appendAddrs(addrs, t)
+				// A task's names go with its ID: it may come from another
+				// service.
+				if o, ok := idx.tasks[t.ID]; ok && bd.Tasks[o].ServiceID != id {
+					c.take(bd.Tasks[o].ServiceID)
+					c.takeGroup(c.l.groupOf[bd.Tasks[o].ServiceID])
+				}
 			}
 		}
+		c.roots, c.addrs = roots, addrs
 		for _, r := range roots {
-			if !plainRoot(r) || idx.networks[r] || ns[r] {
-				return nil, false
+			if !plainRoot(r) || idx.networks[r] || c.ns[r] {
+				return false
 			}
-			add(r)
+			c.addRoot(r)
 		}
-		sharers(addrs)
+		c.addSharers(addrs)
 	}
-	for id := range cl.services {
-		cl.tasks += len(idx.tasksOf[id]) + len(now.version(id).tasks)
-	}
-	return cl, true
+	return true
 }
 
 func appendAddrs(dst []netip.Addr, t *Task) []netip.Addr {

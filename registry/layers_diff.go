@@ -36,8 +36,7 @@ func (l *layers) changedServices(d *Data) (ch change, ok bool) {
 	}
 	ch = change{services: map[string]bool{}, newAt: map[string]int32{}}
 	if len(d.Services) == len(bd.Services) && (len(d.Services) == 0 || &d.Services[0] == &bd.Services[0]) {
-		l.changedTasks(d, &ch)
-		return ch, true
+		return ch, l.changedTasks(d, &ch)
 	}
 	seen := make([]bool, len(bd.Services))
 	j := 0
@@ -64,20 +63,20 @@ func (l *layers) changedServices(d *Data) (ch change, ok bool) {
 			ch.newAt[id] = -1 // removed
 		}
 	}
-	l.changedTasks(d, &ch)
-	return ch, true
+	return ch, l.changedTasks(d, &ch)
 }
 
 // changedTasks adds to ch the services whose tasks changed: a task added,
 // removed or changed, or its service's tasks in another order (their
 // records come in the order of the data). It costs one comparison per
 // task and allocates nothing while each task is where it was in the base;
-// a task elsewhere costs a map lookup.
-func (l *layers) changedTasks(d *Data, ch *change) {
+// a task elsewhere costs a map lookup. ok is false when a task of the
+// base is there twice.
+func (l *layers) changedTasks(d *Data, ch *change) (ok bool) {
 	bt, nt, idx := l.baseData.Tasks, d.Tasks, l.index
 	if len(bt) == len(nt) && (len(nt) == 0 || &bt[0] == &nt[0]) {
 		ch.runs = []taskRun{{n: int32(len(nt))}}
-		return
+		return true
 	}
 	// j is where the next task is expected in the base, high the latest
 	// place matched: while places only grow, every service's tasks keep
@@ -99,7 +98,10 @@ func (l *layers) changedTasks(d *Data, ch *change) {
 				ch.services[bt[k].ServiceID] = true // removed, or it comes later
 			}
 			if o <= high {
-				ch.services[t.ServiceID] = true // out of order, or there twice
+				if ch.matched(int32(o), run) {
+					return false // there twice
+				}
+				ch.services[t.ServiceID] = true // out of order
 				ch.addTask(i, t)
 			}
 		}
@@ -125,6 +127,18 @@ func (l *layers) changedTasks(d *Data, ch *change) {
 		ch.services[bt[k].ServiceID] = true // removed, or it came earlier
 	}
 	slices.SortFunc(ch.runs, func(x, y taskRun) int { return int(x.base - y.base) })
+	return true
+}
+
+// matched reports whether the base's task at o is in a run already: the
+// runs so far, or cur.
+func (ch *change) matched(o int32, cur taskRun) bool {
+	for _, r := range append(ch.runs, cur) {
+		if r.base <= o && o < r.base+r.n {
+			return true
+		}
+	}
+	return false
 }
 
 // taskRun is a run of the base's tasks, base to base+n, that are the new

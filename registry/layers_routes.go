@@ -55,6 +55,32 @@ func (r *routes) find(key []byte, h uint32, skip map[*group]bool) (*group, int32
 	}
 }
 
+// shared reports whether some key of one of groups, not a network's
+// name, is a key of another of them too.
+func shared(groups []*group, nets map[string]bool) bool {
+	if len(groups) < 2 {
+		return false
+	}
+	n := 0
+	for _, g := range groups {
+		g.keyHashes(func(uint32) { n++ })
+	}
+	r := makeRoutes(groups, n)
+	for _, g := range groups {
+		x, self := &g.snap.index, map[*group]bool{g: true}
+		for i := range x.names {
+			e := &x.names[i]
+			if e.unindexed || nets[string(x.key(e))] {
+				continue
+			}
+			if o, _ := r.find(x.key(e), e.hash, self); o != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // keyHashes calls fn with the hash of each key of the group.
 func (g *group) keyHashes(fn func(h uint32)) {
 	for i := range g.snap.index.names {
@@ -65,16 +91,14 @@ func (g *group) keyHashes(fn func(h uint32)) {
 }
 
 // with returns the routes of groups, which are r's groups less those of
-// drop, plus add.
-func (r routes) with(groups []*group, drop map[*group]bool, add *group) routes {
+// drop, plus those of add.
+func (r routes) with(groups []*group, drop map[*group]bool, add []*group) routes {
 	n := r.n
 	for g := range drop {
 		g.keyHashes(func(uint32) { n-- })
 	}
-	if add != nil && len(add.members) > 0 {
-		add.keyHashes(func(uint32) { n++ })
-	} else {
-		add = nil
+	for _, g := range add {
+		g.keyHashes(func(uint32) { n++ })
 	}
 	if n == 0 {
 		return routes{}
@@ -89,8 +113,8 @@ func (r routes) with(groups []*group, drop map[*group]bool, add *group) routes {
 		g.keyHashes(func(h uint32) { touched = append(touched, h>>r.shift) })
 	}
 	var added []routeSlot
-	if add != nil {
-		add.keyHashes(func(h uint32) { added = append(added, routeSlot{g: add, h: h}) })
+	for _, g := range add {
+		g.keyHashes(func(h uint32) { added = append(added, routeSlot{g: g, h: h}) })
 	}
 	slices.SortFunc(added, func(x, y routeSlot) int { return int(x.h>>r.shift) - int(y.h>>r.shift) })
 	for _, s := range added {
