@@ -43,8 +43,8 @@ import "net/netip"
 var (
 	// foldTasks is the least overlay that starts a background full build.
 	foldTasks = 2048
-	// maxLayerTasks bounds one new group: a larger one builds in full at
-	// once.
+	// maxLayerTasks bounds the new groups of one publish: more builds in
+	// full at once.
 	maxLayerTasks = 8192
 )
 
@@ -144,9 +144,8 @@ func (l *layers) layered(d *Data, cfg Config, cur *Snapshot) (*Snapshot, []error
 	sub := cfg
 	sub.allNamesIndexed, sub.Serial = true, nil
 	var (
-		warnings []error
-		groups   []*group
-		taken    = map[*group]bool{}
+		groups []*group
+		taken  = map[*group]bool{}
 	)
 	for _, cl := range cls {
 		for g := range cl.taken {
@@ -160,10 +159,9 @@ func (l *layers) layered(d *Data, cfg Config, cur *Snapshot) (*Snapshot, []error
 		if !ok {
 			return nil, nil, false
 		}
-		g.tasks = cl.tasks
+		g.tasks, g.warnings = cl.tasks, warned
 		g.setMembers(l, now, cl)
 		groups = append(groups, g)
-		warnings = append(warnings, warned...)
 	}
 	if shared(groups, l.index.networks) {
 		return nil, nil, false // a task ID two services have, new to them
@@ -184,6 +182,11 @@ func (l *layers) layered(d *Data, cfg Config, cur *Snapshot) (*Snapshot, []error
 		}
 	}
 	l.carried = nil
+	// The warnings are those of the overlay's services, as before groups.
+	var warnings []error
+	for _, g := range l.groups {
+		warnings = append(warnings, g.warnings...)
+	}
 	return s, warnings, true
 }
 

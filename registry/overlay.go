@@ -59,6 +59,8 @@ type group struct {
 	// tasks counts the members' tasks, as built and in the base; dTasks
 	// and dNames are what the group adds to the base's counts.
 	tasks, dTasks, dNames int
+	// warnings are the build's, of the members' data.
+	warnings []error
 }
 
 // member is a service of a group: the version built, and whether it is
@@ -98,16 +100,6 @@ func (g *group) decide(i int32) (n Name, ok, decided bool) {
 func (o *overlay) has(key []byte) bool {
 	g, _ := o.routes.find(key, hashKey(key), nil)
 	return g != nil
-}
-
-// holds reports whether the service with this ID is in a group.
-func (o *overlay) holds(id string) bool {
-	for _, g := range o.groups {
-		if _, ok := g.members[id]; ok {
-			return true
-		}
-	}
-	return false
 }
 
 // names is Names of the layered snapshot s: the base's names the groups
