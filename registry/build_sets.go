@@ -296,7 +296,7 @@ func (p *packer) carry(n int32, network int32, t uint16, print uint64) *schedule
 // order build after build, so it first tries the name after the one it
 // found last, which spares a hash probe in a large index.
 func (p *packer) prevLookup(key []byte) Name {
-	if o := p.prev.over; o != nil && o.snap.index.find(key, hashKey(key)) >= 0 {
+	if o := p.prev.over; o != nil && o.has(key) {
 		n, _ := p.prev.Lookup(key) // the overlay decides this name
 		return n
 	}

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"net/netip"
-	"slices"
 	"strings"
 )
 
@@ -154,48 +153,143 @@ func (x *dataIndex) groupRunning(tasks []Task) {
 	})
 }
 
-// closeOver adds to the change every unchanged service that shares a
-// name with one of its services, old or new, until none does: a service
-// name or alias, or the reverse name of an address (found by the names
-// its PTR records point to in the base). ok is false when a name of
-// theirs could share names some other way (plainRoot).
-func (l *layers) closeOver(d *Data, ch *change, cfg Config) bool {
-	bd, idx := l.baseData, l.index
-	ns := nameserverKeys(cfg)
-	var queue, roots []string
-	add := func(root string) {
-		for _, o := range idx.roots[root] {
-			if other := bd.Services[o].ID; !ch.services[other] {
-				ch.services[other] = true
-				queue = append(queue, other)
-			}
+// closure is a new group: its services and the groups it takes.
+type closure struct {
+	services map[string]bool
+	taken    map[*group]bool
+	// tasks counts the tasks of its services, now and in the base.
+	tasks int
+}
+
+// closeOver returns the closures of the dirty services: with each, every
+// service that shares a name with it, old or new, until none does, and
+// with each service the whole group it is in. A name is shared through a
+// service name or alias, or the reverse name of an address (found by the
+// names its PTR records point to in the base, and by the addresses of
+// the groups' versions). Services that share nothing, through each other
+// or not, are in closures of their own, each a new group. ok is false
+// when a name of theirs could share names some other way (plainRoot).
+func (l *layers) closeOver(now *present, dirty map[string]bool, cfg Config) ([]*closure, bool) {
+	c := closing{l: l, now: now, ns: nameserverKeys(cfg), parent: map[string]string{}, taken: map[*group]bool{}}
+	for id := range dirty {
+		c.from = id
+		c.take(id)
+		c.takeGroup(l.groupOf[id])
+	}
+	if !c.close() {
+		return nil, false
+	}
+	// One closure for each set of services joined by what they share.
+	byRoot := map[string]*closure{}
+	var all []*closure
+	for id := range c.parent {
+		r := c.find(id)
+		cl := byRoot[r]
+		if cl == nil {
+			cl = &closure{services: map[string]bool{}, taken: map[*group]bool{}}
+			byRoot[r] = cl
+			all = append(all, cl)
+		}
+		cl.services[id] = true
+		cl.tasks += len(l.index.tasksOf[id]) + len(now.version(id).tasks)
+	}
+	for g := range c.taken {
+		for id := range g.members {
+			byRoot[c.find(id)].taken[g] = true
+			break
 		}
 	}
-	var key []byte
-	sharers := func(addrs []netip.Addr) {
-		for _, a := range addrs {
-			key = appendReverse(key[:0], a.Unmap())
-			n, ok := l.base.Lookup(key)
-			if !ok || n.views[0].PTR == nil {
-				continue
-			}
-			ptr := n.views[0].PTR
-			for i := range ptr.Len() {
-				// The target is <service>.…: a service name has no dot.
-				target := ptr.Info(i)
-				add(target[:max(strings.IndexByte(target, '.'), 0)])
-			}
+	return all, true
+}
+
+// closing is the state of closeOver: the services taken, joined (a
+// union-find forest by ID) with those that share a name with them.
+type closing struct {
+	l      *layers
+	now    *present
+	ns     map[string]bool
+	parent map[string]string
+	taken  map[*group]bool
+	from   string // the service whose names are being followed
+	queue  []string
+	roots  []string
+	addrs  []netip.Addr
+	key    []byte
+}
+
+func (c *closing) find(id string) string {
+	for {
+		p := c.parent[id]
+		if p == id {
+			return id
+		}
+		gp := c.parent[p]
+		c.parent[id] = gp
+		id = p
+	}
+}
+
+// take takes the service with this ID, joined with c.from.
+func (c *closing) take(id string) {
+	if _, ok := c.parent[id]; !ok {
+		c.parent[id] = id
+		c.queue = append(c.queue, id)
+	}
+	if a, b := c.find(id), c.find(c.from); a != b {
+		c.parent[a] = b
+	}
+}
+
+// takeGroup takes every service of g.
+func (c *closing) takeGroup(g *group) {
+	if g != nil && !c.taken[g] {
+		c.taken[g] = true
+		for id := range g.members {
+			c.take(id)
 		}
 	}
-	for id := range ch.services {
-		queue = append(queue, id)
+}
+
+// addRoot takes the services with this name or alias, in the base or in
+// a group.
+func (c *closing) addRoot(root string) {
+	bd, idx := c.l.baseData, c.l.index
+	for _, o := range idx.roots[root] {
+		id := bd.Services[o].ID
+		c.take(id)
+		c.takeGroup(c.l.groupOf[id])
 	}
-	sharers(ch.addrs)
-	var addrs []netip.Addr
-	for len(queue) > 0 {
-		id := queue[len(queue)-1]
-		queue = queue[:len(queue)-1]
-		roots, addrs = roots[:0], addrs[:0]
+	c.takeGroup(c.l.rootGroup[root])
+}
+
+// addSharers takes the services with one of the addresses, in the base
+// or in a group.
+func (c *closing) addSharers(addrs []netip.Addr) {
+	for _, a := range addrs {
+		c.takeGroup(c.l.addrGroup[a])
+		c.key = appendReverse(c.key[:0], a.Unmap())
+		n, ok := c.l.base.Lookup(c.key)
+		if !ok || n.views[0].PTR == nil {
+			continue
+		}
+		ptr := n.views[0].PTR
+		for i := range ptr.Len() {
+			// The target is <service>.…: a service name has no dot.
+			target := ptr.Info(i)
+			c.addRoot(target[:max(strings.IndexByte(target, '.'), 0)])
+		}
+	}
+}
+
+// close takes what the queued services share names with, until none
+// does.
+func (c *closing) close() bool {
+	bd, idx := c.l.baseData, c.l.index
+	for len(c.queue) > 0 {
+		id := c.queue[len(c.queue)-1]
+		c.queue = c.queue[:len(c.queue)-1]
+		c.from = id
+		roots, addrs := c.roots[:0], c.addrs[:0]
 		if o, ok := idx.services[id]; ok {
 			roots = rootsOf(&bd.Services[o], roots)
 			addrs = appendVIPs(addrs, &bd.Services[o])
@@ -203,20 +297,30 @@ func (l *layers) closeOver(d *Data, ch *change, cfg Config) bool {
 		for _, o := range idx.tasksOf[id] {
 			addrs = appendAddrs(addrs, &bd.Tasks[o])
 		}
-		if svc := l.serviceNow(d, ch, id); svc != nil {
-			roots = rootsOf(svc, roots)
-			addrs = appendVIPs(addrs, svc)
+		if c.now.ch.services[id] {
+			v := c.now.version(id)
+			if v.svc != nil {
+				roots = rootsOf(v.svc, roots)
+				addrs = appendVIPs(addrs, v.svc)
+			}
+			for _, t := range v.tasks {
+				addrs = appendAddrs(addrs, t)
+				// A task's names go with its ID: it may come from another
+				// service.
+				if o, ok := idx.tasks[t.ID]; ok && bd.Tasks[o].ServiceID != id {
+					c.take(bd.Tasks[o].ServiceID)
+					c.takeGroup(c.l.groupOf[bd.Tasks[o].ServiceID])
+				}
+			}
 		}
+		c.roots, c.addrs = roots, addrs
 		for _, r := range roots {
-			if !plainRoot(r) || idx.networks[r] || ns[r] {
+			if !plainRoot(r) || idx.networks[r] || c.ns[r] {
 				return false
 			}
-			add(r)
+			c.addRoot(r)
 		}
-		sharers(addrs)
-	}
-	for id := range ch.services {
-		ch.tasks += len(idx.tasksOf[id])
+		c.addSharers(addrs)
 	}
 	return true
 }
@@ -248,44 +352,4 @@ func (l *layers) serviceNow(d *Data, ch *change, id string) *Service {
 		return &l.baseData.Services[o] // unchanged
 	}
 	return nil
-}
-
-// subData returns the part of d the change's services are: them and
-// their tasks, in their order, with every network and node.
-func (l *layers) subData(d *Data, ch *change) *Data {
-	sub := &Data{Networks: d.Networks, Nodes: d.Nodes, LocalNode: d.LocalNode}
-	places := slices.Clone(ch.moved)
-	for id := range ch.services {
-		if svc := l.serviceNow(d, ch, id); svc != nil {
-			sub.Services = append(sub.Services, *svc)
-		}
-		for _, o := range l.index.tasksOf[id] {
-			if i := ch.newPlace(o); i >= 0 {
-				places = append(places, i)
-			}
-		}
-	}
-	slices.Sort(places)
-	places = slices.Compact(places)
-	for _, i := range places {
-		if t := &d.Tasks[i]; ch.services[t.ServiceID] {
-			sub.Tasks = append(sub.Tasks, *t)
-		}
-	}
-	return sub
-}
-
-// baseSubData is subData of the base's Data.
-func (l *layers) baseSubData(ch *change) *Data {
-	bd, idx := l.baseData, l.index
-	sub := &Data{Networks: bd.Networks, Nodes: bd.Nodes, LocalNode: bd.LocalNode}
-	for id := range ch.services {
-		if o, ok := idx.services[id]; ok {
-			sub.Services = append(sub.Services, bd.Services[o])
-		}
-		for _, o := range idx.tasksOf[id] {
-			sub.Tasks = append(sub.Tasks, bd.Tasks[o])
-		}
-	}
-	return sub
 }

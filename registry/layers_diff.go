@@ -36,8 +36,7 @@ func (l *layers) changedServices(d *Data) (ch change, ok bool) {
 	}
 	ch = change{services: map[string]bool{}, newAt: map[string]int32{}}
 	if len(d.Services) == len(bd.Services) && (len(d.Services) == 0 || &d.Services[0] == &bd.Services[0]) {
-		l.changedTasks(d, &ch)
-		return ch, true
+		return ch, l.changedTasks(d, &ch)
 	}
 	seen := make([]bool, len(bd.Services))
 	j := 0
@@ -64,20 +63,20 @@ func (l *layers) changedServices(d *Data) (ch change, ok bool) {
 			ch.newAt[id] = -1 // removed
 		}
 	}
-	l.changedTasks(d, &ch)
-	return ch, true
+	return ch, l.changedTasks(d, &ch)
 }
 
 // changedTasks adds to ch the services whose tasks changed: a task added,
 // removed or changed, or its service's tasks in another order (their
 // records come in the order of the data). It costs one comparison per
 // task and allocates nothing while each task is where it was in the base;
-// a task elsewhere costs a map lookup.
-func (l *layers) changedTasks(d *Data, ch *change) {
+// a task elsewhere costs a map lookup. ok is false when a task of the
+// base is there twice.
+func (l *layers) changedTasks(d *Data, ch *change) (ok bool) {
 	bt, nt, idx := l.baseData.Tasks, d.Tasks, l.index
 	if len(bt) == len(nt) && (len(nt) == 0 || &bt[0] == &nt[0]) {
 		ch.runs = []taskRun{{n: int32(len(nt))}}
-		return
+		return true
 	}
 	// j is where the next task is expected in the base, high the latest
 	// place matched: while places only grow, every service's tasks keep
@@ -99,7 +98,10 @@ func (l *layers) changedTasks(d *Data, ch *change) {
 				ch.services[bt[k].ServiceID] = true // removed, or it comes later
 			}
 			if o <= high {
-				ch.services[t.ServiceID] = true // out of order, or there twice
+				if ch.matched(int32(o), run) {
+					return false // there twice
+				}
+				ch.services[t.ServiceID] = true // out of order
 				ch.addTask(i, t)
 			}
 		}
@@ -125,6 +127,18 @@ func (l *layers) changedTasks(d *Data, ch *change) {
 		ch.services[bt[k].ServiceID] = true // removed, or it came earlier
 	}
 	slices.SortFunc(ch.runs, func(x, y taskRun) int { return int(x.base - y.base) })
+	return true
+}
+
+// matched reports whether the base's task at o is in a run already: the
+// runs so far, or cur.
+func (ch *change) matched(o int32, cur taskRun) bool {
+	for _, r := range append(ch.runs, cur) {
+		if r.base <= o && o < r.base+r.n {
+			return true
+		}
+	}
+	return false
 }
 
 // taskRun is a run of the base's tasks, base to base+n, that are the new
@@ -153,80 +167,4 @@ func (ch *change) newPlace(o int32) int32 {
 		return ch.runs[k].at + o - ch.runs[k].base
 	}
 	return -1
-}
-
-// version is a service as an overlay builds it: the service and its
-// running tasks, in order.
-type version struct {
-	svc   *Service
-	tasks []*Task
-}
-
-func versionsOf(sub *Data) map[string]*version {
-	vs := map[string]*version{}
-	for i := range sub.Services {
-		vs[sub.Services[i].ID] = &version{svc: &sub.Services[i]}
-	}
-	for i := range sub.Tasks {
-		if t := &sub.Tasks[i]; t.State == TaskRunning {
-			v := vs[t.ServiceID]
-			if v == nil {
-				v = &version{}
-				vs[t.ServiceID] = v
-			}
-			v.tasks = append(v.tasks, t)
-		}
-	}
-	return vs
-}
-
-// baseVersion is the service with this ID as the base has it.
-func (l *layers) baseVersion(id string) *version {
-	v := &version{}
-	if o, ok := l.index.services[id]; ok {
-		v.svc = &l.baseData.Services[o]
-	}
-	for _, o := range l.index.tasksOf[id] {
-		v.tasks = append(v.tasks, &l.baseData.Tasks[o])
-	}
-	return v
-}
-
-func sameVersion(a, b *version) bool {
-	if (a.svc == nil) != (b.svc == nil) || (a.svc != nil && !SameService(a.svc, b.svc)) || len(a.tasks) != len(b.tasks) {
-		return false
-	}
-	for i := range a.tasks {
-		if !SameTask(a.tasks[i], b.tasks[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// stepChanges adds to sinceFold the services, of the overlay's, whose
-// version differs between the published snapshot cur and the overlay's
-// Data next. An overlay's Data holds every service of the overlay that
-// there is, with all its running tasks.
-func (l *layers) stepChanges(cur *Snapshot, next *Data, services map[string]bool) {
-	now := versionsOf(next)
-	var prev map[string]*version
-	if cur.over != nil {
-		prev = versionsOf(cur.over.snap.Data)
-	}
-	for id := range services {
-		a := l.baseVersion(id)
-		if cur.over != nil && cur.over.services[id] {
-			if a = prev[id]; a == nil {
-				a = &version{} // removed
-			}
-		}
-		b := now[id]
-		if b == nil {
-			b = &version{}
-		}
-		if !sameVersion(a, b) {
-			l.sinceFold[id] = true
-		}
-	}
 }

@@ -86,60 +86,71 @@ func driveBoth(t *testing.T, cfg Config, seed uint64, steps int) int {
 		if ls.over != nil {
 			overlays++
 		}
-		if ls.Stats().Services != fs.Stats().Services || ls.Stats().Tasks != fs.Stats().Tasks {
-			t.Fatalf("seed %d step %d (%s): stats %+v, want %+v", seed, step, what, ls.Stats(), fs.Stats())
-		}
-		for _, s := range []*Snapshot{ls, fs} {
-			s.Names(func(k string, _ Name) {
-				for {
-					probes[k] = true
-					dot := strings.IndexByte(k, '.')
-					if dot < 0 {
-						break
-					}
-					k = k[dot+1:]
-				}
-			})
-		}
-		keys := make([]string, 0, len(probes))
-		for k := range probes {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			w, wok := fs.Lookup([]byte(k))
-			g, gok := ls.Lookup([]byte(k))
-			var wb, gb bytes.Buffer
-			if wok {
-				dumpName(&wb, w)
-			}
-			if gok {
-				dumpName(&gb, g)
-			}
-			if wok != gok || !bytes.Equal(wb.Bytes(), gb.Bytes()) {
-				t.Fatalf("seed %d step %d (%s), overlay %v: %s found %v answers\n%s\nwant found %v\n%s", seed, step, what, ls.over != nil, k, gok, gb.String(), wok, wb.String())
-			}
-			// The same query in both advances the same rotations.
-			if wok && r.IntN(4) == 0 {
-				for i, v := range w.Views() {
-					for _, set := range v.Sets() {
-						set.Order(nil)
-						g.Views()[i].Set(set.Type).Order(nil)
-					}
-				}
-			}
-		}
-		for _, a := range g.clientAddrs() {
-			if got, want := ls.ClientNetworks(a), fs.ClientNetworks(a); !slices.Equal(got, want) {
-				t.Fatalf("seed %d step %d (%s): client %s networks %v, want %v", seed, step, what, a, got, want)
-			}
-		}
-		if got, want := namesWithRecords(ls), namesWithRecords(fs); !slices.Equal(got, want) {
-			t.Fatalf("seed %d step %d (%s): Names lists %d names with records, want %d", seed, step, what, len(got), len(want))
-		}
-		checkRotatedSets(t, ls, keys)
+		checkSameAnswers(t, ls, fs, probes, r, g, fmt.Sprintf("seed %d step %d (%s)", seed, step, what))
 	}
 	return overlays
+}
+
+// checkSameAnswers checks that the layered snapshot ls answers as fs, a
+// full build of the same Data: every name of either (and the suffixes of
+// each, and the probes, names met before) the same views, records, TTLs,
+// policies and rotation, the same queries advancing the same rotations in
+// both (as r picks); Names the same names with records, EachRotated every
+// rotated set answered. It adds the names to probes.
+func checkSameAnswers(t *testing.T, ls, fs *Snapshot, probes map[string]bool, r *rand.Rand, c *randomCluster, where string) {
+	t.Helper()
+	if ls.Stats().Services != fs.Stats().Services || ls.Stats().Tasks != fs.Stats().Tasks {
+		t.Fatalf("%s: stats %+v, want %+v", where, ls.Stats(), fs.Stats())
+	}
+	for _, s := range []*Snapshot{ls, fs} {
+		s.Names(func(k string, _ Name) {
+			for {
+				probes[k] = true
+				dot := strings.IndexByte(k, '.')
+				if dot < 0 {
+					break
+				}
+				k = k[dot+1:]
+			}
+		})
+	}
+	keys := make([]string, 0, len(probes))
+	for k := range probes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		w, wok := fs.Lookup([]byte(k))
+		g, gok := ls.Lookup([]byte(k))
+		var wb, gb bytes.Buffer
+		if wok {
+			dumpName(&wb, w)
+		}
+		if gok {
+			dumpName(&gb, g)
+		}
+		if wok != gok || !bytes.Equal(wb.Bytes(), gb.Bytes()) {
+			t.Fatalf("%s, overlay %v: %s found %v answers\n%s\nwant found %v\n%s", where, ls.over != nil, k, gok, gb.String(), wok, wb.String())
+		}
+		// The same query in both advances the same rotations.
+		if wok && r.IntN(4) == 0 {
+			for i, v := range w.Views() {
+				for _, set := range v.Sets() {
+					set.Order(nil)
+					g.Views()[i].Set(set.Type).Order(nil)
+				}
+			}
+		}
+	}
+	for _, a := range c.clientAddrs() {
+		if got, want := ls.ClientNetworks(a), fs.ClientNetworks(a); !slices.Equal(got, want) {
+			t.Fatalf("%s: client %s networks %v, want %v", where, a, got, want)
+		}
+	}
+	if got, want := namesWithRecords(ls), namesWithRecords(fs); !slices.Equal(got, want) {
+		t.Fatalf("%s: Names lists %d names with records, want %d", where, len(got), len(want))
+	}
+	checkRotatedSets(t, ls, keys)
 }
 
 // namesWithRecords returns the keys Names lists that have records, sorted
@@ -213,6 +224,12 @@ type randomCluster struct {
 	containers []Container
 	local      string
 	next       int
+	// spread: addresses from a larger range, fewer of them shared (for
+	// many services that share little).
+	spread bool
+	// twice is a task copied to another service with its ID, given an ID
+	// of its own at the next change.
+	twice *Task
 }
 
 func newRandomCluster(r *rand.Rand) *randomCluster {
@@ -259,7 +276,11 @@ func (g *randomCluster) name() string {
 }
 
 func (g *randomCluster) addr(network string) netip.Addr {
-	if g.r.IntN(10) == 0 && len(g.tasks) > 0 {
+	share, third := 10, 4
+	if g.spread {
+		share, third = 60, 256
+	}
+	if g.r.IntN(share) == 0 && len(g.tasks) > 0 {
 		// Now and then an address another task has.
 		t := &g.tasks[g.r.IntN(len(g.tasks))]
 		if a := t.AddrsOn(network); len(a) > 0 {
@@ -268,14 +289,14 @@ func (g *randomCluster) addr(network string) netip.Addr {
 	}
 	switch network {
 	case "n1":
-		return netip.AddrFrom4([4]byte{10, 0, byte(g.r.IntN(4)), byte(1 + g.r.IntN(250))})
+		return netip.AddrFrom4([4]byte{10, 0, byte(g.r.IntN(third)), byte(1 + g.r.IntN(250))})
 	case "n2":
 		if g.r.IntN(3) == 0 {
-			return netip.AddrFrom16([16]byte{0: 0xfd, 14: byte(g.r.IntN(4)), 15: byte(1 + g.r.IntN(250))})
+			return netip.AddrFrom16([16]byte{0: 0xfd, 14: byte(g.r.IntN(third)), 15: byte(1 + g.r.IntN(250))})
 		}
-		return netip.AddrFrom4([4]byte{10, 1, byte(g.r.IntN(4)), byte(1 + g.r.IntN(250))})
+		return netip.AddrFrom4([4]byte{10, 1, byte(g.r.IntN(third)), byte(1 + g.r.IntN(250))})
 	}
-	return netip.AddrFrom4([4]byte{10, 255, byte(g.r.IntN(4)), byte(1 + g.r.IntN(250))})
+	return netip.AddrFrom4([4]byte{10, 255, byte(g.r.IntN(third)), byte(1 + g.r.IntN(250))})
 }
 
 func (g *randomCluster) addService() {

@@ -18,7 +18,7 @@ import (
 // allocation; the Store calls it before publishing s.
 func (s *Snapshot) countFirsts() {
 	if s.over != nil {
-		s.over.snap.countFirsts() // the base's sets count already
+		s.over.fresh.countFirsts() // the base's and older groups' sets count already
 		return
 	}
 	n := 0

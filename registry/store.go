@@ -71,10 +71,10 @@ func (s *Store) publish(d *Data) {
 }
 
 // maybeFold starts a full build of snap's Data in the background when its
-// overlay has grown past foldTasks; once done, it is the new base.
+// overlay has grown past foldAt; once done, it is the new base.
 func (s *Store) maybeFold(snap *Snapshot) {
 	l := &s.layers
-	if l.folding || snap.over.tasks < foldTasks {
+	if l.folding || snap.over.tasks < foldAt(l.base) {
 		return
 	}
 	l.folding, l.sinceFold = true, map[string]bool{}
