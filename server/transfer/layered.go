@@ -136,6 +136,13 @@ func (zs *zoneSet) collectNames(snap *registry.Snapshot, keys []string) []*recor
 		if n, ok := snap.Lookup([]byte(key)); ok {
 			owner = zs.addName(recs, key, n, owner)
 		}
+		// A reverse zone of one address has its name at the apex, whose
+		// records are then the name's too.
+		for i := 1; i < len(zs.origins); i++ {
+			if len(key)+1 == len(zs.origins[i]) && key+"." == zs.origins[i] {
+				zs.addApex(recs[i], i, snap)
+			}
+		}
 	}
 	for _, r := range recs {
 		r.finish()

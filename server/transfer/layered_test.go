@@ -39,7 +39,10 @@ func TestDerivedVersionsAreTheWholeZone(t *testing.T) {
 func driveTransfers(t *testing.T, seed uint64, steps int) (derived, n int) {
 	t.Helper()
 	clock := time.Unix(1_900_000_000, 0)
-	reverse := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/16")}
+	// Nested reverse zones, and one of a single address (its name is the
+	// apex), which tasks have now and then.
+	reverse := []netip.Prefix{netip.MustParsePrefix(oneAddr.String() + "/32"), netip.MustParsePrefix("10.1.0.0/16"),
+		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/16")}
 	inc, _ := New(Config{Reverse: reverse})
 	whole, _ := New(Config{Reverse: reverse})
 	whole.whole = true
@@ -150,7 +153,7 @@ func apply(recs []string, chain []*diff) []string {
 }
 
 // swarm is a cluster that changes at random, a little at a time: services
-// with shared names and aliases, ports, both endpoint modes, tasks on two
+// with aliases that share names with others, ports, both endpoint modes, tasks on two
 // networks (IPv6 on one), now and then an address another task has.
 type swarm struct {
 	r        *rand.Rand
@@ -160,7 +163,10 @@ type swarm struct {
 	next     int
 }
 
-var swarmNames = []string{"web", "api", "db", "cache"}
+var (
+	swarmNames = []string{"web", "api", "db", "cache"}
+	oneAddr    = netip.MustParseAddr("10.0.1.7")
+)
 
 func newSwarm(r *rand.Rand) *swarm {
 	g := &swarm{r: r, networks: []registry.Network{
@@ -184,6 +190,9 @@ func (g *swarm) addr(network string) netip.Addr {
 			return a[0]
 		}
 	}
+	if network == "n1" && g.r.IntN(30) == 0 {
+		return oneAddr
+	}
 	if network == "n2" {
 		if g.r.IntN(3) == 0 {
 			return netip.AddrFrom16([16]byte{0: 0xfd, 14: byte(g.r.IntN(4)), 15: byte(1 + g.r.IntN(250))})
@@ -201,9 +210,21 @@ func (g *swarm) name() string {
 	return fmt.Sprintf("svc%d", g.next)
 }
 
+// serviceName is a name no service has (Swarm's are unique), now and
+// then one of the names aliases share.
+func (g *swarm) serviceName() string {
+	name := g.name()
+	for _, s := range g.services {
+		if s.Name == name {
+			return g.serviceName()
+		}
+	}
+	return name
+}
+
 func (g *swarm) addService() {
 	g.next++
-	svc := registry.Service{ID: fmt.Sprintf("s%d", g.next), Name: g.name(), EndpointMode: registry.ModeVIP,
+	svc := registry.Service{ID: fmt.Sprintf("s%d", g.next), Name: g.serviceName(), EndpointMode: registry.ModeVIP,
 		Ports: []registry.Port{{Name: "http", Protocol: "tcp", Target: 80}}, Networks: []registry.Attachment{{Network: "n1"}}}
 	if g.r.IntN(3) == 0 {
 		svc.EndpointMode = registry.ModeDNSRR
@@ -284,7 +305,7 @@ func (g *swarm) mutate() string {
 		svc.Networks = nets
 		return "alias of " + svc.ID
 	case op < 78:
-		svc.Name = g.name()
+		svc.Name = g.serviceName()
 		return "rename " + svc.ID
 	case op < 82:
 		g.setVIPs(svc)

@@ -70,6 +70,58 @@ func benchPublishWithTransfers(b *testing.B, sz benchdata.Size, mode string) {
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 }
 
+// BenchmarkSerialOneTask is the transfers' part of that publish alone:
+// Transfer.Serial of two snapshots layered over one base, each one task
+// changed from the other, in turn; whole computes each version from the
+// whole snapshot, derived from the last version.
+func BenchmarkSerialOneTask(b *testing.B) {
+	large2x := benchdata.Size{Name: "large2x", Services: 2 * benchdata.Large.Services, Tasks: benchdata.Large.Tasks}
+	for _, size := range []benchdata.Size{benchdata.Small, benchdata.Wide, benchdata.Large, large2x} {
+		snaps := oneTaskSnapshots(b, size)
+		for _, mode := range []string{"whole", "derived"} {
+			b.Run(size.Name+"/"+mode, func(b *testing.B) {
+				xfr, err := transfer.New(transfer.Config{Allow: loopback, Reverse: []netip.Prefix{netip.MustParsePrefix(benchdata.Subnet)}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if mode == "whole" {
+					transfer.ComputeWhole(xfr)
+				}
+				xfr.Serial(snaps[1])
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					xfr.Serial(snaps[i%2])
+				}
+			})
+		}
+	}
+}
+
+// oneTaskSnapshots publishes the registry of size sz and two changes of
+// one task's address, and returns the two layered snapshots.
+func oneTaskSnapshots(b *testing.B, sz benchdata.Size) [2]*registry.Snapshot {
+	log, _ := test.NewNullLogger()
+	s, err := registry.NewStore(registry.Config{Domain: benchdata.Domain, TTL: 5}, logrus.NewEntry(log))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := benchdata.Data(sz)
+	s.Update(d)
+	k := sz.Services / 2 * sz.Tasks
+	var snaps [2]*registry.Snapshot
+	for n := range snaps {
+		v := *d
+		v.Tasks = slices.Clone(d.Tasks)
+		v.Tasks[k].Addresses = []registry.NetworkAddrs{{Network: benchdata.NetworkID, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 250, byte(n), byte(k)})}}}
+		s.Update(&v)
+		if snaps[n] = s.Snapshot(); snaps[n].Base() == snaps[n] {
+			b.Fatal("a one-task change was built in full")
+		}
+	}
+	return snaps
+}
+
 // cpuTime is the CPU time the process has used.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage

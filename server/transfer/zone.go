@@ -136,6 +136,16 @@ func (r *records) addSet(owner []byte, set *registry.RRSet) {
 	}
 }
 
+// addApex appends the apex records but the SOA to zone i's records: a
+// reverse zone has the domain's nameservers at its apex.
+func (zs *zoneSet) addApex(r *records, i int, snap *registry.Snapshot) {
+	for _, set := range snap.Apex().Views()[0].Sets() {
+		if set.Type != dns.TypeSOA {
+			r.addSet(zs.wires[i], set)
+		}
+	}
+}
+
 // collect makes the records of the domain zone and of each reverse zone
 // from a whole snapshot. prev, when not nil, are the last version's
 // zones, whose sizes the new ones start with.
@@ -149,14 +159,8 @@ func (zs *zoneSet) collect(snap *registry.Snapshot, prev []*zone) []*records {
 			recs[i].ends = make([]uint32, 0, n+n/16+16)
 		}
 	}
-	for _, set := range snap.Apex().Views()[0].Sets() {
-		if set.Type == dns.TypeSOA {
-			continue
-		}
-		// A reverse zone has the domain's nameservers at its apex.
-		for i, r := range recs {
-			r.addSet(zs.wires[i], set)
-		}
+	for i, r := range recs {
+		zs.addApex(r, i, snap)
 	}
 	var owner []byte
 	snap.Names(func(key string, n registry.Name) {
