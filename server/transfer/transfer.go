@@ -119,8 +119,12 @@ func New(cfg Config) (*Transfer, error) {
 func (t *Transfer) Serial(snap *registry.Snapshot) uint32 {
 	prev := t.cur.Load()
 	zs := newZoneSet(snap.Domain, t.reverse)
-	v, ok := zs.derive(prev, snap)
-	if !ok || t.whole {
+	var v *version
+	ok := false
+	if !t.whole {
+		v, ok = zs.derive(prev, snap)
+	}
+	if !ok {
 		var prevZones []*zone
 		if prev != nil {
 			prevZones = prev.zones
