@@ -21,7 +21,7 @@ type diff struct {
 // records in (hash, bytes) order.
 func diffOf(old, cur *zone) *diff {
 	d := &diff{from: old.serial, to: cur.serial, fromSOA: old.soa, toSOA: cur.soa}
-	a, b := old.byHash, cur.byHash
+	a, b := old.sorted(), cur.sorted()
 	for len(a) > 0 || len(b) > 0 {
 		c := 0
 		switch {

@@ -53,6 +53,8 @@ type Transfer struct {
 	refused sync.Map             // refusal{} → true: logged once
 	refuseN atomic.Int64
 	notify  *notifier
+	whole   bool             // every version is computed from the whole snapshot (for tests)
+	now     func() time.Time // the clock of serials
 }
 
 // state is the zones of one snapshot with their histories; immutable.
@@ -60,6 +62,11 @@ type state struct {
 	zones []*zone
 	hist  []history // by zone
 	apex  []apex    // by zone; the reverse zones' apex answers
+	// snap is the snapshot the zones are of, keys its overlay keys, and
+	// anchor the version later ones are layered over (layered.go).
+	snap   *registry.Snapshot
+	keys   []string
+	anchor *anchor
 }
 
 // apex is what the query path answers at a reverse zone's apex.
@@ -88,7 +95,7 @@ func New(cfg Config) (*Transfer, error) {
 	if cfg.Log == nil {
 		cfg.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	t := &Transfer{cfg: cfg, keys: map[string]*Key{}, slots: make(chan struct{}, cfg.MaxTransfers)}
+	t := &Transfer{cfg: cfg, keys: map[string]*Key{}, slots: make(chan struct{}, cfg.MaxTransfers), now: time.Now}
 	for _, p := range cfg.Reverse {
 		z, ok := ReverseZone(p)
 		if !ok {
@@ -111,26 +118,30 @@ func New(cfg Config) (*Transfer, error) {
 // and returns the domain zone's serial. It is registry.Config.Serial.
 func (t *Transfer) Serial(snap *registry.Snapshot) uint32 {
 	prev := t.cur.Load()
-	var prevZones []*zone
-	if prev != nil {
-		prevZones = prev.zones
+	zs := newZoneSet(snap.Domain, t.reverse)
+	var v *version
+	ok := false
+	if !t.whole {
+		v, ok = zs.derive(prev, snap)
 	}
-	zones := collect(snap, t.reverse, prevZones)
-	soaRR, _, err := dns.UnpackRR(snap.SOA(), 0)
-	soa, ok := soaRR.(*dns.SOA)
-	if err != nil || !ok {
-		soa = &dns.SOA{Hdr: dns.RR_Header{Name: snap.Domain, Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: "ns." + snap.Domain, Mbox: "hostmaster." + snap.Domain}
+	if !ok {
+		var prevZones []*zone
+		if prev != nil {
+			prevZones = prev.zones
+		}
+		v = zs.whole(snap, prevZones)
 	}
-	next := &state{zones: zones, hist: make([]history, len(zones)), apex: make([]apex, len(zones))}
-	now := time.Now()
-	changed := false
+	next := &state{zones: v.zones, hist: make([]history, len(v.zones)), apex: make([]apex, len(v.zones)),
+		snap: snap, keys: v.keys, anchor: v.anchor}
+	soa := soaOf(snap)
 	var nsRecs [][]byte
 	if ns := snap.Apex().Views()[0].Set(dns.TypeNS); ns != nil {
 		for i := 0; i < ns.Len(); i++ {
 			nsRecs = append(nsRecs, ns.Record(i))
 		}
 	}
-	for i, z := range zones {
+	now, changed := t.now(), false
+	for i, z := range v.zones {
 		var old *zone
 		if prev != nil {
 			old = zoneFor(prev.zones, z.origin)
@@ -140,29 +151,15 @@ func (t *Transfer) Serial(snap *registry.Snapshot) uint32 {
 				}
 			}
 		}
-		st, stored := t.stored[z.origin]
-		switch {
-		case old != nil && old.hash == z.hash:
-			zones[i] = old
-			z = old
-		case old == nil && stored && st.SHA256 == hashString(z.hash):
-			z.serial = st.Serial
-			z.setSOA(soa)
-		default:
-			last := st.Serial
-			if old != nil {
-				last = old.serial
-			}
-			z.serial = nextSerial(last, now)
-			z.setSOA(soa)
-			if old != nil {
-				next.hist[i].add(diffOf(old, z))
-			}
-			t.stored[z.origin] = zoneState{Serial: z.serial, SHA256: hashString(z.hash)}
+		var d *diff
+		if v.diffs != nil {
+			d = v.diffs[i]
+		}
+		if t.serialize(next, i, old, d, soa, now) {
 			changed = true
-			t.notify.pending(z.origin, z.serial)
 		}
 		if i > 0 {
+			z = next.zones[i]
 			next.apex[i] = apex{key: []byte(z.origin[:len(z.origin)-1]), soa: behindQuestion(z.soa), ns: nsRecs}
 		}
 	}
@@ -172,7 +169,57 @@ func (t *Transfer) Serial(snap *registry.Snapshot) uint32 {
 		}
 	}
 	t.cur.Store(next)
-	return zones[0].serial
+	return next.zones[0].serial
+}
+
+// soaOf returns the snapshot's SOA, the template of every zone's.
+func soaOf(snap *registry.Snapshot) *dns.SOA {
+	soaRR, _, err := dns.UnpackRR(snap.SOA(), 0)
+	soa, ok := soaRR.(*dns.SOA)
+	if err != nil || !ok {
+		soa = &dns.SOA{Hdr: dns.RR_Header{Name: snap.Domain, Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: "ns." + snap.Domain, Mbox: "hostmaster." + snap.Domain}
+	}
+	return soa
+}
+
+// serialize gives zone i of next its serial and SOA: old's when its
+// records are old's, the stored one at start when they are the stored
+// ones, else the next serial, with the difference from old (d, when the
+// version was derived from old) in the history. It reports whether the
+// serial changed.
+func (t *Transfer) serialize(next *state, i int, old *zone, d *diff, soa *dns.SOA, now time.Time) bool {
+	z := next.zones[i]
+	st, stored := t.stored[z.origin]
+	switch {
+	case old != nil && d != nil && len(d.removed) == 0 && len(d.added) == 0:
+		next.zones[i] = old
+		return false
+	case old != nil && d == nil && old.hash == z.hash:
+		// The same records, computed anew: kept, not old's (which may be
+		// layered over records no longer held).
+		z.serial, z.soa = old.serial, old.soa
+		return false
+	case old == nil && stored && z.base == nil && st.matches(z.recs):
+		z.serial = st.Serial
+		z.setSOA(soa)
+		return false
+	}
+	last := st.Serial
+	if old != nil {
+		last = old.serial
+	}
+	z.serial = nextSerial(last, now)
+	z.setSOA(soa)
+	if old != nil {
+		if d == nil {
+			d = diffOf(old, z)
+		}
+		d.from, d.to, d.fromSOA, d.toSOA = old.serial, z.serial, old.soa, z.soa
+		next.hist[i].add(d)
+	}
+	t.stored[z.origin] = zoneState{Serial: z.serial, Records: z.hash.String()}
+	t.notify.pending(z.origin, z.serial)
+	return true
 }
 
 // Published sends the NOTIFY that the snapshot's serials call for; call it

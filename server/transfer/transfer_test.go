@@ -69,11 +69,50 @@ func TestSerialChangesOnlyWithTheZoneAndSurvivesRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	ahead := strings.Replace(string(raw), `"serial": `+itoa(second), `"serial": `+itoa(second+1_000_000), 1)
-	ahead = strings.Replace(ahead, `"sha256": "`, `"sha256": "0`, 1) // other content
+	ahead = strings.Replace(ahead, `"records": "`, `"records": "0`, 1) // other content
 	os.WriteFile(state, []byte(ahead), 0o644)
 	p = startPrimary(t, file, transfer.Config{Allow: loopback, StateFile: state})
 	if got := p.serial(t); got != second+1_000_001 {
 		t.Fatalf("after a restart with serial %d saved, got %d, want one more", second+1_000_000, got)
+	}
+}
+
+// TestAStateFileOfAnEarlierVersionKeepsTheSerials starts on a state file
+// that swarmdns 944fddc wrote for the small benchmark registry, which
+// keeps each zone's hash as "sha256": unchanged zones keep their serials;
+// a changed one counts on, saved with the hash of today's files.
+func TestAStateFileOfAnEarlierVersionKeepsTheSerials(t *testing.T) {
+	raw, err := os.ReadFile("testdata/state-sha256.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const saved = 1796193752
+	reverse := []netip.Prefix{netip.MustParsePrefix(benchdata.Subnet)}
+	for _, tc := range []struct {
+		name  string
+		edit  func(string) string
+		moved bool
+	}{
+		{"the same records keep the saved serial", func(s string) string { return s }, false},
+		{"other records count on from it", func(s string) string { return strings.Replace(s, `"sha256": "1c`, `"sha256": "0c`, 1) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			state := filepath.Join(t.TempDir(), "state.json")
+			os.WriteFile(state, []byte(tc.edit(string(raw))), 0o644)
+			p := startPrimaryWith(t, func(_ context.Context, st *registry.Store, _ *logrus.Logger) {
+				st.Update(benchdata.Data(benchdata.Small))
+			}, transfer.Config{Allow: loopback, StateFile: state, Reverse: reverse})
+			if got := p.serial(t); tc.moved != (got != saved) || int32(got-saved) < 0 {
+				t.Errorf("domain zone serial %d, saved %d (moved: %v)", got, saved, tc.moved)
+			}
+			if got := soaSerial(t, p.addr.String(), "10.in-addr.arpa."); got != saved {
+				t.Errorf("reverse zone serial %d, want %d", got, saved)
+			}
+			written, _ := os.ReadFile(state)
+			if tc.moved != strings.Contains(string(written), `"records"`) {
+				t.Errorf("state file after start:\n%s", written)
+			}
+		})
 	}
 }
 

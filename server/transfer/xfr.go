@@ -142,11 +142,7 @@ func (t *Transfer) send(conn net.Conn, raw []byte, r *request) (Stats, error) {
 		}
 		// Older than the history: the whole zone, as AXFR has it.
 	}
-	for i := 0; i < z.len(); i++ {
-		if z.dup == nil || !z.dup[i] {
-			w.add(z.record(uint32(i)))
-		}
-	}
+	z.each(w.add)
 	w.add(z.soa)
 	w.flush()
 	return w.stats, w.err

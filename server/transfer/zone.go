@@ -3,8 +3,6 @@ package transfer
 import (
 	"bytes"
 	"cmp"
-	"crypto/sha256"
-	"encoding/binary"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -17,22 +15,34 @@ import (
 
 // zone is one version of a transferable zone: its records as a client
 // with no network context gets them, each packed uncompressed with its
-// owner name, back to back in one arena in the order the snapshot lists
-// its names (so the records of a name are together), without the SOA,
-// which is built for the version's serial. byHash orders the distinct
-// records by a hash of their bytes: the set the serial and the
-// differences are computed on, with no string per record and no sort of
-// the records themselves.
+// owner name, without the SOA, which is built for the version's serial.
+// A version computed from a whole snapshot holds all of them in recs; a
+// version derived from an earlier one (layered.go) is that one's records,
+// base, but for the names in shadowed, whose records are in recs.
 type zone struct {
 	origin string // lower-case FQDN
 	wire   []byte // origin in wire format
 	serial uint32
 	soa    []byte // the SOA record with this serial, owner included
+	hash   setHash
+	recs   *records
+	// base, when not nil, holds the records of every name but those in
+	// shadowed (by owner name in wire format).
+	base     *records
+	shadowed map[string]struct{}
+}
+
+// records is a list of packed records, back to back in one arena in the
+// order they were added (so the records of a name are together). byHash
+// orders the distinct records by a hash of their bytes: the set the
+// serial and the differences are computed on, with no string per record
+// and no sort of the records themselves.
+type records struct {
 	arena  []byte
 	ends   []uint32 // record i is arena[ends[i-1]:ends[i]]
 	byHash []hashed // distinct records, by (hash, bytes)
 	dup    []bool   // by record: a copy of an earlier one; nil when none
-	hash   [sha256.Size]byte
+	sum    setHash  // of the distinct records
 }
 
 // hashed is a record's hash and number.
@@ -42,21 +52,21 @@ type hashed struct {
 }
 
 // record returns record i.
-func (z *zone) record(i uint32) []byte {
+func (r *records) record(i uint32) []byte {
 	start := uint32(0)
 	if i > 0 {
-		start = z.ends[i-1]
+		start = r.ends[i-1]
 	}
-	return z.arena[start:z.ends[i]]
+	return r.arena[start:r.ends[i]]
 }
 
 // len is the number of records, duplicates included.
-func (z *zone) len() int { return len(z.ends) }
+func (r *records) len() int { return len(r.ends) }
 
 // add appends a record: owner, then a packed record without its owner.
-func (z *zone) add(owner, rest []byte) {
-	z.arena = append(append(z.arena, owner...), rest...)
-	z.ends = append(z.ends, uint32(len(z.arena)))
+func (r *records) add(owner, rest []byte) {
+	r.arena = append(append(r.arena, owner...), rest...)
+	r.ends = append(r.ends, uint32(len(r.arena)))
 }
 
 // fnv64 is FNV-1a: stable across processes, for the state file's hash.
@@ -68,104 +78,127 @@ func fnv64(b []byte) uint64 {
 	return h
 }
 
-// collect builds the records of the domain zone and of each reverse
-// zone from a snapshot; serials and SOAs are left for the caller.
-// prev, when not nil, are the last version's zones, whose sizes the new
-// ones start with.
-func collect(snap *registry.Snapshot, reverse []string, prev []*zone) []*zone {
-	fwd := newZone(snap.Domain)
-	zones := []*zone{fwd}
-	for _, r := range reverse {
-		zones = append(zones, newZone(r))
-	}
-	for _, z := range zones {
-		if old := zoneFor(prev, z.origin); old != nil {
-			z.arena = make([]byte, 0, len(old.arena)+len(old.arena)/16+1024)
-			z.ends = make([]uint32, 0, len(old.ends)+len(old.ends)/16+16)
-		}
-	}
-	var owner []byte
-	add := func(z *zone, owner []byte, set *registry.RRSet) {
-		for i := 0; i < set.Len(); i++ {
-			z.add(owner, set.Record(i)[2:]) // behind a pointer to the question: 0xC00C
-		}
-	}
-	for _, set := range snap.Apex().Views()[0].Sets() {
-		if set.Type == dns.TypeSOA {
-			continue
-		}
-		// A reverse zone has the domain's nameservers at its apex.
-		for _, z := range zones {
-			add(z, z.wire, set)
-		}
-	}
-	snap.Names(func(key string, n registry.Name) {
-		v := &n.Views()[0]
-		if v.Empty() {
-			return
-		}
-		z := fwd
-		if strings.HasSuffix(key, ".arpa") {
-			z = nil
-			for _, r := range zones[1:] {
-				if key+"." == r.origin || strings.HasSuffix(key, "."+strings.TrimSuffix(r.origin, ".")) {
-					z = r
-					break
-				}
-			}
-			if z == nil {
-				return
-			}
-			owner = appendWireName(owner[:0], key+".")
-		} else {
-			owner = appendWireName(owner[:0], key+"."+snap.Domain)
-		}
-		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypePTR} {
-			if set := v.Set(t); set != nil {
-				add(z, owner, set)
-			}
-		}
-	})
-	for _, z := range zones {
-		z.finishRecords()
-	}
-	return zones
+// zoneSet is the zones a version is made of, the domain's first: their
+// origins, and which of them a name is in.
+type zoneSet struct {
+	domain  string
+	origins []string // FQDNs, lower case; [0] is the domain
+	wires   [][]byte
 }
 
-// finishRecords hashes the records, orders the distinct ones, marks the
-// copies, and hashes the set.
-func (z *zone) finishRecords() {
-	z.byHash = make([]hashed, z.len())
-	for i := range z.byHash {
-		z.byHash[i] = hashed{h: fnv64(z.record(uint32(i))), i: uint32(i)}
+func newZoneSet(domain string, reverse []string) *zoneSet {
+	zs := &zoneSet{domain: domain, origins: append([]string{domain}, reverse...)}
+	for _, o := range zs.origins {
+		zs.wires = append(zs.wires, appendWireName(nil, o))
+	}
+	return zs
+}
+
+// of returns the zone a name key is in and appends its owner name in
+// wire format to owner; z is -1 for a reverse name under no reverse zone.
+func (zs *zoneSet) of(key string, owner []byte) (z int, _ []byte) {
+	if !strings.HasSuffix(key, ".arpa") {
+		return 0, appendWireName(owner, key+"."+zs.domain)
+	}
+	for i, r := range zs.origins[1:] {
+		if key+"." == r || strings.HasSuffix(key, "."+strings.TrimSuffix(r, ".")) {
+			return i + 1, appendWireName(owner, key+".")
+		}
+	}
+	return -1, owner
+}
+
+// addName appends the records of name n at key to the zone it is in.
+func (zs *zoneSet) addName(recs []*records, key string, n registry.Name, owner []byte) []byte {
+	if len(n.Views()) == 0 {
+		return owner
+	}
+	v := &n.Views()[0]
+	if v.Empty() {
+		return owner
+	}
+	z, owner := zs.of(key, owner[:0])
+	if z < 0 {
+		return owner
+	}
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypePTR} {
+		if set := v.Set(t); set != nil {
+			recs[z].addSet(owner, set)
+		}
+	}
+	return owner
+}
+
+// addSet appends the records of set with owner.
+func (r *records) addSet(owner []byte, set *registry.RRSet) {
+	for i := 0; i < set.Len(); i++ {
+		r.add(owner, set.Record(i)[2:]) // behind a pointer to the question: 0xC00C
+	}
+}
+
+// addApex appends the apex records but the SOA to zone i's records: a
+// reverse zone has the domain's nameservers at its apex.
+func (zs *zoneSet) addApex(r *records, i int, snap *registry.Snapshot) {
+	for _, set := range snap.Apex().Views()[0].Sets() {
+		if set.Type != dns.TypeSOA {
+			r.addSet(zs.wires[i], set)
+		}
+	}
+}
+
+// collect makes the records of the domain zone and of each reverse zone
+// from a whole snapshot. prev, when not nil, are the last version's
+// zones, whose sizes the new ones start with.
+func (zs *zoneSet) collect(snap *registry.Snapshot, prev []*zone) []*records {
+	recs := make([]*records, len(zs.origins))
+	for i := range recs {
+		recs[i] = &records{}
+		if i < len(prev) && prev[i].origin == zs.origins[i] {
+			n, size := prev[i].size()
+			recs[i].arena = make([]byte, 0, size+size/16+1024)
+			recs[i].ends = make([]uint32, 0, n+n/16+16)
+		}
+	}
+	for i, r := range recs {
+		zs.addApex(r, i, snap)
+	}
+	var owner []byte
+	snap.Names(func(key string, n registry.Name) {
+		owner = zs.addName(recs, key, n, owner)
+	})
+	for _, r := range recs {
+		r.finish()
+	}
+	return recs
+}
+
+// finish hashes the records, orders the distinct ones, marks the
+// copies, and sums the set.
+func (r *records) finish() {
+	r.byHash = make([]hashed, r.len())
+	for i := range r.byHash {
+		r.byHash[i] = hashed{h: fnv64(r.record(uint32(i))), i: uint32(i)}
 	}
 	// By hash alone: records whose 64-bit hashes are equal and bytes are
 	// not are as good as never there, and diffOf still tells them apart.
-	slices.SortFunc(z.byHash, func(a, b hashed) int { return cmp.Compare(a.h, b.h) })
+	slices.SortFunc(r.byHash, func(a, b hashed) int { return cmp.Compare(a.h, b.h) })
 	keep := 0
-	for i, x := range z.byHash {
-		if i > 0 && z.byHash[keep-1].h == x.h && bytes.Equal(z.record(z.byHash[keep-1].i), z.record(x.i)) {
-			if z.dup == nil {
-				z.dup = make([]bool, z.len())
+	for i, x := range r.byHash {
+		if i > 0 && r.byHash[keep-1].h == x.h && bytes.Equal(r.record(r.byHash[keep-1].i), r.record(x.i)) {
+			if r.dup == nil {
+				r.dup = make([]bool, r.len())
 			}
-			z.dup[x.i] = true
+			r.dup[x.i] = true
 			continue
 		}
-		z.byHash[keep] = x
+		r.byHash[keep] = x
 		keep++
 	}
-	z.byHash = z.byHash[:keep]
-	h := sha256.New()
-	buf := make([]byte, 0, 8*1024)
-	for _, x := range z.byHash {
-		buf = binary.BigEndian.AppendUint64(buf, x.h)
-		if len(buf) == cap(buf) {
-			h.Write(buf)
-			buf = buf[:0]
-		}
+	r.byHash = r.byHash[:keep]
+	r.sum = setHash{}
+	for _, x := range r.byHash {
+		r.sum.add(x.h)
 	}
-	h.Write(buf)
-	h.Sum(z.hash[:0])
 }
 
 func newZone(origin string) *zone {
