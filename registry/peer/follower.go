@@ -307,7 +307,7 @@ func (f *Follower) session(ctx context.Context, addr string, h *held, sink regis
 
 	var (
 		s     = sessionState{f: f, addr: addr, h: h, sink: sink}
-		tick  = time.NewTicker(f.cfg.Keepalive)
+		tick  = time.NewTicker(min(f.cfg.Keepalive, pace.timeout()/3))
 		dirty bool
 	)
 	defer tick.Stop()
@@ -323,6 +323,8 @@ func (f *Follower) session(ctx context.Context, addr string, h *held, sink regis
 			if silent := now.Sub(time.Unix(0, heard.Load())); established && len(msgs) == 0 && silent > pace.timeout() {
 				return true, fmt.Errorf("manager silent for %s", silent.Round(time.Millisecond))
 			}
+			// Checked three times a timeout, as the manager tells it.
+			tick.Reset(pace.timeout() / 3)
 		case m := <-msgs:
 			if !established {
 				established = true
