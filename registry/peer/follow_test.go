@@ -233,17 +233,24 @@ func TestSilentManagerIsLeftAfterThePeerTimeout(t *testing.T) {
 	sw := newSwarm(t)
 	c1, _ := sw.node(swarmpki.RoleManager, "mgr1")
 	wcreds, _ := sw.node(swarmpki.RoleWorker, "w1")
-	m1 := startManager(t, c1, ServerConfig{})
+	// The manager instance paces keepalives and tells the follower.
+	m1 := startManager(t, c1, ServerConfig{Keepalive: 100 * time.Millisecond, PeerTimeout: 400 * time.Millisecond})
 	d := testData(5, 2)
 	m1.store.Update(d)
 	fo := startFollower(t, wcreds, []string{m1.addr}, func(c *FollowerConfig) {
-		c.Keepalive, c.PeerTimeout = 100*time.Millisecond, 400*time.Millisecond
+		c.Keepalive, c.PeerTimeout = 100*time.Millisecond, 3*time.Second
 	})
 	fo.waitData(t, d, LocalState{})
 	// The manager freezes: its stream stays open and says nothing.
 	m1.srv.hub.mu.Lock()
 	defer m1.srv.hub.mu.Unlock()
+	frozen := time.Now()
 	eventually(t, func() bool { return !fo.f.Status().Connected }, func() string { return "follower still follows a silent manager" })
+	// The timeout told (400 ms), not the follower's own (3 s), and a
+	// check (a third of it) at most beyond it.
+	if took := time.Since(frozen); took > 2*time.Second {
+		t.Errorf("follower left the silent manager after %s, want the 400 ms it was told and at most a check more", took)
+	}
 	if fs := fo.f.Status(); fs.LastError == "" {
 		t.Fatalf("status %+v names no reason", fs)
 	}

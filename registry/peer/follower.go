@@ -39,8 +39,11 @@ type FollowerConfig struct {
 	// Local tells what only this node knows (nil: nothing).
 	Local Local
 	Log   *logrus.Entry
-	// Keepalive is how often the follower acks (DefaultKeepalive); a
-	// manager silent for PeerTimeout (DefaultPeerTimeout) is gone.
+	// Keepalive is how often the follower acks (DefaultKeepalive) and
+	// PeerTimeout the silence after which a manager is gone
+	// (DefaultPeerTimeout), until the manager instance tells its own in a
+	// keepalive (it sets them by its follower count); an older instance
+	// tells none, and these hold.
 	Keepalive, PeerTimeout time.Duration
 	// DialTimeout bounds one connection attempt (default 2 s).
 	DialTimeout time.Duration
@@ -50,6 +53,10 @@ type FollowerConfig struct {
 
 // maxFullSize bounds the whole data a manager may announce.
 const maxFullSize = 1 << 30
+
+// followerWindow is the flow-control window a follower gives its manager,
+// per stream and per connection.
+const followerWindow = 2 * chunkSize
 
 // Follower is a registry.Source that follows a manager instance's
 // registry: the whole data once, then each change, with its own node's ID
@@ -311,12 +318,13 @@ func (f *Follower) session(ctx context.Context, addr string, h *held, sink regis
 	if err != nil {
 		return false, err
 	}
-	msgs, recvErr, heard := receive(ctx, stream)
-	go f.ack(ctx, cancel, stream)
+	pace := newPaced(pacing{interval: f.cfg.Keepalive, timeout: f.cfg.PeerTimeout})
+	msgs, recvErr, heard := receive(ctx, stream, pace)
+	go f.ack(ctx, cancel, stream, pace)
 
 	var (
 		s     = sessionState{f: f, addr: addr, h: h, sink: sink}
-		tick  = time.NewTicker(f.cfg.Keepalive)
+		tick  = time.NewTicker(min(f.cfg.Keepalive, pace.timeout()/3))
 		dirty bool
 	)
 	defer tick.Stop()
@@ -329,9 +337,11 @@ func (f *Follower) session(ctx context.Context, addr string, h *held, sink regis
 		case ls := <-locals:
 			f.localChanged(h, ls, sink)
 		case now := <-tick.C:
-			if silent := now.Sub(time.Unix(0, heard.Load())); established && len(msgs) == 0 && silent > f.cfg.PeerTimeout {
+			if silent := now.Sub(time.Unix(0, heard.Load())); established && len(msgs) == 0 && silent > pace.timeout() {
 				return true, fmt.Errorf("manager silent for %s", silent.Round(time.Millisecond))
 			}
+			// Checked three times a timeout, as the manager tells it.
+			tick.Reset(pace.timeout() / 3)
 		case m := <-msgs:
 			if !established {
 				established = true
@@ -375,6 +385,11 @@ func (f *Follower) dial(addr string) (*grpc.ClientConn, error) {
 		grpc.WithContextDialer(f.cfg.Dial),
 		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: f.cfg.DialTimeout, Backoff: backoff.DefaultConfig}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(chunkSize+64<<10)),
+		// Windows of a fixed size, two chunks of whole data: gRPC's window
+		// estimation would answer each message after a quiet spell, each
+		// keepalive, with a ping of its own.
+		grpc.WithStaticStreamWindowSize(followerWindow),
+		grpc.WithStaticConnWindowSize(followerWindow),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -389,7 +404,7 @@ func (f *Follower) hello(ctx context.Context, conn *grpc.ClientConn, h *held) (p
 	if err != nil {
 		return nil, causeOr(ctx, err)
 	}
-	hello := &peerpb.Hello{Protocol: ProtocolVersion, NodeId: h.local.NodeID}
+	hello := &peerpb.Hello{Protocol: ProtocolVersion, NodeId: h.local.NodeID, Paced: true}
 	if hello.NodeId == "" {
 		hello.NodeId = f.cfg.Credentials.Identity().NodeID
 	}
@@ -403,8 +418,9 @@ func (f *Follower) hello(ctx context.Context, conn *grpc.ClientConn, h *held) (p
 }
 
 // receive reads the stream on a goroutine of its own until it fails or
-// ctx ends; heard is when a message last came, in Unix nanoseconds.
-func receive(ctx context.Context, stream peerpb.Registry_FollowClient) (<-chan *peerpb.ManagerMessage, <-chan error, *atomic.Int64) {
+// ctx ends, and takes each keepalive's pacing; heard is when a message
+// last came, in Unix nanoseconds.
+func receive(ctx context.Context, stream peerpb.Registry_FollowClient, pace *paced) (<-chan *peerpb.ManagerMessage, <-chan error, *atomic.Int64) {
 	msgs := make(chan *peerpb.ManagerMessage, 64)
 	recvErr := make(chan error, 1)
 	heard := new(atomic.Int64)
@@ -416,6 +432,9 @@ func receive(ctx context.Context, stream peerpb.Registry_FollowClient) (<-chan *
 				return
 			}
 			heard.Store(time.Now().UnixNano())
+			if k := m.GetKeepalive(); k != nil {
+				pace.keepalive(k)
+			}
 			select {
 			case msgs <- m:
 			case <-ctx.Done():
@@ -476,9 +495,10 @@ func resetWhy(r peerpb.ResetReason) string {
 	return r.String()
 }
 
-// ack sends an ack each keepalive interval and hints as they come.
-func (f *Follower) ack(ctx context.Context, cancel context.CancelCauseFunc, stream peerpb.Registry_FollowClient) {
-	tick := time.NewTicker(f.cfg.Keepalive)
+// ack sends an ack each keepalive interval, as the manager instance
+// paces them, and hints as they come.
+func (f *Follower) ack(ctx context.Context, cancel context.CancelCauseFunc, stream peerpb.Registry_FollowClient, pace *paced) {
+	tick := time.NewTicker(pace.interval())
 	defer tick.Stop()
 	for {
 		var m *peerpb.FollowerMessage
@@ -486,6 +506,9 @@ func (f *Follower) ack(ctx context.Context, cancel context.CancelCauseFunc, stre
 		case <-ctx.Done():
 			return
 		case m = <-f.hints:
+		case <-pace.changed:
+			tick.Reset(pace.interval())
+			continue
 		case <-tick.C:
 			st := f.Status()
 			m = &peerpb.FollowerMessage{Msg: &peerpb.FollowerMessage_Ack{Ack: &peerpb.Ack{

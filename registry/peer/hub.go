@@ -44,10 +44,12 @@ type hub struct {
 	tooLarge  uint64
 	histBytes int
 	full      *fullState
-	// wake is closed when head or the keepalive changes, and replaced.
+	// wake is closed when head changes, and replaced.
 	wake      chan struct{}
 	sourceErr string
-	keepalive encoded
+	// keepalives holds the keepalive of head and sourceErr, encoded once
+	// per pacing; emptied when either changes.
+	keepalives map[pacing]encoded
 
 	changes  atomic.Uint64 // changes published
 	fulls    atomic.Uint64 // whole-data encodings made
@@ -72,8 +74,8 @@ func newHub(log *logrus.Entry, maxCount, maxBytes, chunkSize int) *hub {
 		epoch: binary.LittleEndian.Uint64(b[:]), log: log,
 		maxCount: maxCount, maxBytes: maxBytes, chunkSize: chunkSize,
 		kick: make(chan struct{}, 1), wake: make(chan struct{}),
+		keepalives: map[pacing]encoded{},
 	}
-	h.keepalive = h.encodeKeepalive()
 	return h
 }
 
@@ -166,7 +168,7 @@ func (h *hub) first(c cluster) {
 
 // advanceLocked wakes the senders after head moved; h.mu is held.
 func (h *hub) advanceLocked() {
-	h.keepalive = h.encodeKeepalive()
+	clear(h.keepalives)
 	close(h.wake)
 	h.wake = make(chan struct{})
 }
@@ -183,13 +185,30 @@ func (h *hub) sourceSynced(err error) {
 		return
 	}
 	h.sourceErr = msg
-	h.keepalive = h.encodeKeepalive()
+	clear(h.keepalives)
+}
+
+// keepalive returns the keepalive of the latest version with pacing p,
+// encoded once for every follower paced so.
+func (h *hub) keepalive(p pacing) encoded {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if b, ok := h.keepalives[p]; ok {
+		return b
+	}
+	b := h.encodeKeepalive(p)
+	if len(h.keepalives) >= 8 { // the follower count moved the pacing
+		clear(h.keepalives)
+	}
+	h.keepalives[p] = b
+	return b
 }
 
 // encodeKeepalive encodes the keepalive of head; h.mu is held.
-func (h *hub) encodeKeepalive() encoded {
+func (h *hub) encodeKeepalive(p pacing) encoded {
 	m := &peerpb.ManagerMessage{Msg: &peerpb.ManagerMessage_Keepalive{Keepalive: &peerpb.Keepalive{
 		Head: &peerpb.Version{Epoch: h.epoch, Counter: h.head}, SourceError: h.sourceErr,
+		IntervalMs: uint32(p.interval / time.Millisecond), TimeoutMs: uint32(p.timeout / time.Millisecond),
 	}}}
 	b, err := encode(m)
 	if err != nil {
@@ -204,13 +223,12 @@ func (h *hub) encodeKeepalive() encoded {
 type position struct {
 	head, base uint64
 	wake       chan struct{}
-	keepalive  encoded
 }
 
 func (h *hub) position() position {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return position{head: h.head, base: h.base, wake: h.wake, keepalive: h.keepalive}
+	return position{head: h.head, base: h.base, wake: h.wake}
 }
 
 // lagReason says why a follower at counter, which the history no longer

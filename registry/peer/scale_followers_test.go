@@ -66,17 +66,10 @@ type followerSpec struct {
 	// drained; pause followers read for 3 s, then nothing for PauseMS,
 	// again and again until drained.
 	Stall, Pause, PauseMS int
-	// KeepaliveMS is the followers' ack interval, their peer timeout
-	// three times it (0: the defaults).
-	KeepaliveMS int
 }
 
 func (s followerSpec) String() string {
-	return fmt.Sprintf("store=%d,proto=%d,stall=%d,pause=%d,ms=%d,keepalive=%d", s.Store, s.Proto, s.Stall, s.Pause, s.PauseMS, s.KeepaliveMS)
-}
-
-func (s followerSpec) keepalive() time.Duration {
-	return orDefault(time.Duration(s.KeepaliveMS)*time.Millisecond, DefaultKeepalive)
+	return fmt.Sprintf("store=%d,proto=%d,stall=%d,pause=%d,ms=%d", s.Store, s.Proto, s.Stall, s.Pause, s.PauseMS)
 }
 
 func parseFollowerSpec(s string) (followerSpec, error) {
@@ -98,8 +91,6 @@ func parseFollowerSpec(s string) (followerSpec, error) {
 			spec.Pause = n
 		case "ms":
 			spec.PauseMS = n
-		case "keepalive":
-			spec.KeepaliveMS = n
 		default:
 			return spec, fmt.Errorf("follower spec %q: unknown kind %q", s, k)
 		}
@@ -429,7 +420,6 @@ func (p *followerProcess) runStore(ctx context.Context, f *scaleFollower, i int,
 	}
 	fo, err := NewFollower(FollowerConfig{
 		Managers: []string{p.addr}, Credentials: p.creds, Log: logrus.NewEntry(l), Dial: p.dialer(i, f, 0),
-		Keepalive: p.spec.keepalive(), PeerTimeout: 3 * p.spec.keepalive(),
 	})
 	if err != nil {
 		p.fail(err)
@@ -521,7 +511,9 @@ func (p *followerProcess) runProto(ctx context.Context, f *scaleFollower, i int,
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(chunkSize + 64<<10)),
 	}
 	if mode == protoNormal {
-		opts = append(opts, grpc.WithContextDialer(p.dialer(i, f, 0)))
+		// As a Follower dials.
+		opts = append(opts, grpc.WithContextDialer(p.dialer(i, f, 0)),
+			grpc.WithStaticStreamWindowSize(followerWindow), grpc.WithStaticConnWindowSize(followerWindow))
 	} else {
 		// Slow ones buffer little: no window grown to the bandwidth.
 		opts = append(opts, grpc.WithContextDialer(p.dialer(i, f, 64<<10)),
@@ -564,7 +556,7 @@ func (p *followerProcess) protoSession(ctx context.Context, conn *grpc.ClientCon
 	if err != nil {
 		return err
 	}
-	hello := &peerpb.Hello{Protocol: ProtocolVersion}
+	hello := &peerpb.Hello{Protocol: ProtocolVersion, Paced: true}
 	epoch := &f.epoch
 	haveWhole := epoch.Load() != 0
 	if haveWhole {
@@ -573,13 +565,19 @@ func (p *followerProcess) protoSession(ctx context.Context, conn *grpc.ClientCon
 	if err := stream.Send(&peerpb.FollowerMessage{Msg: &peerpb.FollowerMessage_Hello{Hello: hello}}); err != nil {
 		return err
 	}
+	// Acks as a Follower sends them, at the interval the manager
+	// instance tells.
+	pace := newPaced(pacing{interval: DefaultKeepalive, timeout: DefaultPeerTimeout})
 	go func() {
-		tick := time.NewTicker(p.spec.keepalive())
+		tick := time.NewTicker(pace.interval())
 		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-pace.changed:
+				tick.Reset(pace.interval())
+				continue
 			case <-tick.C:
 			}
 			ack := &peerpb.Ack{Applied: &peerpb.Version{Epoch: epoch.Load(), Counter: f.counter.Load()}}
@@ -619,6 +617,8 @@ func (p *followerProcess) protoSession(ctx context.Context, conn *grpc.ClientCon
 			return err
 		}
 		switch m := m.Msg.(type) {
+		case *peerpb.ManagerMessage_Keepalive:
+			pace.keepalive(m.Keepalive)
 		case *peerpb.ManagerMessage_Reset_:
 			whole, crc, left = m.Reset_, 0, int64(m.Reset_.Size)
 			if m.Reset_.Reason != peerpb.ResetReason_RESET_REASON_FIRST {

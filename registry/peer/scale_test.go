@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,15 +32,19 @@ import (
 )
 
 // The scale harness (make scale, make scale-short; docs/benchmarks.md):
-// one manager instance in this process — a registry.Store with the large
-// benchmark registry and the peer Server observing it — and N followers
-// in a second process (scale_followers_test.go), so that getrusage of this
-// one is the manager's CPU alone. Everything goes over loopback TCP with
-// the real protocol and Swarm-like mutual TLS.
+// one manager instance in this process — a registry.Store with a
+// benchmark registry (the large one unless a row names another) and the
+// peer Server observing it — and N followers in a second process
+// (scale_followers_test.go), so that getrusage of this one is the
+// manager's CPU alone. Everything goes over loopback TCP with the real
+// protocol and Swarm-like mutual TLS, on the default keepalives.
 
 var (
-	scalePlan = flag.String("scale", "short", "short: the CI check (200 followers); full: make scale (1,000 and 10,000)")
+	scalePlan = flag.String("scale", "short", "short: the CI check (200 followers); full: make scale (1,000 on each registry size, 10,000)")
 	scaleOut  = flag.String("scale.out", "", "write the figures as a markdown table to this file")
+	scalePer  = flag.Int("scale.keepalivefollowers", 0, "the manager's ServerConfig.KeepaliveFollowers (0: the default; -1: the base interval for any number)")
+	scaleProf = flag.String("scale.idleprofile", "", "write the manager's CPU profile at rest of each row to this prefix + the row's name")
+	scaleOnly = flag.String("scale.only", "", "run only these rows of the plan, comma-separated as in the table (\"1000 proto large\"); the slow followers as \"slow\"")
 )
 
 func init() {
@@ -57,13 +62,25 @@ type fanout struct {
 	kind   string // "store" or "proto"
 	n      int
 	rounds int
-	// keepalive is the interval of keepalives both ways, the peer
-	// timeout three times it (0: the defaults, 1 s and 3 s); a manager
-	// instance of its own runs those.
-	keepalive time.Duration
+	// size is the manager's registry (zero: the large one); a manager
+	// instance of its own serves each.
+	size benchdata.Size
 	// assert holds the targets, scaled to n (false: report only).
 	assert bool
 }
+
+func (fo fanout) registry() benchdata.Size {
+	if fo.size.Name == "" {
+		return benchdata.Large
+	}
+	return fo.size
+}
+
+func (fo fanout) name() string { return fmt.Sprintf("%d %s %s", fo.n, fo.kind, fo.registry().Name) }
+
+// large2x is twice the large registry, as registry's publish benchmarks
+// have it.
+var large2x = benchdata.Size{Name: "large2x", Services: 2 * benchdata.Large.Services, Tasks: benchdata.Large.Tasks}
 
 // slowScenario publishes big changes to normal followers and a few slow
 // ones.
@@ -79,13 +96,15 @@ type scalePlanSpec struct {
 	// stall timeout fall out of it.
 	stallTimeout time.Duration
 	history      int
-	fanouts      []fanout
-	slow         slowScenario
+	// idle is the least time the manager's CPU at rest is read for.
+	idle    time.Duration
+	fanouts []fanout
+	slow    slowScenario
 }
 
 var scalePlans = map[string]scalePlanSpec{
 	"short": {
-		stallTimeout: DefaultStallTimeout, history: 2,
+		stallTimeout: DefaultStallTimeout, history: 2, idle: 3 * time.Second,
 		fanouts: []fanout{
 			{kind: "store", n: 2, rounds: 3, assert: true},
 			{kind: "proto", n: 200, rounds: 4, assert: true},
@@ -93,12 +112,15 @@ var scalePlans = map[string]scalePlanSpec{
 		slow: slowScenario{normal: 10, stall: 2, pause: 2, pauseMS: 6000, changes: 20, services: 1000},
 	},
 	"full": {
-		stallTimeout: DefaultStallTimeout, history: 2,
+		stallTimeout: DefaultStallTimeout, history: 2, idle: 10 * time.Second,
 		fanouts: []fanout{
 			{kind: "store", n: 8, rounds: 5},
 			{kind: "proto", n: 200, rounds: 10, assert: true},
+			{kind: "proto", n: 1000, rounds: 10, size: benchdata.Small, assert: true},
+			{kind: "proto", n: 1000, rounds: 10, size: benchdata.Wide, assert: true},
 			{kind: "proto", n: 1000, rounds: 10, assert: true},
-			{kind: "proto", n: 10000, rounds: 5, keepalive: 5 * time.Second},
+			{kind: "proto", n: 1000, rounds: 10, size: large2x, assert: true},
+			{kind: "proto", n: 10000, rounds: 5},
 		},
 		slow: slowScenario{normal: 50, stall: 4, pause: 4, pauseMS: 6000, changes: 40, services: 1000},
 	},
@@ -116,6 +138,8 @@ const (
 // scaleManager is the manager instance under test.
 type scaleManager struct {
 	t       *testing.T
+	size    benchdata.Size
+	stop    func() // ends it, once
 	srv     *Server
 	store   *registry.Store
 	addr    string
@@ -138,25 +162,42 @@ func TestScale(t *testing.T) {
 	if err := raiseFileLimit(1 << 20); err != nil {
 		t.Fatal(err)
 	}
-	managers := map[time.Duration]*scaleManager{}
-	manager := func(keepalive time.Duration) *scaleManager {
-		if managers[keepalive] == nil {
-			managers[keepalive] = startScaleManager(t, plan.stallTimeout, plan.history, keepalive)
+	only := map[string]bool{}
+	for _, name := range strings.Split(*scaleOnly, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			only[name] = true
 		}
-		return managers[keepalive]
+	}
+	// One manager instance at a time, for the registry of the row.
+	var m *scaleManager
+	manager := func(size benchdata.Size) *scaleManager {
+		if m == nil || m.size != size {
+			if m != nil {
+				m.stop()
+			}
+			m = startScaleManager(t, plan.stallTimeout, plan.history, size)
+		}
+		return m
 	}
 	var rows []fanoutRow
 	for _, fo := range plan.fanouts {
-		row := manager(fo.keepalive).fanout(fo)
+		if len(only) > 0 && !only[fo.name()] {
+			continue
+		}
+		row := manager(fo.registry()).fanout(fo, plan.idle)
 		rows = append(rows, row)
 		t.Logf("%s", row)
 		if fo.assert {
 			row.check(t)
 		}
 	}
-	sr := manager(0).slow(plan.slow)
-	t.Logf("%s", sr)
-	sr.check(t, plan.slow)
+	var sr *slowRow
+	if len(only) == 0 || only["slow"] {
+		r := manager(benchdata.Large).slow(plan.slow)
+		t.Logf("%s", r)
+		r.check(t, plan.slow)
+		sr = &r
+	}
 	table := scaleTable(rows, sr)
 	t.Logf("\n%s", table)
 	if *scaleOut != "" {
@@ -166,7 +207,7 @@ func TestScale(t *testing.T) {
 	}
 }
 
-func startScaleManager(t *testing.T, stall time.Duration, history int, keepalive time.Duration) *scaleManager {
+func startScaleManager(t *testing.T, stall time.Duration, history int, size benchdata.Size) *scaleManager {
 	sw := newSwarm(t)
 	mcreds, _ := sw.node(swarmpki.RoleManager, "mgr1")
 	_, wdir := sw.node(swarmpki.RoleWorker, "w1")
@@ -176,7 +217,7 @@ func startScaleManager(t *testing.T, stall time.Duration, history int, keepalive
 	warns := &warnCounter{seen: map[string]int{}}
 	l.AddHook(warns)
 	srv, err := NewServer(ServerConfig{Credentials: mcreds, Log: logrus.NewEntry(l), StallTimeout: stall, History: history,
-		Keepalive: keepalive, PeerTimeout: 3 * keepalive})
+		KeepaliveFollowers: *scalePer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +225,7 @@ func startScaleManager(t *testing.T, stall time.Duration, history int, keepalive
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &scaleManager{t: t, srv: srv, store: st, certDir: wdir, warns: warns, data: scaleRegistry(t)}
+	m := &scaleManager{t: t, size: size, srv: srv, store: st, certDir: wdir, warns: warns, data: scaleRegistry(t, size)}
 	st.Observe(registry.ObserverFuncs{OnPublished: func(_ *registry.Snapshot, build time.Duration) {
 		m.pubCPU, m.pubBuild, m.pubAt = cpuTime(), build, time.Now()
 	}})
@@ -197,21 +238,25 @@ func startScaleManager(t *testing.T, stall time.Duration, history int, keepalive
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	var once sync.Once
+	m.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(m.stop)
 	st.Update(m.data)
 	m.waitHead(1)
 	return m
 }
 
-// scaleRegistry is the large benchmark registry in ID order, as the Swarm
-// source hands it over.
-func scaleRegistry(t *testing.T) *registry.Data {
-	d := benchdata.Data(benchdata.Large)
+// scaleRegistry is a benchmark registry in ID order, as the Swarm source
+// hands it over.
+func scaleRegistry(t *testing.T, size benchdata.Size) *registry.Data {
+	d := benchdata.Data(size)
 	c, err := clusterOf(d)
 	if err != nil {
 		t.Fatal(err)
@@ -330,26 +375,26 @@ type fanoutRow struct {
 	endToEnd                time.Duration // the last: the change given to the manager's Store → follower holds it
 	wire                    float64       // bytes read per follower per change
 	cpu, cpuMax             time.Duration // manager CPU per change, publish → all current
-	idle                    float64       // manager CPU at rest (cores), keepalives both ways
+	idle                    float64       // manager CPU at rest (cores), keepalives both ways, over 3 intervals or more
 	heap, rss               uint64        // manager's, with the followers connected
 	followerCPU             time.Duration // the followers' process, whole run
 	late                    int           // followers not current within the wait
 	errors                  []string
-	reconnects              int64 // streams dropped and begun again, connecting included
-	keepaliveUsed           time.Duration
+	reconnects              int64  // streams dropped and begun again, connecting included
+	pace                    pacing // the keepalives' pacing told the followers
 	digestOK                bool
 	protoDigest, wantDigest string
 }
 
-func (m *scaleManager) fanout(fo fanout) fanoutRow {
+func (m *scaleManager) fanout(fo fanout, idle time.Duration) fanoutRow {
 	t := m.t
-	spec := followerSpec{KeepaliveMS: int(fo.keepalive / time.Millisecond)}
+	var spec followerSpec
 	if fo.kind == "store" {
 		spec.Store = fo.n
 	} else {
 		spec.Proto = fo.n
 	}
-	row := fanoutRow{fanout: fo, keepaliveUsed: m.srv.cfg.Keepalive}
+	row := fanoutRow{fanout: fo}
 	start := time.Now()
 	p := m.startFollowers(spec)
 	p.arm(m.head())
@@ -358,9 +403,15 @@ func (m *scaleManager) fanout(fo fanout) fanoutRow {
 	}
 	row.connect = time.Since(start)
 
+	row.pace = m.srv.pacing(&follower{paced: true})
+	stopProfile := func() {}
+	if *scaleProf != "" {
+		stopProfile = profileCPU(t, *scaleProf+strings.ReplaceAll(fo.name(), " ", "-")+".prof")
+	}
 	c0, w0 := cpuTime(), time.Now()
-	time.Sleep(2 * time.Second)
+	time.Sleep(max(idle, 3*row.pace.interval))
 	row.idle = (cpuTime() - c0).Seconds() / time.Since(w0).Seconds()
+	stopProfile()
 
 	var lat []time.Duration
 	var bytes int64
@@ -414,6 +465,21 @@ func (m *scaleManager) fanout(fo fanout) fanoutRow {
 	return row
 }
 
+// profileCPU profiles this process's CPU into file until stop.
+func profileCPU(t *testing.T, file string) (stop func()) {
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
 func late(r currentReply) int {
 	n := 0
 	for _, at := range r.Reached {
@@ -449,8 +515,8 @@ func procStatus(field string) uint64 {
 }
 
 func (r fanoutRow) String() string {
-	return fmt.Sprintf("%d %s followers: connected in %s; from publish p50 %s p99 %s max %s (before it, manager build %s; end to end max %s); %.0f B/follower; manager CPU %s/change (max %s), idle %.1f%% of a core; heap %d MiB, RSS %d MiB; followers' CPU %s; late %d; reconnects %d; errors %v; data %s (manager %s)",
-		r.n, r.kind, r.connect.Round(time.Millisecond), ms(r.p50), ms(r.p99), ms(r.max), ms(r.build), ms(r.endToEnd), r.wire,
+	return fmt.Sprintf("%s followers (keepalive %s, timeout %s): connected in %s; from publish p50 %s p99 %s max %s (before it, manager build %s; end to end max %s); %.0f B/follower; manager CPU %s/change (max %s), idle %.1f%% of a core; heap %d MiB, RSS %d MiB; followers' CPU %s; late %d; reconnects %d; errors %v; data %s (manager %s)",
+		r.name(), r.pace.interval, r.pace.timeout, r.connect.Round(time.Millisecond), ms(r.p50), ms(r.p99), ms(r.max), ms(r.build), ms(r.endToEnd), r.wire,
 		ms(r.cpu), ms(r.cpuMax), r.idle*100, r.heap>>20, r.rss>>20, r.followerCPU.Round(time.Millisecond), r.late, r.reconnects, r.errors,
 		r.protoDigest, r.wantDigest)
 }
@@ -626,16 +692,18 @@ func (r slowRow) check(t *testing.T, sc slowScenario) {
 	}
 }
 
-func scaleTable(rows []fanoutRow, sr slowRow) string {
+func scaleTable(rows []fanoutRow, sr *slowRow) string {
 	var b strings.Builder
-	b.WriteString("| followers | keepalive | connect | p50 | p99 | max | manager build | end to end max | wire B/follower | manager CPU/change | manager idle | manager heap | manager RSS | reconnects |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| followers | registry | keepalive | connect | p50 | p99 | max | manager build | end to end max | wire B/follower | manager CPU/change | manager idle | manager heap | manager RSS | reconnects |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %d %s | %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %.1f%% | %d MiB | %d MiB | %d |\n",
-			r.n, r.kind, r.keepaliveUsed, r.connect.Round(100*time.Millisecond), ms(r.p50), ms(r.p99), ms(r.max), ms(r.build), ms(r.endToEnd), r.wire,
+		fmt.Fprintf(&b, "| %d %s | %s | %s/%s | %s | %s | %s | %s | %s | %s | %.0f | %s | %.1f%% | %d MiB | %d MiB | %d |\n",
+			r.n, r.kind, r.registry().Name, r.pace.interval, r.pace.timeout, r.connect.Round(100*time.Millisecond), ms(r.p50), ms(r.p99), ms(r.max), ms(r.build), ms(r.endToEnd), r.wire,
 			ms(r.cpu), r.idle*100, r.heap>>20, r.rss>>20, r.reconnects)
 	}
-	fmt.Fprintf(&b, "\nSlow followers: %s\n", sr)
+	if sr != nil {
+		fmt.Fprintf(&b, "\nSlow followers: %s\n", sr)
+	}
 	return b.String()
 }
 

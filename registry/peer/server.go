@@ -27,11 +27,14 @@ const ProtocolVersion = 1
 
 // Defaults of ServerConfig and FollowerConfig.
 const (
-	DefaultKeepalive    = time.Second
-	DefaultPeerTimeout  = 3 * time.Second
-	DefaultStallTimeout = 10 * time.Second
-	DefaultHistory      = 1024
-	DefaultHistoryBytes = 16 << 20
+	DefaultKeepalive   = time.Second
+	DefaultPeerTimeout = 3 * time.Second
+	// DefaultKeepaliveFollowers is how many followers a manager instance
+	// keeps alive at its base interval; see ServerConfig.
+	DefaultKeepaliveFollowers = 2000
+	DefaultStallTimeout       = 10 * time.Second
+	DefaultHistory            = 1024
+	DefaultHistoryBytes       = 16 << 20
 	// DefaultPort is the peer listener's port when --peer-listen names
 	// none.
 	DefaultPort = 5354
@@ -43,10 +46,16 @@ type ServerConfig struct {
 	// Credentials are the node's Swarm certificates (required).
 	Credentials *swarmpki.Credentials
 	Log         *logrus.Entry
-	// Keepalive is how often a quiet stream carries a keepalive
-	// (DefaultKeepalive); a follower silent for PeerTimeout
-	// (DefaultPeerTimeout) is gone.
+	// Keepalive is how often a quiet stream carries a keepalive, and a
+	// follower acks (DefaultKeepalive); a follower silent for PeerTimeout
+	// (DefaultPeerTimeout) is gone. Both hold for up to
+	// KeepaliveFollowers followers (DefaultKeepaliveFollowers; negative:
+	// any number) and grow by their base values for each
+	// KeepaliveFollowers more, so that keepalives cost about as much for
+	// any number of followers. Paced followers are told both in each
+	// keepalive; older ones are kept at the base values.
 	Keepalive, PeerTimeout time.Duration
+	KeepaliveFollowers     int
 	// StallTimeout drops a follower that has not taken a message for that
 	// long (DefaultStallTimeout): it never holds the manager's memory.
 	StallTimeout time.Duration
@@ -87,6 +96,8 @@ type Server struct {
 	mu        sync.Mutex
 	followers map[*follower]struct{}
 	stopping  chan struct{}
+	// connected is len(followers), read without mu for the pacing.
+	connected atomic.Int64
 
 	served    atomic.Bool
 	dropped   atomic.Uint64
@@ -96,13 +107,20 @@ type Server struct {
 
 // follower is one follower's stream, as the server sees it.
 type follower struct {
-	peer      Peer
-	declared  string // the node ID its Hello gave
-	since     time.Time
+	peer     Peer
+	declared string // the node ID its Hello gave
+	since    time.Time
+	log      *logrus.Entry
+	// paced: its Hello said it acks at the interval we tell.
+	paced     bool
 	acked     atomic.Uint64 // counter of the version it said it applied
 	heard     atomic.Int64  // unix ns of its last message
 	sending   atomic.Int64  // unix ns since a send is blocked; 0: none
+	timeout   atomic.Int64  // ns of silence after which it is gone
 	sentBytes atomic.Uint64
+	// end ends its stream with a cause, once (ended).
+	end   context.CancelCauseFunc
+	ended atomic.Bool
 }
 
 // NewServer checks cfg and returns a server with no data yet.
@@ -116,6 +134,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	cfg.Keepalive = orDefault(cfg.Keepalive, DefaultKeepalive)
 	cfg.PeerTimeout = orDefault(cfg.PeerTimeout, DefaultPeerTimeout)
 	cfg.StallTimeout = orDefault(cfg.StallTimeout, DefaultStallTimeout)
+	if cfg.KeepaliveFollowers == 0 {
+		cfg.KeepaliveFollowers = DefaultKeepaliveFollowers
+	}
 	if cfg.History <= 0 {
 		cfg.History = DefaultHistory
 	}
@@ -158,6 +179,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go s.hub.run(ctx)
+	go s.watch(ctx)
 	gs := grpc.NewServer(
 		grpc.Creds(refusingCreds{credentials.NewTLS(s.cfg.Credentials.ServerConfig()), &s.refs}),
 		grpc.ForceServerCodecV2(newCodec()),
@@ -168,6 +190,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// writing, and a small read buffer for acks and hints.
 		grpc.SharedWriteBuffer(true),
 		grpc.ReadBufferSize(4<<10),
+		// Windows of a fixed size (what followers send is small): gRPC's
+		// window estimation would answer each message after a quiet
+		// spell, each keepalive's ack, with a ping of its own.
+		grpc.StaticStreamWindowSize(64<<10),
+		grpc.StaticConnWindowSize(64<<10),
 	)
 	peerpb.RegisterRegistryServer(gs, registryService{s: s})
 	errc := make(chan error, 1)
@@ -228,55 +255,113 @@ func (s *Server) follow(stream peerpb.Registry_FollowServer) error {
 		s.log.WithFields(logrus.Fields{"peer": p.Addr, "node": p.NodeID}).WithError(err).Info("follower left before its hello")
 		return err
 	}
-	f := &follower{peer: p, declared: hello.NodeId, since: time.Now()}
-	f.heard.Store(time.Now().UnixNano())
-	s.mu.Lock()
-	s.followers[f] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.followers, f)
-		s.mu.Unlock()
-	}()
 	log := s.log.WithFields(logrus.Fields{"follower": p.NodeID, "role": p.Role, "peer": p.Addr})
 	if hello.NodeId != "" && hello.NodeId != p.NodeID {
 		log = log.WithField("declared", hello.NodeId)
 	}
+	ctx, end := context.WithCancelCause(ctx)
+	defer end(nil)
+	f := &follower{peer: p, declared: hello.NodeId, since: time.Now(), log: log, paced: hello.Paced, end: end}
+	f.heard.Store(time.Now().UnixNano())
+	f.timeout.Store(int64(s.pacing(f).timeout))
+	s.mu.Lock()
+	s.followers[f] = struct{}{}
+	s.connected.Store(int64(len(s.followers)))
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.followers, f)
+		s.connected.Store(int64(len(s.followers)))
+		s.mu.Unlock()
+	}()
 	cursor, reason := s.start(hello)
-	log.WithFields(logrus.Fields{"from": cursor, "reset": reason.String()}).Info("follower connected")
+	log.WithFields(logrus.Fields{"from": cursor, "reset": reason.String(), "paced": f.paced}).Info("follower connected")
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	errc := make(chan error, 2)
 	go func() { errc <- s.receive(stream, f, log) }()
 	go func() { errc <- s.send(ctx, stream, f, cursor, reason) }()
+	select {
+	case err := <-errc:
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+			return c // watch ended it
+		}
+		if errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled {
+			log.Info("follower disconnected")
+			return nil
+		}
+		log.WithError(err).Info("follower disconnected")
+		return err
+	case <-ctx.Done():
+		if c := context.Cause(ctx); !errors.Is(c, context.Canceled) {
+			return c
+		}
+		log.Info("follower disconnected")
+		return nil
+	case <-s.stopping:
+		return status.Error(codes.Unavailable, "manager instance stopping")
+	}
+}
 
+// pacing is the keepalive pacing of f's stream: the base one for a
+// follower that keeps its own, else the one for the followers connected.
+func (s *Server) pacing(f *follower) pacing {
+	base := pacing{interval: s.cfg.Keepalive, timeout: s.cfg.PeerTimeout}
+	if !f.paced {
+		return base
+	}
+	return paceFor(base, s.cfg.KeepaliveFollowers, int(s.connected.Load()))
+}
+
+// watch ends, every base keepalive interval until ctx is done, the streams
+// of followers that stalled or went silent: one goroutine for them all.
+func (s *Server) watch(ctx context.Context) {
 	tick := time.NewTicker(s.cfg.Keepalive)
 	defer tick.Stop()
+	var ending []*follower
 	for {
 		select {
-		case err := <-errc:
-			if errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled {
-				log.Info("follower disconnected")
-				return nil
-			}
-			log.WithError(err).Info("follower disconnected")
-			return err
-		case <-s.stopping:
-			return status.Error(codes.Unavailable, "manager instance stopping")
+		case <-ctx.Done():
+			return
 		case now := <-tick.C:
-			if at := f.sending.Load(); at != 0 && now.Sub(time.Unix(0, at)) > s.cfg.StallTimeout {
-				s.dropped.Add(1)
-				err := fmt.Sprintf("follower too slow: it took nothing for %s", s.cfg.StallTimeout)
-				log.Warn("follower dropped: " + err)
-				return status.Error(codes.ResourceExhausted, err)
+			ending = ending[:0]
+			s.mu.Lock()
+			for f := range s.followers {
+				if s.overdue(f, now) && !f.ended.Load() {
+					ending = append(ending, f)
+				}
 			}
-			if silent := now.Sub(time.Unix(0, f.heard.Load())); silent > s.cfg.PeerTimeout {
-				log.WithField("silent", silent.Round(time.Millisecond).String()).Warn("follower gone silent")
-				return status.Error(codes.DeadlineExceeded, "follower silent for "+silent.Round(time.Millisecond).String())
+			s.mu.Unlock()
+			for _, f := range ending {
+				s.endOverdue(f, now)
 			}
 		}
 	}
+}
+
+// overdue tells whether f stalled or went silent at now.
+func (s *Server) overdue(f *follower, now time.Time) bool {
+	if at := f.sending.Load(); at != 0 && now.Sub(time.Unix(0, at)) > s.cfg.StallTimeout {
+		return true
+	}
+	return now.Sub(time.Unix(0, f.heard.Load())) > time.Duration(f.timeout.Load())
+}
+
+// endOverdue ends the stream of a follower that stalled or went silent,
+// saying why, once.
+func (s *Server) endOverdue(f *follower, now time.Time) {
+	if f.ended.Swap(true) {
+		return
+	}
+	if at := f.sending.Load(); at != 0 && now.Sub(time.Unix(0, at)) > s.cfg.StallTimeout {
+		s.dropped.Add(1)
+		err := fmt.Sprintf("follower too slow: it took nothing for %s", s.cfg.StallTimeout)
+		f.log.Warn("follower dropped: " + err)
+		f.end(status.Error(codes.ResourceExhausted, err))
+		return
+	}
+	silent := now.Sub(time.Unix(0, f.heard.Load())).Round(time.Millisecond).String()
+	f.log.WithField("silent", silent).Warn("follower gone silent")
+	f.end(status.Error(codes.DeadlineExceeded, "follower silent for "+silent))
 }
 
 // start says where a follower's stream begins: after the version it holds,
@@ -353,74 +438,85 @@ func (s *Server) receive(stream peerpb.Registry_FollowServer, f *follower, log *
 
 // send writes the follower's stream: the whole data when it needs it, then
 // every change after its position, and a keepalive whenever it has been
-// quiet for an interval. A follower that falls behind the history gets the
-// whole data again; one that takes nothing is dropped by follow.
+// quiet for the interval it told the follower. A follower that falls behind the history gets the whole
+// data again; one that takes nothing is ended by watch.
 func (s *Server) send(ctx context.Context, stream peerpb.Registry_FollowServer, f *follower, cursor uint64, reason peerpb.ResetReason) error {
+	var (
+		lastSent time.Time
+		told     pacing // what f was last told
+	)
 	put := func(m encoded) error {
 		f.sending.Store(time.Now().UnixNano())
 		err := stream.SendMsg(m)
 		f.sending.Store(0)
 		f.sentBytes.Add(uint64(len(m)))
 		s.sentBytes.Add(uint64(len(m)))
+		lastSent = time.Now()
 		return err
 	}
-	quiet := time.NewTimer(s.cfg.Keepalive)
-	defer quiet.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		pos := s.hub.position()
-		sent := false
 		if pos.head > cursor {
-			msgs, ok := []encoded(nil), false
-			if reason == peerpb.ResetReason_RESET_REASON_UNSPECIFIED {
-				msgs, ok = s.hub.changesAfter(cursor)
-				if !ok {
-					reason = s.hub.lagReason(cursor)
-				}
+			var err error
+			if cursor, reason, err = s.catchUp(put, cursor, reason); err != nil {
+				return err
 			}
-			if ok {
-				for _, m := range msgs {
-					if err := put(m); err != nil {
-						return err
-					}
-				}
-				cursor += uint64(len(msgs))
-			} else {
-				full := s.hub.fullNow()
-				if full.err != nil {
-					return status.Error(codes.Internal, "registry cannot be encoded: "+full.err.Error())
-				}
-				hdr, err := s.hub.resetMsg(full, reason)
-				if err != nil {
-					return err
-				}
-				if err := put(hdr); err != nil {
-					return err
-				}
-				for _, c := range full.chunks {
-					if err := put(c); err != nil {
-						return err
-					}
-				}
-				s.resets.Add(1)
-				cursor, reason = full.version, peerpb.ResetReason_RESET_REASON_UNSPECIFIED
-			}
-			sent = true
-		}
-		if sent {
-			quiet.Reset(s.cfg.Keepalive)
 			continue
 		}
+		timer.Reset(time.Until(keepaliveDue(lastSent, told.interval)))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-pos.wake:
-		case <-quiet.C:
-			if err := put(pos.keepalive); err != nil {
+		case <-timer.C:
+			p := s.pacing(f)
+			if err := put(s.hub.keepalive(p)); err != nil {
 				return err
 			}
-			quiet.Reset(s.cfg.Keepalive)
+			// A shorter timeout holds once f acks at the shorter
+			// interval: after it was told.
+			f.timeout.Store(int64(max(p.timeout, told.timeout)))
+			told = p
 		}
 	}
+}
+
+// catchUp sends what lies between cursor and the head: the changes, or
+// the whole data when the history no longer holds them (or reason says it
+// needs it); it returns the new cursor.
+func (s *Server) catchUp(put func(encoded) error, cursor uint64, reason peerpb.ResetReason) (uint64, peerpb.ResetReason, error) {
+	if reason == peerpb.ResetReason_RESET_REASON_UNSPECIFIED {
+		msgs, ok := s.hub.changesAfter(cursor)
+		if ok {
+			for _, m := range msgs {
+				if err := put(m); err != nil {
+					return cursor, reason, err
+				}
+			}
+			return cursor + uint64(len(msgs)), reason, nil
+		}
+		reason = s.hub.lagReason(cursor)
+	}
+	full := s.hub.fullNow()
+	if full.err != nil {
+		return cursor, reason, status.Error(codes.Internal, "registry cannot be encoded: "+full.err.Error())
+	}
+	hdr, err := s.hub.resetMsg(full, reason)
+	if err != nil {
+		return cursor, reason, err
+	}
+	if err := put(hdr); err != nil {
+		return cursor, reason, err
+	}
+	for _, c := range full.chunks {
+		if err := put(c); err != nil {
+			return cursor, reason, err
+		}
+	}
+	s.resets.Add(1)
+	return full.version, peerpb.ResetReason_RESET_REASON_UNSPECIFIED, nil
 }
 
 // peerOf returns the verified follower of a stream.

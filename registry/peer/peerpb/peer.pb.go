@@ -262,7 +262,11 @@ type Hello struct {
 	// node_id is the follower's Swarm node ID.
 	NodeId string `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	// last is the version the follower holds; absent when it holds none.
-	Last          *Version `protobuf:"bytes,3,opt,name=last,proto3" json:"last,omitempty"`
+	Last *Version `protobuf:"bytes,3,opt,name=last,proto3" json:"last,omitempty"`
+	// paced says the follower sends its Acks at the interval each
+	// Keepalive names (interval_ms) and holds the instance to its
+	// timeout_ms: the instance may then set both by its follower count.
+	Paced         bool `protobuf:"varint,4,opt,name=paced,proto3" json:"paced,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -316,6 +320,13 @@ func (x *Hello) GetLast() *Version {
 		return x.Last
 	}
 	return nil
+}
+
+func (x *Hello) GetPaced() bool {
+	if x != nil {
+		return x.Paced
+	}
+	return false
 }
 
 // Ack says which version the follower has applied; it doubles as the
@@ -851,11 +862,17 @@ func (x *Change) GetRemovedNodes() []string {
 }
 
 // Keepalive says the instance is alive, its latest version, and whether
-// its own source (the Swarm) failed at its last sync.
+// its own source (the Swarm) failed at its last sync. A manager instance
+// that paces keepalives also says how, first on each stream and then in
+// every Keepalive: each way, a message at least every interval_ms, and a
+// peer that sent nothing for timeout_ms is gone (0: an older instance;
+// the follower keeps its own interval and timeout).
 type Keepalive struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Head          *Version               `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
 	SourceError   string                 `protobuf:"bytes,2,opt,name=source_error,json=sourceError,proto3" json:"source_error,omitempty"`
+	IntervalMs    uint32                 `protobuf:"varint,3,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	TimeoutMs     uint32                 `protobuf:"varint,4,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -902,6 +919,20 @@ func (x *Keepalive) GetSourceError() string {
 		return x.SourceError
 	}
 	return ""
+}
+
+func (x *Keepalive) GetIntervalMs() uint32 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+func (x *Keepalive) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
 }
 
 // ClusterData is the registry a manager knows, in ID order; what only a
@@ -1577,11 +1608,12 @@ const file_peer_proto_rawDesc = "" +
 	"\x03ack\x18\x02 \x01(\v2\x15.swarmdns.peer.v1.AckH\x00R\x03ack\x122\n" +
 	"\x06reread\x18\x03 \x01(\v2\x18.swarmdns.peer.v1.RereadH\x00R\x06reread\x12D\n" +
 	"\freachability\x18\x04 \x01(\v2\x1e.swarmdns.peer.v1.ReachabilityH\x00R\freachabilityB\x05\n" +
-	"\x03msg\"k\n" +
+	"\x03msg\"\x81\x01\n" +
 	"\x05Hello\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\rR\bprotocol\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12-\n" +
-	"\x04last\x18\x03 \x01(\v2\x19.swarmdns.peer.v1.VersionR\x04last\":\n" +
+	"\x04last\x18\x03 \x01(\v2\x19.swarmdns.peer.v1.VersionR\x04last\x12\x14\n" +
+	"\x05paced\x18\x04 \x01(\bR\x05paced\":\n" +
 	"\x03Ack\x123\n" +
 	"\aapplied\x18\x01 \x01(\v2\x19.swarmdns.peer.v1.VersionR\aapplied\"h\n" +
 	"\x06Reread\x12\x1f\n" +
@@ -1614,10 +1646,14 @@ const file_peer_proto_rawDesc = "" +
 	"\bnetworks\x18\x06 \x03(\v2\x19.swarmdns.peer.v1.NetworkR\bnetworks\x12)\n" +
 	"\x10removed_networks\x18\a \x03(\tR\x0fremovedNetworks\x12,\n" +
 	"\x05nodes\x18\b \x03(\v2\x16.swarmdns.peer.v1.NodeR\x05nodes\x12#\n" +
-	"\rremoved_nodes\x18\t \x03(\tR\fremovedNodes\"]\n" +
+	"\rremoved_nodes\x18\t \x03(\tR\fremovedNodes\"\x9d\x01\n" +
 	"\tKeepalive\x12-\n" +
 	"\x04head\x18\x01 \x01(\v2\x19.swarmdns.peer.v1.VersionR\x04head\x12!\n" +
-	"\fsource_error\x18\x02 \x01(\tR\vsourceError\"\xd7\x01\n" +
+	"\fsource_error\x18\x02 \x01(\tR\vsourceError\x12\x1f\n" +
+	"\vinterval_ms\x18\x03 \x01(\rR\n" +
+	"intervalMs\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\"\xd7\x01\n" +
 	"\vClusterData\x125\n" +
 	"\bservices\x18\x01 \x03(\v2\x19.swarmdns.peer.v1.ServiceR\bservices\x12,\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x16.swarmdns.peer.v1.TaskR\x05tasks\x125\n" +

@@ -36,7 +36,8 @@ type RegistryClient interface {
 	// registry (Reset, then Chunks) or, when it can resume, with the Changes
 	// after the follower's version, then each Change as it is published and
 	// a Keepalive whenever it has been quiet for a keepalive interval. The
-	// follower sends an Ack at least as often, and hints when it has any.
+	// follower sends an Ack each interval (the one the last Keepalive
+	// names, when its Hello says paced), and hints when it has any.
 	Follow(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[FollowerMessage, ManagerMessage], error)
 	// Hint hands a manager instance a Reread from a follower that follows
 	// another one: every manager instance reads the Swarm itself, and the
@@ -84,7 +85,8 @@ type RegistryServer interface {
 	// registry (Reset, then Chunks) or, when it can resume, with the Changes
 	// after the follower's version, then each Change as it is published and
 	// a Keepalive whenever it has been quiet for a keepalive interval. The
-	// follower sends an Ack at least as often, and hints when it has any.
+	// follower sends an Ack each interval (the one the last Keepalive
+	// names, when its Hello says paced), and hints when it has any.
 	Follow(grpc.BidiStreamingServer[FollowerMessage, ManagerMessage]) error
 	// Hint hands a manager instance a Reread from a follower that follows
 	// another one: every manager instance reads the Swarm itself, and the
