@@ -11,8 +11,10 @@ func (s *Snapshot) OverlayKeys(fn func(key string)) {
 	if s.over == nil {
 		return
 	}
-	x := &s.over.snap.index
-	for i := range x.names {
-		fn(string(x.key(&x.names[i])))
+	for _, g := range s.over.groups {
+		x := &g.snap.index
+		for i := range x.names {
+			fn(string(x.key(&x.names[i])))
+		}
 	}
 }
