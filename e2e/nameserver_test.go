@@ -4,12 +4,15 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
 	"github.com/swarmdns/swarmdns/server/forward/dnsmasqtest"
 )
 
@@ -22,7 +25,7 @@ import (
 // loopback. docs/deployment.md, "How containers and hosts use it".
 func TestOnlyNameserverOfContainers(t *testing.T) {
 	upstream := dnsmasqtest.Start(t)
-	bridgeGW, err := docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge")
+	bridgeGW, err := defaultBridgeGateway()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,4 +115,31 @@ func nslookup(t *testing.T, ctr, name string) []string {
 	}
 	slices.Sort(addrs)
 	return addrs
+}
+
+// defaultBridgeGateway is the default bridge's gateway address: the IPAM
+// gateway when the engine lists one, else the bridge interface's own
+// IPv4 address (an engine started with --bip may list no gateway).
+func defaultBridgeGateway() (string, error) {
+	gw, err := docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge")
+	if err != nil {
+		return "", err
+	}
+	if gw = strings.TrimSpace(gw); gw != "" {
+		return gw, nil
+	}
+	ifi, err := net.InterfaceByName("docker0")
+	if err != nil {
+		return "", fmt.Errorf("default bridge: no gateway listed and no docker0: %w", err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return "", fmt.Errorf("docker0 addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			return ipn.IP.String(), nil
+		}
+	}
+	return "", fmt.Errorf("default bridge: no gateway listed and docker0 has no IPv4 address")
 }
