@@ -1,6 +1,7 @@
 // Package benchdata generates the synthetic registries the benchmarks serve:
 // the same services, tasks and addresses for swarmdns, dnsmasq and the Go
-// benchmarks.
+// benchmarks; and, for the Go benchmarks that publish, the changes they
+// publish and the CPU time they report (publish.go).
 package benchdata
 
 import (

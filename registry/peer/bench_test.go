@@ -5,7 +5,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -119,25 +118,19 @@ func BenchmarkFanout(b *testing.B) {
 	waitAll(1)
 
 	next := []*registry.Data{d1, d0}
-	before, cpu0 := read.Load(), cpuTime()
+	before, cpu0 := read.Load(), benchdata.CPUTime()
 	i := 0
 	for b.Loop() {
 		srv.hub.publish(next[i%2])
 		i++
 		waitAll(uint64(1 + i))
 	}
-	cpu := cpuTime() - cpu0
+	cpu := benchdata.CPUTime() - cpu0
 	b.ReportMetric(float64(read.Load()-before)/float64(n*i), "wire-B/follower")
 	b.ReportMetric(cpu.Seconds()*1e3/float64(i), "cpu-ms/change")
 	b.ReportMetric(float64(srv.hub.encodeNs.Load())/1e6, "diff+encode-ms")
 	cancel()
 	wg.Wait()
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchFollower follows addr at the protocol level and stores the counter

@@ -78,10 +78,6 @@ func (fo fanout) registry() benchdata.Size {
 
 func (fo fanout) name() string { return fmt.Sprintf("%d %s %s", fo.n, fo.kind, fo.registry().Name) }
 
-// large2x is twice the large registry, as registry's publish benchmarks
-// have it.
-var large2x = benchdata.Size{Name: "large2x", Services: 2 * benchdata.Large.Services, Tasks: benchdata.Large.Tasks}
-
 // slowScenario publishes big changes to normal followers and a few slow
 // ones.
 type slowScenario struct {
@@ -119,7 +115,7 @@ var scalePlans = map[string]scalePlanSpec{
 			{kind: "proto", n: 1000, rounds: 10, size: benchdata.Small, assert: true},
 			{kind: "proto", n: 1000, rounds: 10, size: benchdata.Wide, assert: true},
 			{kind: "proto", n: 1000, rounds: 10, assert: true},
-			{kind: "proto", n: 1000, rounds: 10, size: large2x, assert: true},
+			{kind: "proto", n: 1000, rounds: 10, size: benchdata.Large2x, assert: true},
 			{kind: "proto", n: 10000, rounds: 5},
 		},
 		slow: slowScenario{normal: 50, stall: 4, pause: 4, pauseMS: 6000, changes: 40, services: 1000},
@@ -227,7 +223,7 @@ func startScaleManager(t *testing.T, stall time.Duration, history int, size benc
 	}
 	m := &scaleManager{t: t, size: size, srv: srv, store: st, certDir: wdir, warns: warns, data: scaleRegistry(t, size)}
 	st.Observe(registry.ObserverFuncs{OnPublished: func(_ *registry.Snapshot, build time.Duration) {
-		m.pubCPU, m.pubBuild, m.pubAt = cpuTime(), build, time.Now()
+		m.pubCPU, m.pubBuild, m.pubAt = benchdata.CPUTime(), build, time.Now()
 	}})
 	st.Observe(srv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -408,9 +404,9 @@ func (m *scaleManager) fanout(fo fanout, idle time.Duration) fanoutRow {
 	if *scaleProf != "" {
 		stopProfile = profileCPU(t, *scaleProf+strings.ReplaceAll(fo.name(), " ", "-")+".prof")
 	}
-	c0, w0 := cpuTime(), time.Now()
+	c0, w0 := benchdata.CPUTime(), time.Now()
 	time.Sleep(max(idle, 3*row.pace.interval))
-	row.idle = (cpuTime() - c0).Seconds() / time.Since(w0).Seconds()
+	row.idle = (benchdata.CPUTime() - c0).Seconds() / time.Since(w0).Seconds()
 	stopProfile()
 
 	var lat []time.Duration
@@ -422,7 +418,7 @@ func (m *scaleManager) fanout(fo fanout, idle time.Duration) fanoutRow {
 		m.restart((r*7919 + 4111) % len(m.data.Tasks))
 		build, pub, pubAt := m.pubBuild, m.pubCPU, m.pubAt
 		reply := p.wait("normal", 30*time.Second)
-		cpu := cpuTime() - pub
+		cpu := benchdata.CPUTime() - pub
 		row.cpu += cpu
 		row.cpuMax = max(row.cpuMax, cpu)
 		row.build += build

@@ -2,10 +2,7 @@ package transfer_test
 
 import (
 	"net/netip"
-	"slices"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
@@ -24,50 +21,16 @@ import (
 // cpu-ms is the process's CPU time per publish, the garbage collector's
 // included.
 func BenchmarkPublishOneTaskWithTransfers(b *testing.B) {
-	large2x := benchdata.Size{Name: "large2x", Services: 2 * benchdata.Large.Services, Tasks: benchdata.Large.Tasks}
-	for _, size := range []benchdata.Size{benchdata.Small, benchdata.Wide, benchdata.Large, large2x} {
+	for _, size := range benchdata.PublishSizes() {
 		for _, mode := range []string{"off", "whole", "derived"} {
-			b.Run(size.Name+"/"+mode, func(b *testing.B) { benchPublishWithTransfers(b, size, mode) })
+			b.Run(size.Name+"/"+mode, func(b *testing.B) {
+				s := newTransferStore(b, mode)
+				d := benchdata.Data(size)
+				s.Update(d)
+				benchdata.PublishVariants(b, s, d, benchdata.MiddleTask(size), 1)
+			})
 		}
 	}
-}
-
-func benchPublishWithTransfers(b *testing.B, sz benchdata.Size, mode string) {
-	log, _ := test.NewNullLogger()
-	cfg := registry.Config{Domain: benchdata.Domain, TTL: 5}
-	if mode != "off" {
-		xfr, err := transfer.New(transfer.Config{Allow: loopback, Reverse: []netip.Prefix{netip.MustParsePrefix(benchdata.Subnet)}, Log: logrus.NewEntry(log)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if mode == "whole" {
-			transfer.ComputeWhole(xfr)
-		}
-		cfg.Serial = xfr.Serial
-	}
-	s, err := registry.NewStore(cfg, logrus.NewEntry(log))
-	if err != nil {
-		b.Fatal(err)
-	}
-	d := benchdata.Data(sz)
-	s.Update(d)
-	k := sz.Services / 2 * sz.Tasks
-	variant := func(n byte) *registry.Data {
-		v := *d
-		v.Tasks = slices.Clone(d.Tasks)
-		v.Tasks[k].Addresses = []registry.NetworkAddrs{{Network: benchdata.NetworkID, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 250, n, byte(k)})}}}
-		return &v
-	}
-	variants := []*registry.Data{variant(1), variant(2)}
-	s.Update(variants[1]) // the base's index is made
-	b.ReportAllocs()
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		s.Update(variants[i%2])
-	}
-	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 }
 
 // BenchmarkPublishSpreadChangesWithTransfers changes one task of another
@@ -79,48 +42,44 @@ func benchPublishWithTransfers(b *testing.B, sz benchdata.Size, mode string) {
 func BenchmarkPublishSpreadChangesWithTransfers(b *testing.B) {
 	for _, mode := range []string{"off", "derived"} {
 		b.Run(mode, func(b *testing.B) {
-			log, _ := test.NewNullLogger()
-			cfg := registry.Config{Domain: benchdata.Domain, TTL: 5}
-			if mode != "off" {
-				xfr, err := transfer.New(transfer.Config{Allow: loopback, Reverse: []netip.Prefix{netip.MustParsePrefix(benchdata.Subnet)}, Log: logrus.NewEntry(log)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				cfg.Serial = xfr.Serial
-			}
-			s, err := registry.NewStore(cfg, logrus.NewEntry(log))
-			if err != nil {
-				b.Fatal(err)
-			}
+			s := newTransferStore(b, mode)
 			sz := benchdata.Large
 			d := benchdata.Data(sz)
 			s.Update(d)
-			next := func(d *registry.Data, i int) *registry.Data {
-				v := *d
-				v.Tasks = slices.Clone(d.Tasks)
-				k := (i * 7919 % sz.Services) * sz.Tasks // another service each time
-				v.Tasks[k].Addresses = []registry.NetworkAddrs{{Network: benchdata.NetworkID, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 250, byte(i >> 8), byte(i)})}}}
-				return &v
-			}
-			making := cpuTime()
-			for i := range b.N {
-				next(d, i)
-			}
-			making = cpuTime() - making
-			b.ReportAllocs()
-			cpu0 := cpuTime()
-			b.ResetTimer()
-			for i := range b.N {
-				b.StopTimer()
-				d = next(d, i)
-				b.StartTimer()
-				s.Update(d)
-			}
-			b.StopTimer()
-			cpu0 += making
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+			benchdata.PublishSpread(b, s, d, sz, false, nil)
 		})
 	}
+}
+
+// newTransferStore is a Store of the benchmark domain with zone transfers
+// off, or on for the domain and the benchmark subnet's reverse zone with
+// every version computed from the whole snapshot (whole) or derived from
+// the last (derived).
+func newTransferStore(b *testing.B, mode string) *registry.Store {
+	log, _ := test.NewNullLogger()
+	cfg := registry.Config{Domain: benchdata.Domain, TTL: 5}
+	if mode != "off" {
+		cfg.Serial = newBenchTransfer(b, mode, logrus.NewEntry(log)).Serial
+	}
+	s, err := registry.NewStore(cfg, logrus.NewEntry(log))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// newBenchTransfer is a Transfer of the domain and the benchmark subnet's
+// reverse zone, computing every version whole or derived (mode); log may
+// be nil.
+func newBenchTransfer(b *testing.B, mode string, log *logrus.Entry) *transfer.Transfer {
+	xfr, err := transfer.New(transfer.Config{Allow: loopback, Reverse: []netip.Prefix{netip.MustParsePrefix(benchdata.Subnet)}, Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if mode == "whole" {
+		transfer.ComputeWhole(xfr)
+	}
+	return xfr
 }
 
 // BenchmarkSerialOneTask is the transfers' part of that publish alone:
@@ -128,27 +87,13 @@ func BenchmarkPublishSpreadChangesWithTransfers(b *testing.B) {
 // changed from the other, in turn; whole computes each version from the
 // whole snapshot, derived from the last version.
 func BenchmarkSerialOneTask(b *testing.B) {
-	large2x := benchdata.Size{Name: "large2x", Services: 2 * benchdata.Large.Services, Tasks: benchdata.Large.Tasks}
-	for _, size := range []benchdata.Size{benchdata.Small, benchdata.Wide, benchdata.Large, large2x} {
+	for _, size := range benchdata.PublishSizes() {
 		snaps := oneTaskSnapshots(b, size)
 		for _, mode := range []string{"whole", "derived"} {
 			b.Run(size.Name+"/"+mode, func(b *testing.B) {
-				xfr, err := transfer.New(transfer.Config{Allow: loopback, Reverse: []netip.Prefix{netip.MustParsePrefix(benchdata.Subnet)}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if mode == "whole" {
-					transfer.ComputeWhole(xfr)
-				}
+				xfr := newBenchTransfer(b, mode, nil)
 				xfr.Serial(snaps[1])
-				b.ReportAllocs()
-				cpu0 := cpuTime()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					xfr.Serial(snaps[i%2])
-				}
-				b.StopTimer()
-				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+				benchdata.TimeCPU(b, 0, func(i int) { xfr.Serial(snaps[i%2]) }, nil)
 			})
 		}
 	}
@@ -157,32 +102,15 @@ func BenchmarkSerialOneTask(b *testing.B) {
 // oneTaskSnapshots publishes the registry of size sz and two changes of
 // one task's address, and returns the two layered snapshots.
 func oneTaskSnapshots(b *testing.B, sz benchdata.Size) [2]*registry.Snapshot {
-	log, _ := test.NewNullLogger()
-	s, err := registry.NewStore(registry.Config{Domain: benchdata.Domain, TTL: 5}, logrus.NewEntry(log))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := newTransferStore(b, "off")
 	d := benchdata.Data(sz)
 	s.Update(d)
-	k := sz.Services / 2 * sz.Tasks
 	var snaps [2]*registry.Snapshot
 	for n := range snaps {
-		v := *d
-		v.Tasks = slices.Clone(d.Tasks)
-		v.Tasks[k].Addresses = []registry.NetworkAddrs{{Network: benchdata.NetworkID, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 250, byte(n), byte(k)})}}}
-		s.Update(&v)
+		s.Update(benchdata.Readdressed(d, benchdata.MiddleTask(sz), 1, byte(n)))
 		if snaps[n] = s.Snapshot(); snaps[n].Base() == snaps[n] {
 			b.Fatal("a one-task change was built in full")
 		}
 	}
 	return snaps
-}
-
-// cpuTime is the CPU time the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
