@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -9,10 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/miekg/dns"
-	"github.com/sirupsen/logrus"
-	"github.com/sirupsen/logrus/hooks/test"
 )
 
 // TestSpreadChangesAnswerAsAFullBuild publishes random chains of changes
@@ -39,9 +34,7 @@ func TestSpreadChangesAnswerAsAFullBuild(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			oldFold := foldTasks
-			foldTasks = c.fold
-			t.Cleanup(func() { foldTasks = oldFold })
+			setFoldTasks(t, c.fold)
 			var total spreadStats
 			for seed := uint64(1); seed <= 2; seed++ {
 				st := driveSpread(t, c.cfg, seed, 40)
@@ -72,14 +65,7 @@ type spreadStats struct {
 // driveSpread runs one chain of spread changes.
 func driveSpread(t *testing.T, cfg Config, seed uint64, steps int) spreadStats {
 	t.Helper()
-	cfg.Domain, cfg.TTL = "swarm.local", 5
-	log, _ := test.NewNullLogger()
-	layered, err := NewStore(cfg, logrus.NewEntry(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	full, _ := NewStore(cfg, logrus.NewEntry(log))
-	full.layers.off = true
+	stores := newLayeredAndFull(t, cfg)
 	g := newRandomCluster(rand.New(rand.NewPCG(seed, 17)))
 	g.spread = true
 	for range 60 {
@@ -95,9 +81,7 @@ func driveSpread(t *testing.T, cfg Config, seed uint64, steps int) spreadStats {
 	}
 	first := g.versions()
 	r := rand.New(rand.NewPCG(seed, 18))
-	d := g.data()
-	layered.Update(d)
-	full.Update(d)
+	stores.update(g.data(), false)
 	past := newPastSnapshots()
 	stop := past.read(t, 1, seed)
 	defer stop()
@@ -105,13 +89,7 @@ func driveSpread(t *testing.T, cfg Config, seed uint64, steps int) spreadStats {
 	st := spreadStats{steps: steps}
 	for step := range steps {
 		what := g.mutateSpread(first)
-		d = g.data()
-		layered.Update(d)
-		full.Update(d)
-		if step%11 == 5 {
-			layered.waitFold()
-		}
-		ls, fs := layered.Snapshot(), full.Snapshot()
+		ls, fs := stores.update(g.data(), step%11 == 5)
 		if ls.over != nil {
 			st.layered++
 			st.maxGroups = max(st.maxGroups, len(ls.over.groups))
@@ -134,7 +112,7 @@ type pastSnapshots struct {
 type pastSnapshot struct {
 	snap *Snapshot
 	keys []string
-	want []string // the stable dump of each key ("" for no name)
+	want []string // the stable dump of each key
 }
 
 func newPastSnapshots() *pastSnapshots { return &pastSnapshots{} }
@@ -199,30 +177,6 @@ func (p *pastSnapshots) read(t *testing.T, n int, seed uint64) func() int64 {
 	}
 }
 
-// stableDump is what a name answers in s, but for the rotation (other
-// queries advance it): views, records, TTLs, policies, weights.
-func stableDump(s *Snapshot, key string) string {
-	n, ok := s.Lookup([]byte(key))
-	if !ok {
-		return ""
-	}
-	var w bytes.Buffer
-	for _, v := range n.Views() {
-		fmt.Fprintf(&w, "view %q empty=%v\n", v.Network, v.Empty())
-		for _, set := range v.Sets() {
-			fmt.Fprintf(&w, "  %s ttl=%d policy=%s len=%d\n", dns.TypeToString[set.Type], set.TTL, set.Policy(), set.Len())
-			for i := range set.Len() {
-				rec := set.Record(i)
-				if set.Type == dns.TypeSOA {
-					rec = rec[:len(rec)-20]
-				}
-				fmt.Fprintf(&w, "    %x w=%d\n", rec, set.Weight(i))
-			}
-		}
-	}
-	return w.String()
-}
-
 // clusterVersions are the services of a cluster and their tasks, by
 // service ID.
 type clusterVersions map[string]clusterVersion
@@ -269,12 +223,10 @@ func (g *randomCluster) mutateSpread(first clusterVersions) string {
 
 func (g *randomCluster) mutateService(first clusterVersions) string {
 	r := g.r
-	if len(g.services) == 0 {
-		g.addService()
+	si, svc := g.pickService()
+	if svc == nil {
 		return "add service"
 	}
-	si := r.IntN(len(g.services))
-	svc := &g.services[si]
 	var own []int
 	for i := range g.tasks {
 		if g.tasks[i].ServiceID == svc.ID {
@@ -290,20 +242,12 @@ func (g *randomCluster) mutateService(first clusterVersions) string {
 		g.readdress(&g.tasks[ti])
 		return "task address " + g.tasks[ti].ID
 	case op < 35 && ti >= 0:
-		t := &g.tasks[ti]
-		if t.State == TaskRunning {
-			t.State = "shutdown"
-		} else {
-			t.State = TaskRunning
-		}
-		return "task state " + t.ID
+		return g.toggleState(&g.tasks[ti])
 	case op < 45:
 		g.addTask(svc)
 		return "task added to " + svc.ID
 	case op < 53 && ti >= 0:
-		id := g.tasks[ti].ID
-		g.tasks = slices.Delete(g.tasks, ti, ti+1)
-		return "task removed " + id
+		return g.removeTask(ti)
 	case op < 60 && ti >= 0:
 		to := &g.services[r.IntN(len(g.services))]
 		t := &g.tasks[ti]
@@ -311,27 +255,9 @@ func (g *randomCluster) mutateService(first clusterVersions) string {
 		g.readdress(t)
 		return "task " + t.ID + " moved to " + to.ID
 	case op < 68:
-		labels := map[string]string{}
-		switch r.IntN(4) {
-		case 0:
-			labels[LabelTTL] = fmt.Sprint(1 + r.IntN(30))
-		case 1:
-			labels[LabelScheduler] = g.pick([]string{"random", "weighted", "roundrobin"})
-		case 2:
-			labels[LabelWeight] = fmt.Sprint(r.IntN(3))
-		case 3:
-			labels[LabelPorts] = "dns:53/udp,grpc:9090"
-		}
-		svc.Labels = labels
-		return "labels of " + svc.ID
+		return g.relabel(svc, LabelTTL, LabelScheduler, LabelWeight, LabelPorts)
 	case op < 73:
-		nets := slices.Clone(svc.Networks)
-		nets[0].Aliases = nil
-		if r.IntN(3) == 0 {
-			nets[0].Aliases = []string{g.pick(randomNames)}
-		}
-		svc.Networks = nets
-		return "alias of " + svc.ID
+		return g.realias(svc, 3, func() string { return g.pick(randomNames) })
 	case op < 78:
 		g.next++
 		svc.Name = fmt.Sprintf("app%d", 1000+g.next)
@@ -344,12 +270,7 @@ func (g *randomCluster) mutateService(first clusterVersions) string {
 		g.services[len(g.services)-1].Name = fmt.Sprintf("app%d", g.next)
 		return "add service"
 	case op < 89:
-		id := svc.ID
-		g.services = slices.Delete(g.services, si, si+1)
-		if r.IntN(3) > 0 {
-			g.tasks = slices.DeleteFunc(g.tasks, func(t Task) bool { return t.ServiceID == id })
-		}
-		return "remove service " + id
+		return g.removeService(si, r.IntN(3) > 0)
 	case op < 95:
 		return g.restore(first, si)
 	case op < 97 && len(g.tasks) > 0 && g.twice == nil:

@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 )
@@ -37,9 +39,7 @@ func TestLayeredSnapshotsAnswerAsAFullBuild(t *testing.T) {
 				continue // folds do not depend on the configuration
 			}
 			t.Run(fmt.Sprintf("%s/fold-%d", c.name, fold), func(t *testing.T) {
-				oldFold := foldTasks
-				foldTasks = fold
-				t.Cleanup(func() { foldTasks = oldFold })
+				setFoldTasks(t, fold)
 				layered, steps := 0, 0
 				for seed := uint64(1); seed <= 3; seed++ {
 					layered += driveBoth(t, c.cfg, seed, 50)
@@ -59,36 +59,62 @@ func TestLayeredSnapshotsAnswerAsAFullBuild(t *testing.T) {
 // snapshots were layered.
 func driveBoth(t *testing.T, cfg Config, seed uint64, steps int) int {
 	t.Helper()
-	cfg.Domain, cfg.TTL = "swarm.local", 5
-	log, _ := test.NewNullLogger()
-	layered, err := NewStore(cfg, logrus.NewEntry(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	full, _ := NewStore(cfg, logrus.NewEntry(log))
-	full.layers.off = true
+	stores := newLayeredAndFull(t, cfg)
 	g := newRandomCluster(rand.New(rand.NewPCG(seed, 7)))
 	r := rand.New(rand.NewPCG(seed, 8)) // which rotations queries advance
-	d := g.data()
-	layered.Update(d)
-	full.Update(d)
+	stores.update(g.data(), false)
 	probes := map[string]bool{}
 	overlays := 0
 	for step := 0; step < steps; step++ {
 		what := g.mutate()
-		d = g.data()
-		layered.Update(d)
-		full.Update(d)
-		if step%7 == 3 {
-			layered.waitFold()
-		}
-		ls, fs := layered.Snapshot(), full.Snapshot()
+		ls, fs := stores.update(g.data(), step%7 == 3)
 		if ls.over != nil {
 			overlays++
 		}
 		checkSameAnswers(t, ls, fs, probes, r, g, fmt.Sprintf("seed %d step %d (%s)", seed, step, what))
 	}
 	return overlays
+}
+
+// setFoldTasks makes an overlay of n tasks start a fold, for the rest of t.
+func setFoldTasks(t *testing.T, n int) {
+	old := SetFoldTasks(n)
+	t.Cleanup(func() { SetFoldTasks(old) })
+}
+
+// newTestStore is a Store of cfg in the domain swarm.local, TTL 5.
+func newTestStore(t *testing.T, cfg Config) *Store {
+	t.Helper()
+	cfg.Domain, cfg.TTL = "swarm.local", 5
+	log, _ := test.NewNullLogger()
+	s, err := NewStore(cfg, logrus.NewEntry(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// layeredAndFull are two Stores of one configuration, handed the same
+// Data: one publishes overlays over its last full build where it can,
+// the other builds every snapshot in full.
+type layeredAndFull struct{ layered, full *Store }
+
+func newLayeredAndFull(t *testing.T, cfg Config) layeredAndFull {
+	t.Helper()
+	full := newTestStore(t, cfg)
+	full.layers.off = true
+	return layeredAndFull{layered: newTestStore(t, cfg), full: full}
+}
+
+// update hands d to both stores and returns the snapshots they publish;
+// with waitFold, once a fold of the layered store under way is done.
+func (p layeredAndFull) update(d *Data, waitFold bool) (ls, fs *Snapshot) {
+	p.layered.Update(d)
+	p.full.Update(d)
+	if waitFold {
+		p.layered.waitFold()
+	}
+	return p.layered.Snapshot(), p.full.Snapshot()
 }
 
 // checkSameAnswers checks that the layered snapshot ls answers as fs, a
@@ -102,18 +128,7 @@ func checkSameAnswers(t *testing.T, ls, fs *Snapshot, probes map[string]bool, r 
 	if ls.Stats().Services != fs.Stats().Services || ls.Stats().Tasks != fs.Stats().Tasks {
 		t.Fatalf("%s: stats %+v, want %+v", where, ls.Stats(), fs.Stats())
 	}
-	for _, s := range []*Snapshot{ls, fs} {
-		s.Names(func(k string, _ Name) {
-			for {
-				probes[k] = true
-				dot := strings.IndexByte(k, '.')
-				if dot < 0 {
-					break
-				}
-				k = k[dot+1:]
-			}
-		})
-	}
+	maps.Copy(probes, probeKeys(ls, fs))
 	keys := make([]string, 0, len(probes))
 	for k := range probes {
 		keys = append(keys, k)
@@ -151,6 +166,45 @@ func checkSameAnswers(t *testing.T, ls, fs *Snapshot, probes map[string]bool, r 
 		t.Fatalf("%s: Names lists %d names with records, want %d", where, len(got), len(want))
 	}
 	checkRotatedSets(t, ls, keys)
+}
+
+// probeKeys is every key the snapshots list, and the suffixes of each.
+func probeKeys(snaps ...*Snapshot) map[string]bool {
+	probes := map[string]bool{}
+	for _, s := range snaps {
+		s.Names(func(k string, _ Name) {
+			for {
+				probes[k] = true
+				dot := strings.IndexByte(k, '.')
+				if dot < 0 {
+					break
+				}
+				k = k[dot+1:]
+			}
+		})
+	}
+	return probes
+}
+
+// stableDump is what a name answers in s, but for the rotation (other
+// queries advance it): views, records, TTLs, policies, weights; "no
+// name" where s has none.
+func stableDump(s *Snapshot, key string) string {
+	n, ok := s.Lookup([]byte(key))
+	if !ok {
+		return "no name"
+	}
+	var w bytes.Buffer
+	for _, v := range n.Views() {
+		fmt.Fprintf(&w, "view %q empty=%v\n", v.Network, v.Empty())
+		for _, set := range v.Sets() {
+			fmt.Fprintf(&w, "  %s ttl=%d policy=%s len=%d\n", dns.TypeToString[set.Type], set.TTL, set.Policy(), set.Len())
+			for i := range set.Len() {
+				fmt.Fprintf(&w, "    %x w=%d\n", set.Record(i), set.Weight(i))
+			}
+		}
+	}
+	return w.String()
 }
 
 // namesWithRecords returns the keys Names lists that have records, sorted
@@ -350,12 +404,10 @@ func (g *randomCluster) addTask(svc *Service) {
 // mutate makes one change and says what it was.
 func (g *randomCluster) mutate() string {
 	r := g.r
-	if len(g.services) == 0 {
-		g.addService()
+	si, svc := g.pickService()
+	if svc == nil {
 		return "add service"
 	}
-	si := r.IntN(len(g.services))
-	svc := &g.services[si]
 	ti := -1
 	if len(g.tasks) > 0 {
 		ti = r.IntN(len(g.tasks))
@@ -367,13 +419,7 @@ func (g *randomCluster) mutate() string {
 		g.readdress(t)
 		return "task address " + t.ID
 	case op < 40 && ti >= 0:
-		t := &g.tasks[ti]
-		if t.State == TaskRunning {
-			t.State = "shutdown"
-		} else {
-			t.State = TaskRunning
-		}
-		return "task state " + t.ID
+		return g.toggleState(&g.tasks[ti])
 	case op < 48 && ti >= 0:
 		old := g.tasks[ti]
 		g.tasks = slices.Delete(g.tasks, ti, ti+1)
@@ -386,33 +432,11 @@ func (g *randomCluster) mutate() string {
 		g.addTask(svc)
 		return "task added to " + svc.ID
 	case op < 60 && ti >= 0:
-		id := g.tasks[ti].ID
-		g.tasks = slices.Delete(g.tasks, ti, ti+1)
-		return "task removed " + id
+		return g.removeTask(ti)
 	case op < 68:
-		labels := map[string]string{}
-		switch r.IntN(5) {
-		case 0:
-			labels[LabelTTL] = fmt.Sprint(1 + r.IntN(30))
-		case 1:
-			labels[LabelScheduler] = g.pick([]string{"random", "weighted", "roundrobin"})
-		case 2:
-			labels[LabelWeight] = fmt.Sprint(r.IntN(3))
-		case 3:
-			labels[LabelResolve] = "tasks"
-		case 4:
-			labels[LabelPorts] = "dns:53/udp,grpc:9090"
-		}
-		svc.Labels = labels
-		return "labels of " + svc.ID
+		return g.relabel(svc, LabelTTL, LabelScheduler, LabelWeight, LabelResolve, LabelPorts)
 	case op < 74:
-		nets := slices.Clone(svc.Networks)
-		nets[0].Aliases = nil
-		if r.IntN(2) == 0 {
-			nets[0].Aliases = []string{g.name()}
-		}
-		svc.Networks = nets
-		return "alias of " + svc.ID
+		return g.realias(svc, 2, g.name)
 	case op < 78:
 		svc.Name = g.pick([]string{g.name(), fmt.Sprintf("svc%d", 1000+si)})
 		return "rename " + svc.ID
@@ -423,12 +447,7 @@ func (g *randomCluster) mutate() string {
 		g.addService()
 		return "add service"
 	case op < 88:
-		id := svc.ID
-		g.services = slices.Delete(g.services, si, si+1)
-		if r.IntN(2) == 0 {
-			g.tasks = slices.DeleteFunc(g.tasks, func(t Task) bool { return t.ServiceID == id })
-		}
-		return "remove service " + id
+		return g.removeService(si, r.IntN(2) == 0)
 	case op < 91:
 		r.Shuffle(len(g.tasks), func(i, j int) { g.tasks[i], g.tasks[j] = g.tasks[j], g.tasks[i] })
 		return "tasks reordered"
@@ -452,6 +471,76 @@ func (g *randomCluster) mutate() string {
 		return "several tasks"
 	}
 	return "nothing"
+}
+
+// pickService picks a service at random; where there is none, it adds
+// one instead and returns none.
+func (g *randomCluster) pickService() (int, *Service) {
+	if len(g.services) == 0 {
+		g.addService()
+		return -1, nil
+	}
+	si := g.r.IntN(len(g.services))
+	return si, &g.services[si]
+}
+
+// toggleState stops t if it runs, and starts it if not.
+func (g *randomCluster) toggleState(t *Task) string {
+	if t.State == TaskRunning {
+		t.State = "shutdown"
+	} else {
+		t.State = TaskRunning
+	}
+	return "task state " + t.ID
+}
+
+// relabel gives svc one label, of a kind picked from kinds, in place of
+// those it had.
+func (g *randomCluster) relabel(svc *Service, kinds ...string) string {
+	labels := map[string]string{}
+	switch kind := kinds[g.r.IntN(len(kinds))]; kind {
+	case LabelTTL:
+		labels[kind] = fmt.Sprint(1 + g.r.IntN(30))
+	case LabelScheduler:
+		labels[kind] = g.pick([]string{"random", "weighted", "roundrobin"})
+	case LabelWeight:
+		labels[kind] = fmt.Sprint(g.r.IntN(3))
+	case LabelResolve:
+		labels[kind] = "tasks"
+	case LabelPorts:
+		labels[kind] = "dns:53/udp,grpc:9090"
+	}
+	svc.Labels = labels
+	return "labels of " + svc.ID
+}
+
+// realias takes svc's alias on its first network away, or, one time in
+// oneIn, gives it one that name picks.
+func (g *randomCluster) realias(svc *Service, oneIn int, name func() string) string {
+	nets := slices.Clone(svc.Networks)
+	nets[0].Aliases = nil
+	if g.r.IntN(oneIn) == 0 {
+		nets[0].Aliases = []string{name()}
+	}
+	svc.Networks = nets
+	return "alias of " + svc.ID
+}
+
+// removeTask removes the task at ti.
+func (g *randomCluster) removeTask(ti int) string {
+	id := g.tasks[ti].ID
+	g.tasks = slices.Delete(g.tasks, ti, ti+1)
+	return "task removed " + id
+}
+
+// removeService removes the service at si, and its tasks too withTasks.
+func (g *randomCluster) removeService(si int, withTasks bool) string {
+	id := g.services[si].ID
+	g.services = slices.Delete(g.services, si, si+1)
+	if withTasks {
+		g.tasks = slices.DeleteFunc(g.tasks, func(t Task) bool { return t.ServiceID == id })
+	}
+	return "remove service " + id
 }
 
 // readdress gives t new addresses on its service's networks.
