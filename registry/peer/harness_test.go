@@ -15,9 +15,12 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/swarmdns/swarmdns/internal/pkitest"
 	"github.com/swarmdns/swarmdns/registry"
+	"github.com/swarmdns/swarmdns/registry/peer/peerpb"
 	"github.com/swarmdns/swarmdns/registry/peer/swarmpki"
 )
 
@@ -248,6 +251,36 @@ func startFollower(t *testing.T, creds *swarmpki.Credentials, managers []string,
 	}
 	t.Cleanup(fo.stop)
 	return fo
+}
+
+// rawFollower is a follower at the protocol level, for tests that read
+// the stream themselves: it opens a Follow stream to addr and says hello,
+// paced or not; then it acks every acks (0: never).
+func rawFollower(t *testing.T, creds *swarmpki.Credentials, addr string, paced bool, acks time.Duration) peerpb.Registry_FollowClient {
+	t.Helper()
+	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(credentials.NewTLS(creds.ClientConfig())),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(chunkSize+64<<10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); conn.Close() })
+	stream, err := peerpb.NewRegistryClient(conn).Follow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := &peerpb.Hello{Protocol: ProtocolVersion, Paced: paced}
+	if err := stream.Send(&peerpb.FollowerMessage{Msg: &peerpb.FollowerMessage_Hello{Hello: hello}}); err != nil {
+		t.Fatal(err)
+	}
+	if acks > 0 {
+		go func() {
+			for ctx.Err() == nil && stream.Send(&peerpb.FollowerMessage{Msg: &peerpb.FollowerMessage_Ack{Ack: &peerpb.Ack{}}}) == nil {
+				time.Sleep(acks)
+			}
+		}()
+	}
+	return stream
 }
 
 // data returns the Data the follower's store serves; nil before any.

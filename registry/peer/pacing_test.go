@@ -1,13 +1,10 @@
 package peer
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/swarmdns/swarmdns/registry/peer/peerpb"
@@ -90,35 +87,6 @@ func TestAFollowerTakesThePacingAKeepaliveTells(t *testing.T) {
 			}
 		})
 	}
-}
-
-// rawFollower opens a follow stream and says hello, paced or not; then it
-// acks every acks (0: never).
-func rawFollower(t *testing.T, creds *swarmpki.Credentials, addr string, paced bool, acks time.Duration) peerpb.Registry_FollowClient {
-	t.Helper()
-	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(credentials.NewTLS(creds.ClientConfig())),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(chunkSize+64<<10)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); conn.Close() })
-	stream, err := peerpb.NewRegistryClient(conn).Follow(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hello := &peerpb.Hello{Protocol: ProtocolVersion, Paced: paced}
-	if err := stream.Send(&peerpb.FollowerMessage{Msg: &peerpb.FollowerMessage_Hello{Hello: hello}}); err != nil {
-		t.Fatal(err)
-	}
-	if acks > 0 {
-		go func() {
-			for ctx.Err() == nil && stream.Send(&peerpb.FollowerMessage{Msg: &peerpb.FollowerMessage_Ack{Ack: &peerpb.Ack{}}}) == nil {
-				time.Sleep(acks)
-			}
-		}()
-	}
-	return stream
 }
 
 // firstKeepalive reads the stream up to its first keepalive.

@@ -1,13 +1,10 @@
 package peer
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/swarmdns/swarmdns/registry"
@@ -32,28 +29,7 @@ func (nopSink) Failed(error)                 {}
 
 func startSlowFollower(t *testing.T, creds *swarmpki.Credentials, addr string) *slowFollower {
 	t.Helper()
-	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(credentials.NewTLS(creds.ClientConfig())),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(chunkSize+64<<10)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); conn.Close() })
-	stream, err := peerpb.NewRegistryClient(conn).Follow(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.Send(&peerpb.FollowerMessage{Msg: &peerpb.FollowerMessage_Hello{Hello: &peerpb.Hello{Protocol: ProtocolVersion}}}); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for ctx.Err() == nil {
-			if stream.Send(&peerpb.FollowerMessage{Msg: &peerpb.FollowerMessage_Ack{Ack: &peerpb.Ack{}}}) != nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	stream := rawFollower(t, creds, addr, false, 100*time.Millisecond)
 	f, err := NewFollower(FollowerConfig{Managers: []string{addr}, Credentials: creds})
 	if err != nil {
 		t.Fatal(err)
