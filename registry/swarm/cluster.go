@@ -222,8 +222,13 @@ func (c *cluster) readAt(service string) time.Time {
 	return time.Time{}
 }
 
-// slimTask keeps the fields of a task that its conversion reads; the rest
-// (its spec, above all) is most of what the engine sends.
+// taskErr stands in a slim task for the engine's error text, shared by
+// all: 10,000 unplaceable tasks each carry the scheduler's sentence.
+const taskErr = "error"
+
+// slimTask keeps the fields of a task that its conversion reads, and
+// whether its status has an error; the rest (its spec, above all) is most
+// of what the engine sends.
 func slimTask(t swarmtypes.Task) swarmtypes.Task {
 	out := swarmtypes.Task{
 		ID:           t.ID,
@@ -232,6 +237,9 @@ func slimTask(t swarmtypes.Task) swarmtypes.Task {
 		NodeID:       t.NodeID,
 		DesiredState: t.DesiredState,
 		Status:       swarmtypes.TaskStatus{State: t.Status.State},
+	}
+	if t.Status.Err != "" {
+		out.Status.Err = taskErr // whether there is one (unplaceable), not its text
 	}
 	if cs := t.Status.ContainerStatus; cs != nil {
 		out.Status.ContainerStatus = &swarmtypes.ContainerStatus{ContainerID: cs.ContainerID}

@@ -18,9 +18,11 @@ import (
 // holdCost-th of the time. A read that finds its tasks changed holds it
 // holdFor again. Past the hold, the settling schedule
 // (loop.settled) takes over, which leaves pending tasks to the events
-// that place them: a service whose tasks can never be placed is read at
-// the hold's pace for holdFor after its last event or change, then no
-// more.
+// that place them. A pending task the scheduler found no node for (its
+// status carries the scheduler's error) is not converging: it waits for a
+// node or the resources to change, not for time, so a service whose tasks
+// cannot be placed is read only until its change is seen, not at the
+// hold's pace after each event.
 const (
 	holdFor  = 30 * time.Second
 	holdWait = 2 * time.Second
@@ -78,13 +80,13 @@ func (l *loop) heldEvery(id string, e *serviceEntry, start time.Time, took time.
 }
 
 // converging reports whether the service has tasks the manager wants
-// running that do not run yet, pending ones included, or, replicated,
-// fewer tasks wanted running than replicas (a replacement held back by a
-// restart delay or an update is wanted ready, not running, until it
-// starts).
+// running that do not run yet, pending ones included unless the scheduler
+// found no node for them, or, replicated, fewer tasks wanted running than
+// replicas (a replacement held back by a restart delay or an update is
+// wanted ready, not running, until it starts).
 func (e *serviceEntry) converging() bool {
 	for _, t := range e.tasks {
-		if t.Status.State != swarmtypes.TaskStateRunning {
+		if t.Status.State != swarmtypes.TaskStateRunning && !unplaceable(t) {
 			return true
 		}
 	}
@@ -93,4 +95,10 @@ func (e *serviceEntry) converging() bool {
 	}
 	r := e.service.Spec.Mode.Replicated
 	return r != nil && r.Replicas != nil && uint64(len(e.tasks)) < *r.Replicas
+}
+
+// unplaceable reports whether the task is pending because the scheduler
+// found no node for it ("no suitable node ..." in its status error).
+func unplaceable(t swarmtypes.Task) bool {
+	return t.Status.State == swarmtypes.TaskStatePending && t.Status.Err != ""
 }

@@ -173,6 +173,8 @@ func TestConvergingServices(t *testing.T) {
 		return swarmtypes.Task{Status: swarmtypes.TaskStatus{State: state}}
 	}
 	running, pending := swarmtypes.TaskStateRunning, swarmtypes.TaskStatePending
+	unplaced := tk(pending)
+	unplaced.Status.Err = "no suitable node (scheduling constraints not satisfied on 1 node)"
 	tests := []struct {
 		name string
 		e    serviceEntry
@@ -180,6 +182,8 @@ func TestConvergingServices(t *testing.T) {
 	}{
 		{"every replica running is not converging", serviceEntry{service: svc, tasks: []swarmtypes.Task{tk(running), tk(running), tk(running)}}, false},
 		{"a pending task is converging", serviceEntry{service: svc, tasks: []swarmtypes.Task{tk(running), tk(running), tk(pending)}}, true},
+		{"a pending task no node can take is not converging", serviceEntry{service: svc, tasks: []swarmtypes.Task{tk(running), tk(running), unplaced}}, false},
+		{"an unplaceable task beside a starting one is converging", serviceEntry{service: svc, tasks: []swarmtypes.Task{tk(running), tk(swarmtypes.TaskStateStarting), unplaced}}, true},
 		{"a starting task is converging", serviceEntry{service: svc, tasks: []swarmtypes.Task{tk(running), tk(running), tk(swarmtypes.TaskStateStarting)}}, true},
 		{"fewer tasks than replicas is converging", serviceEntry{service: svc, tasks: []swarmtypes.Task{tk(running), tk(running)}}, true},
 		{"a global service's running tasks are not converging", serviceEntry{service: global, tasks: []swarmtypes.Task{tk(running)}}, false},
@@ -221,5 +225,32 @@ func TestSwarmSourceStopsTheTasksAFollowerSawDieAtOnce(t *testing.T) {
 	}
 	if reqs := f.seenFiltered(); len(reqs) != 0 {
 		t.Errorf("the engine was read for it: %v", reqs)
+	}
+}
+
+// A service whose tasks no node can take, scaled up: the told change is
+// read, and once the event's follow-ups are over the service is read no
+// more, though it stays held (the
+// scheduler's error says the tasks wait for a node, not for time).
+func TestSwarmSourceReadsAnUnplaceableServiceOnlyUntilItsChangeIsSeen(t *testing.T) {
+	f := newFakeEngine(t)
+	churnCluster(f)
+	unplace := func(f *fakeEngine) {
+		f.addTask("svc-db", 9, "", swarmtypes.TaskStatePending)
+		f.tasks[len(f.tasks)-1].Status.Err = "no suitable node (scheduling constraints not satisfied on 1 node)"
+	}
+	f.set(unplace)
+	rs := startSourceWith(t, f, Config{PollInterval: time.Second, ReconcileMax: time.Hour})
+	last := rs.next(t, 5*time.Second)
+	waitFor(t, func() bool { return f.subscribers() > 0 })
+
+	f.set(unplace)
+	rs.src.Reread("svc-db")
+	rs.settles(t, f, last, "the scale up")
+	time.Sleep(2500 * time.Millisecond) // the event's follow-ups
+	n := serviceReads(f, "svc-db")
+	time.Sleep(time.Second)
+	if got := serviceReads(f, "svc-db") - n; got > 0 {
+		t.Errorf("%d reads in a second of a held service whose tasks no node can take, want none", got)
 	}
 }
