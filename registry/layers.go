@@ -67,6 +67,7 @@ type layers struct {
 	indexing *indexing
 	// gen counts the bases; a fold that started under another is dropped.
 	gen     uint64
+	seq     uint64 // of the last group committed
 	folding bool
 	off     bool // every snapshot is built in full (for tests)
 
@@ -264,6 +265,8 @@ func (l *layers) commit(added []*group, taken map[*group]bool) {
 		if len(g.members) == 0 {
 			continue
 		}
+		l.seq++
+		g.seq = l.seq
 		kept = append(kept, g)
 		for id := range g.members {
 			l.groupOf[id] = g

@@ -61,6 +61,9 @@ type group struct {
 	tasks, dTasks, dNames int
 	// warnings are the build's, of the members' data.
 	warnings []error
+	// seq numbers the groups of a Store in the order they were committed:
+	// an overlay's groups are in its order (OverlayKeysSince).
+	seq uint64
 }
 
 // member is a service of a group: the version built, and whether it is

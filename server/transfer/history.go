@@ -21,7 +21,8 @@ type diff struct {
 // records in (hash, bytes) order.
 func diffOf(old, cur *zone) *diff {
 	d := &diff{from: old.serial, to: cur.serial, fromSOA: old.soa, toSOA: cur.soa}
-	a, b := old.sorted(), cur.sorted()
+	x, y := old.listing(), cur.listing()
+	a, b := x.byHash, y.byHash
 	for len(a) > 0 || len(b) > 0 {
 		c := 0
 		switch {
@@ -30,15 +31,15 @@ func diffOf(old, cur *zone) *diff {
 		case len(a) == 0:
 			c = 1
 		default:
-			c = compareAcross(old, a[0], cur, b[0])
+			c = compareAcross(x, a[0], y, b[0])
 		}
 		switch {
 		case c < 0:
-			d.removed = append(d.removed, string(old.record(a[0].i)))
+			d.removed = append(d.removed, string(x.record(a[0].i)))
 			d.bytes += len(d.removed[len(d.removed)-1])
 			a = a[1:]
 		case c > 0:
-			d.added = append(d.added, string(cur.record(b[0].i)))
+			d.added = append(d.added, string(y.record(b[0].i)))
 			d.bytes += len(d.added[len(d.added)-1])
 			b = b[1:]
 		default:
@@ -51,7 +52,7 @@ func diffOf(old, cur *zone) *diff {
 // compareAcross orders a record of x and one of y by hash; two records
 // with one hash are the same when their bytes are, else the removal and
 // the addition of the two (still a correct difference).
-func compareAcross(x *zone, a hashed, y *zone, b hashed) int {
+func compareAcross(x *listing, a hashed, y *listing, b hashed) int {
 	switch {
 	case a.h < b.h:
 		return -1

@@ -21,22 +21,45 @@ import (
 // difference is the same, and the IXFR from every serial in the history,
 // applied to the zone at that serial, gives the zone now.
 func TestDerivedVersionsAreTheWholeZone(t *testing.T) {
-	for seed := uint64(1); seed <= 4; seed++ {
-		t.Run(fmt.Sprint("seed-", seed), func(t *testing.T) {
-			derived, steps := driveTransfers(t, seed, 120)
-			t.Logf("%d of %d versions derived from the last", derived, steps)
-			// Renames to shared names, network changes and the like build
-			// in full; most changes are layered.
-			if derived < steps/3 {
-				t.Errorf("%d of %d versions were derived from the last", derived, steps)
-			}
-		})
+	cases := []struct {
+		name string
+		// every is one version every so many publishes on average: more
+		// than one computes versions off the publishes, skipping some,
+		// a new base now and then among them.
+		every int
+	}{
+		{"a version at every publish", 1},
+		{"a version every few publishes, some skipped", 3},
+	}
+	for _, c := range cases {
+		for seed := uint64(1); seed <= 4; seed++ {
+			t.Run(fmt.Sprint(c.name, "/seed-", seed), func(t *testing.T) {
+				r := driveTransfers(t, seed, 120*c.every, c.every)
+				t.Logf("%d of %d versions derived from the last, %d over skipped snapshots, %d over a new base",
+					r.derived, r.versions, r.skipped, r.newBase)
+				// Renames to shared names, network changes and the like build
+				// in full; most changes are layered.
+				if r.derived < r.versions/3 {
+					t.Errorf("%d of %d versions were derived from the last", r.derived, r.versions)
+				}
+				if c.every > 1 && (r.skipped == 0 || r.newBase == 0) {
+					t.Errorf("%d versions over skipped snapshots, %d over a new base", r.skipped, r.newBase)
+				}
+			})
+		}
 	}
 }
 
-// driveTransfers runs one chain of changes and returns how many versions
-// were derived.
-func driveTransfers(t *testing.T, seed uint64, steps int) (derived, n int) {
+// driven is what one chain of changes computed: versions, those derived
+// from the last one, those derived over skipped snapshots, and those
+// with a new base since the last version.
+type driven struct {
+	versions, derived, skipped, newBase int
+}
+
+// driveTransfers runs one chain of changes, a version on average every
+// so many publishes (at each one when every is 1, by the Store's hook).
+func driveTransfers(t *testing.T, seed uint64, steps, every int) driven {
 	t.Helper()
 	clock := time.Unix(1_900_000_000, 0)
 	// Nested reverse zones, and one of a single address (its name is the
@@ -48,12 +71,19 @@ func driveTransfers(t *testing.T, seed uint64, steps int) (derived, n int) {
 	whole.whole = true
 	inc.now, whole.now = func() time.Time { return clock }, func() time.Time { return clock }
 	log, _ := test.NewNullLogger()
-	store, err := registry.NewStore(registry.Config{Domain: "swarm.local", TTL: 5, Serial: inc.Serial}, logrus.NewEntry(log))
+	cfg := registry.Config{Domain: "swarm.local", TTL: 5}
+	if every == 1 {
+		cfg.Serial = inc.Serial
+	}
+	store, err := registry.NewStore(cfg, logrus.NewEntry(log))
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := newSwarm(rand.New(rand.NewPCG(seed, 11)))
 	seen := map[string]map[uint32][]string{} // zone → serial → records
+	var r driven
+	var last *registry.Snapshot // of the last version
+	skipped := false
 	for step := 0; step < steps; step++ {
 		what := g.mutate()
 		// Now and then a version computed whole over a layered snapshot:
@@ -63,13 +93,29 @@ func driveTransfers(t *testing.T, seed uint64, steps int) (derived, n int) {
 			clock = clock.Add(time.Second)
 		}
 		store.Update(g.data())
-		inc.whole = false
 		snap := store.Snapshot()
+		if every > 1 {
+			if g.r.IntN(every) != 0 {
+				skipped = last != nil
+				inc.whole = false
+				continue
+			}
+			inc.Serial(snap)
+		}
+		inc.whole = false
 		whole.Serial(snap)
 		got, want := inc.cur.Load(), whole.cur.Load()
+		r.versions++
 		if got.anchor.snap != snap {
-			derived++
+			r.derived++
+			if skipped {
+				r.skipped++
+			}
 		}
+		if last != nil && last.Base() != snap.Base() && skipped {
+			r.newBase++
+		}
+		last, skipped = snap, false
 		for i, z := range got.zones {
 			w := want.zones[i]
 			ctx := fmt.Sprintf("step %d (%s), zone %s", step, what, z.origin)
@@ -87,7 +133,7 @@ func driveTransfers(t *testing.T, seed uint64, steps int) (derived, n int) {
 			seen[z.origin][z.serial] = recs
 		}
 	}
-	return derived, steps
+	return r
 }
 
 // checkHistory checks that the history is the whole computation's and

@@ -62,10 +62,9 @@ type state struct {
 	zones []*zone
 	hist  []history // by zone
 	apex  []apex    // by zone; the reverse zones' apex answers
-	// snap is the snapshot the zones are of, keys its overlay keys, and
-	// anchor the version later ones are layered over (layered.go).
+	// snap is the snapshot the zones are of, and anchor the version later
+	// ones are layered over (layered.go).
 	snap   *registry.Snapshot
-	keys   []string
 	anchor *anchor
 }
 
@@ -132,7 +131,7 @@ func (t *Transfer) Serial(snap *registry.Snapshot) uint32 {
 		v = zs.whole(snap, prevZones)
 	}
 	next := &state{zones: v.zones, hist: make([]history, len(v.zones)), apex: make([]apex, len(v.zones)),
-		snap: snap, keys: v.keys, anchor: v.anchor}
+		snap: snap, anchor: v.anchor}
 	soa := soaOf(snap)
 	var nsRecs [][]byte
 	if ns := snap.Apex().Views()[0].Set(dns.TypeNS); ns != nil {

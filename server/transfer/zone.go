@@ -17,19 +17,19 @@ import (
 // with no network context gets them, each packed uncompressed with its
 // owner name, without the SOA, which is built for the version's serial.
 // A version computed from a whole snapshot holds all of them in recs; a
-// version derived from an earlier one (layered.go) is that one's records,
-// base, but for the names in shadowed, whose records are in recs.
+// version derived from an earlier one (layered.go) is the anchor's
+// records, base, but for the names in own, whose records it keeps itself.
 type zone struct {
 	origin string // lower-case FQDN
 	wire   []byte // origin in wire format
 	serial uint32
 	soa    []byte // the SOA record with this serial, owner included
 	hash   setHash
-	recs   *records
-	// base, when not nil, holds the records of every name but those in
-	// shadowed (by owner name in wire format).
-	base     *records
-	shadowed map[string]struct{}
+	recs   *records // nil when base is not
+	// base, when not nil, holds the records of every name but those of
+	// own (the shadowed names).
+	base *records
+	own  *ownNames
 }
 
 // records is a list of packed records, back to back in one arena in the
@@ -110,23 +110,33 @@ func (zs *zoneSet) of(key string, owner []byte) (z int, _ []byte) {
 
 // addName appends the records of name n at key to the zone it is in.
 func (zs *zoneSet) addName(recs []*records, key string, n registry.Name, owner []byte) []byte {
-	if len(n.Views()) == 0 {
-		return owner
-	}
-	v := &n.Views()[0]
-	if v.Empty() {
+	if !hasRecords(n) {
 		return owner
 	}
 	z, owner := zs.of(key, owner[:0])
-	if z < 0 {
-		return owner
-	}
-	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypePTR} {
-		if set := v.Set(t); set != nil {
-			recs[z].addSet(owner, set)
-		}
+	if z >= 0 {
+		recs[z].addName(owner, n)
 	}
 	return owner
+}
+
+// hasRecords reports whether a name has records in its default view.
+func hasRecords(n registry.Name) bool {
+	return len(n.Views()) > 0 && !n.Views()[0].Empty()
+}
+
+// addName appends the records of the default view of name n, owner its
+// name in wire format.
+func (r *records) addName(owner []byte, n registry.Name) {
+	if !hasRecords(n) {
+		return
+	}
+	v := &n.Views()[0]
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypePTR} {
+		if set := v.Set(t); set != nil {
+			r.addSet(owner, set)
+		}
+	}
 }
 
 // addSet appends the records of set with owner.
