@@ -291,6 +291,11 @@ if [ "$QUICK" != 1 ]; then
 		go test -run '^$' -bench 'BenchmarkOrder' ./scheduler/
 		go test -run '^$' -bench 'BenchmarkBuild' -benchtime 20x ./registry/
 		go test -run '^$' -bench 'BenchmarkPublishOneTask/(small|large)/' -benchtime 20x ./registry/
+		go test -run '^$' -bench 'BenchmarkPublishOneService' ./registry/
+		# enough publishes for a fold on every registry (2,084 for wide)
+		go test -run '^$' -bench 'BenchmarkPublishSpreadChanges$' -benchtime 2100x ./registry/
+		go test -run '^$' -bench 'BenchmarkSerialOneTask|BenchmarkPublishSpreadChangesWithTransfers' ./server/transfer/
+		go test -run '^$' -bench 'BenchmarkMemory' -benchtime 1x ./registry/peer/
 	} 2>&1 | grep -E '^Benchmark' >"$GOBENCH" || true
 fi
 
