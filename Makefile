@@ -41,16 +41,12 @@ e2e: build
 	$(GO) vet -tags e2e ./...
 	SWARMDNS_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/
 
-# Each fuzz target for FUZZTIME (CI: 20s each). Failing inputs land in
-# testdata/fuzz/ of the package: commit them with the fix.
+# Each fuzz target for FUZZTIME (CI: 20s each); scripts/fuzz.sh. Failing
+# inputs land in testdata/fuzz/ of the package: commit them with the fix.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./server:FuzzHandler ./server:FuzzTCPStream ./registry:FuzzParseFile ./registry:FuzzParsePorts ./server/transfer:FuzzTransferQuery ./registry/file:FuzzDecodeInParts
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "== fuzz $$name ($$pkg) for $(FUZZTIME)"; \
-		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(FUZZ_TARGETS)
 
 # The image: FROM scratch with the host-built static binary, which gets
 # the file capability to bind port 53 as a non-root user (needs setcap,
