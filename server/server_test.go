@@ -347,15 +347,27 @@ func TestSchedulersOverTheWire(t *testing.T) {
 	t.Run("random: first places are uniform", func(t *testing.T) {
 		ts := startServer(t, bigRegistry(t, 4, "swarmdns.scheduler: random"), Config{}, registry.Config{})
 		const queries = 2000
-		counts := firstAnswers(t, ts, "big.", queries)
-		var chi2 float64
-		for _, c := range counts {
-			d := float64(c) - queries/4
-			chi2 += d * d / (queries / 4)
+		sample := func() (map[string]int, float64) {
+			counts := firstAnswers(t, ts, "big.", queries)
+			var chi2 float64
+			for _, c := range counts {
+				d := float64(c) - queries/4
+				chi2 += d * d / (queries / 4)
+			}
+			return counts, chi2
 		}
-		// 3 degrees of freedom; p = 0.0001 keeps this from flaking.
-		if len(counts) != 4 || chi2 > 21.1 || math.IsNaN(chi2) {
-			t.Fatalf("firsts %v, chi-square %.1f", counts, chi2)
+		// 3 degrees of freedom, p = 0.0001 for one sample; a sample past
+		// it is drawn again (a fair policy fails both once in 10^8 runs,
+		// a biased one fails both).
+		for try := 1; ; try++ {
+			counts, chi2 := sample()
+			if len(counts) == 4 && chi2 <= 21.1 {
+				break
+			}
+			if try == 2 || len(counts) != 4 || math.IsNaN(chi2) {
+				t.Fatalf("firsts %v, chi-square %.1f", counts, chi2)
+			}
+			t.Logf("firsts %v, chi-square %.1f: one more sample", counts, chi2)
 		}
 	})
 	t.Run("max-answers 1 answers one task, rotating", func(t *testing.T) {
