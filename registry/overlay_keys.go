@@ -1,31 +1,17 @@
 package registry
 
-// OverlayKeys calls fn with every key at which a layered snapshot may
-// answer other than its base (Base): each name of the services its
-// overlay holds, as they are and as they were in the base, and their
-// empty non-terminals. At every other key the snapshot's Name is the
-// base's, so a consumer that keeps something per name (the transferred
-// zones) can derive it for this snapshot from what it has of the base
-// and these keys alone. A full build has no such key. A key may come
-// more than once.
-func (s *Snapshot) OverlayKeys(fn func(key string)) {
-	if s.over == nil {
-		return
-	}
-	for _, g := range s.over.groups {
-		g.keys(fn)
-	}
-}
-
 // OverlayKeysSince calls fn with every key at which s may answer other
-// than p, another snapshot over the same base (Base), earlier or later:
-// the overlay keys (as OverlayKeys says) of the groups of services one
-// of them holds and the other does not hold as the same build. A group a
-// publish keeps is the same in both, so the keys cost what changed
-// between p and s, not what changed since the base; at every other key
-// s's Name is p's. A key may come more than once. It returns false,
-// without calling fn, when it cannot tell: p is nil or over another base
-// (a full build since, or a fold).
+// than p, another snapshot over the same base (Base), earlier or later,
+// the base itself included: each name of the services one of them holds
+// in its overlay and the other does not hold as the same build, as they
+// are and as they were in the base, and their empty non-terminals. A
+// group a publish keeps is the same in both, so the keys cost what changed
+// between p and s, not what changed since the base. At every other key
+// s's Name is p's, so a consumer that keeps something per name (the
+// transferred zones) can derive it for s from what it has of p and these
+// keys alone. A key may come more than once. It returns false, without
+// calling fn, when it cannot tell: p is nil or over another base (a full
+// build since, or a fold).
 func (s *Snapshot) OverlayKeysSince(p *Snapshot, fn func(key string)) bool {
 	if p == nil || s.Base() != p.Base() {
 		return false

@@ -8,8 +8,8 @@ import (
 
 // TestOverlayKeysHoldEveryNameThatDiffersFromTheBase publishes a random
 // chain of changes: at every key a layered snapshot answers other than
-// its base (a name either lists, the suffixes of each), OverlayKeys has
-// the key; a full build has none.
+// its base (a name either lists, the suffixes of each), OverlayKeysSince
+// the base has the key; a full build has none.
 func TestOverlayKeysHoldEveryNameThatDiffersFromTheBase(t *testing.T) {
 	layered := 0
 	for seed := uint64(1); seed <= 3; seed++ {
@@ -21,7 +21,9 @@ func TestOverlayKeysHoldEveryNameThatDiffersFromTheBase(t *testing.T) {
 			s.Update(g.data())
 			snap := s.Snapshot()
 			keys := map[string]bool{}
-			snap.OverlayKeys(func(k string) { keys[k] = true })
+			if !snap.OverlayKeysSince(snap.Base(), func(k string) { keys[k] = true }) {
+				t.Fatalf("seed %d step %d (%s): cannot tell against its own base", seed, step, what)
+			}
 			if snap.Base() == snap {
 				if len(keys) != 0 {
 					t.Fatalf("seed %d step %d (%s): a full build has %d overlay keys", seed, step, what, len(keys))
@@ -77,8 +79,8 @@ func TestOverlayKeysSinceHoldEveryNameThatDiffersFromAnEarlierSnapshot(t *testin
 				}
 				compared++
 				all := map[string]bool{}
-				snap.OverlayKeys(func(k string) { all[k] = true })
-				p.OverlayKeys(func(k string) { all[k] = true })
+				snap.OverlayKeysSince(snap.Base(), func(k string) { all[k] = true })
+				p.OverlayKeysSince(p.Base(), func(k string) { all[k] = true })
 				if len(keys) < len(all) {
 					fewer++
 				}
